@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that measure and print. Run them with ``./dev bench NAME``."""
