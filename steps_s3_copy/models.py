@@ -224,3 +224,26 @@ class BatchOutcome(Model):
     not_attempted: int = 0
     interrupted: bool = False
     results_key: str | None = None
+
+
+class RunConfig(Model):
+    """``run.json``: what Prepare decided for the run, read by every batch and by Summarise.
+
+    Batches need only ``options``; the rest is for Summarise and the notice.
+    """
+
+    job_name: str
+    run_id: str
+    #: s3:// URI of the manifest CSV, and of the sidecar (None for the direct input)
+    manifest: str
+    sidecar: str | None = None
+    destination_bucket: str
+    destination_prefix: str = ""
+    options: CopyOptions = CopyOptions()
+    #: s3:// URI prefix where Summarise writes report.csv and summary.json
+    report_uri: str
+    dry_run: bool = False
+    objects: int = 0
+    bytes: int = 0
+    batches: int = 0
+    created_at: str
