@@ -1,0 +1,99 @@
+"""The ready CDK app: ``cdk deploy`` from the repository root (``cdk.json`` points here).
+
+Context values (``cdk deploy -c name=value`` or ``cdk.json``); see docs/deploy.md:
+
+- ``stackName``: the CloudFormation stack name (default ``StepsS3Copy``)
+- ``sourceBuckets``: comma-separated bucket names the copy may read (default: any)
+- ``destinationBuckets``: comma-separated bucket names the copy may write (default: any
+  bucket outside this account)
+- ``allowWriteToInstalledAccount``: ``true`` lets the copy write into this account
+- ``writerRoleName``: a fixed writer role name for destination bucket policies
+- ``taskCpu`` / ``taskMemoryMiB``: the Fargate task size (default 1024 / 2048)
+- ``maxConcurrency``: Map concurrency when the sidecar gives none (default 25)
+- ``laneCutoffBytes``: batches holding an object this large go to Fargate (default 1 GiB)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from steps_s3_copy.infra.stack import StepsS3CopyStack
+
+RESULT_WRITER_V2_FLAG = "@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2"
+
+
+def _truthy(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _names(value: object) -> list[str] | None:
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else str(value).split(",")
+    names = [str(item).strip() for item in items if str(item).strip()]
+    return names or None
+
+
+def copy_args_from_context(scope: Construct) -> dict[str, Any]:
+    """Construct arguments from the app's context values (see the module docstring)."""
+    node = scope.node
+    args: dict[str, Any] = {}
+    for context, arg in (
+        ("sourceBuckets", "source_buckets"),
+        ("destinationBuckets", "destination_buckets"),
+    ):
+        names = _names(node.try_get_context(context))
+        if names is not None:
+            args[arg] = names
+    allow = node.try_get_context("allowWriteToInstalledAccount")
+    if allow is not None:
+        args["allow_write_to_installed_account"] = _truthy(allow)
+    role_name = node.try_get_context("writerRoleName")
+    if role_name:
+        args["writer_role_name"] = str(role_name)
+    for context, arg in (
+        ("taskCpu", "task_cpu"),
+        ("taskMemoryMiB", "task_memory_mib"),
+        ("maxConcurrency", "max_concurrency"),
+        ("laneCutoffBytes", "lane_cutoff_bytes"),
+    ):
+        value = node.try_get_context(context)
+        if value is not None:
+            args[arg] = int(value)
+    return args
+
+
+def build(app: cdk.App, env: cdk.Environment | None = None) -> StepsS3CopyStack:
+    """Add the stack, configured from the app's context, to ``app``."""
+    stack_name = str(app.node.try_get_context("stackName") or "StepsS3Copy")
+    return StepsS3CopyStack(
+        app,
+        stack_name,
+        env=env,
+        description="steps-s3-copy: bulk S3 copy with Step Functions, Lambda and Fargate Spot",
+        copy_args=copy_args_from_context(app),
+    )
+
+
+def main() -> None:
+    app = cdk.App()
+    env = cdk.Environment(
+        account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
+    )
+    build(app, env)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()
