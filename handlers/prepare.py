@@ -1,0 +1,63 @@
+"""Prepare (Lambda): read the sidecar and the manifest, validate, size, plan.
+
+Payload ``{"input": <execution input>, "execution": {"id", "name", "startTime"}}``;
+returns the PrepareResult (docs/architecture.md); raises the named errors of
+``steps_s3_copy.errors`` (ManifestInvalid, DestinationNotWritable, ...).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from steps_s3_copy.errors import InputInvalid
+from steps_s3_copy.events import PreparePayload
+from steps_s3_copy.handlers._runtime import client
+from steps_s3_copy.observability import logger, tracer
+from steps_s3_copy.prepare import PrepareSettings, prepare_input
+from steps_s3_copy.sidecar import DEFAULT_LANE_CUTOFF_BYTES
+
+
+class PrepareEnv(BaseModel):
+    """The function's environment, validated once per execution environment."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    work_bucket: str = Field(alias="WORK_BUCKET", min_length=3)
+    work_prefix: str = Field("work/", alias="WORK_PREFIX")
+    jobs_prefix: str = Field("jobs/", alias="JOBS_PREFIX")
+    reports_prefix: str = Field("reports/", alias="REPORTS_PREFIX")
+    lane_cutoff_bytes: int = Field(DEFAULT_LANE_CUTOFF_BYTES, alias="LANE_CUTOFF_BYTES", ge=0)
+    max_manifest_rows: int = Field(2_000_000, alias="MAX_MANIFEST_ROWS", ge=1)
+
+    def settings(self) -> PrepareSettings:
+        return PrepareSettings(
+            work_bucket=self.work_bucket,
+            work_prefix=self.work_prefix,
+            jobs_prefix=self.jobs_prefix,
+            reports_prefix=self.reports_prefix,
+            lane_cutoff_bytes=self.lane_cutoff_bytes,
+            max_manifest_rows=self.max_manifest_rows,
+        )
+
+
+@functools.cache
+def runtime() -> tuple[PrepareSettings, Any]:
+    """Settings and the S3 client, made on the first (cold-start) invocation."""
+    return PrepareEnv.model_validate(dict(os.environ)).settings(), client("s3")
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        payload = PreparePayload.model_validate(event)
+    except ValidationError as exc:
+        raise InputInvalid(f"not a Prepare payload: {exc}") from exc
+    settings, s3 = runtime()
+    result = prepare_input(payload.input, run_id=payload.execution.name, s3=s3, settings=settings)
+    return result.to_payload()

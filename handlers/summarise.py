@@ -1,0 +1,74 @@
+"""Summarise (Lambda): merge the results, write the report, decide the status.
+
+Payload ``{"prepared": PrepareResult, "execution": {...}}`` (normal path) or
+``{"error": {"Error", "Cause"}, "input": ..., "execution": {...}}`` (a caught failure);
+returns ``{"notice": Notice}``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from steps_s3_copy.errors import InputInvalid
+from steps_s3_copy.events import ExecutionContext
+from steps_s3_copy.handlers._runtime import client
+from steps_s3_copy.observability import logger, tracer
+from steps_s3_copy.prepare import PrepareResult, PrepareSettings
+from steps_s3_copy.summarise import StepError, summarise, summarise_failure
+
+
+class SummariseEnv(BaseModel):
+    """The function's environment (the same layout settings as Prepare's)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    work_bucket: str = Field(alias="WORK_BUCKET", min_length=3)
+    work_prefix: str = Field("work/", alias="WORK_PREFIX")
+    jobs_prefix: str = Field("jobs/", alias="JOBS_PREFIX")
+    reports_prefix: str = Field("reports/", alias="REPORTS_PREFIX")
+
+    def settings(self) -> PrepareSettings:
+        return PrepareSettings(
+            work_bucket=self.work_bucket,
+            work_prefix=self.work_prefix,
+            jobs_prefix=self.jobs_prefix,
+            reports_prefix=self.reports_prefix,
+        )
+
+
+class SummarisePayload(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    execution: ExecutionContext
+    prepared: PrepareResult | None = None
+    error: StepError | None = None
+    input: Any = None
+
+
+@functools.cache
+def runtime() -> tuple[PrepareSettings, Any]:
+    return SummariseEnv.model_validate(dict(os.environ)).settings(), client("s3")
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        payload = SummarisePayload.model_validate(event)
+    except ValidationError as exc:
+        raise InputInvalid(f"not a Summarise payload: {exc}") from exc
+    settings, s3 = runtime()
+    if payload.prepared is not None and payload.error is None:
+        notice = summarise(payload.prepared, payload.execution, s3=s3)
+    elif payload.error is not None:
+        notice = summarise_failure(
+            payload.error, payload.input, payload.execution, s3=s3, settings=settings
+        )
+    else:
+        raise InputInvalid("a Summarise payload needs 'prepared' or 'error'")
+    return {"notice": notice.to_payload()}

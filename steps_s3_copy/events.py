@@ -1,0 +1,141 @@
+"""What starts a run, and the step payloads, as models.
+
+An execution's input is either the EventBridge "Object Created" event of a sidecar in the
+inbox (parsed with Powertools' ready-made ``S3EventNotificationEventBridgeModel``) or the
+original direct input. :func:`job_source` turns either into a :class:`JobSource`: the job's
+name and where its manifest (and sidecar) are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+from pydantic import ConfigDict, ValidationError, model_validator
+
+from steps_s3_copy.errors import InputInvalid, Problem
+from steps_s3_copy.inbox import DEFAULT_JOBS_PREFIX, MANIFEST_SUFFIX, SIDECAR_SUFFIX
+from steps_s3_copy.models import Model
+from steps_s3_copy.sidecar import DirectInput, parse_direct_input
+
+
+class ExecutionContext(Model):
+    """``$$.Execution`` of the state machine: the run id is its ``name``.
+
+    Accepts the camelCase keys of the contract and the PascalCase keys of the context object.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    name: str
+    start_time: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _camel_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {
+                (k[:1].lower() + k[1:]) if isinstance(k, str) else k: v for k, v in data.items()
+            }
+        return data
+
+
+class PreparePayload(Model):
+    """Prepare's payload: ``{"input": <execution input>, "execution": {...}}``."""
+
+    input: dict[str, Any]
+    execution: ExecutionContext
+
+
+@dataclass(frozen=True, slots=True)
+class JobSource:
+    """Where a job's manifest is, and how it was asked for."""
+
+    job_name: str
+    manifest_bucket: str
+    manifest_key: str
+    #: the sidecar's location (None for the direct input)
+    sidecar_bucket: str | None = None
+    sidecar_key: str | None = None
+    #: the direct input's options (None when a sidecar is to be read)
+    direct: DirectInput | None = None
+
+    @property
+    def manifest_uri(self) -> str:
+        return f"s3://{self.manifest_bucket}/{self.manifest_key}"
+
+    @property
+    def sidecar_uri(self) -> str | None:
+        if self.sidecar_bucket is None:
+            return None
+        return f"s3://{self.sidecar_bucket}/{self.sidecar_key}"
+
+    def with_sidecar_key(self, key: str, jobs_prefix: str) -> JobSource:
+        """The same job with the sidecar found at ``key`` (e.g. after URL-decoding)."""
+        return sidecar_job(self.sidecar_bucket or "", key, jobs_prefix)
+
+
+def sidecar_job(bucket: str, key: str, jobs_prefix: str = DEFAULT_JOBS_PREFIX) -> JobSource:
+    """``jobs/team/a.json`` -> job ``team/a`` with the manifest ``jobs/team/a.csv``."""
+    if not key.startswith(jobs_prefix) or not key.endswith(SIDECAR_SUFFIX):
+        raise InputInvalid(
+            f"s3://{bucket}/{key} is not a sidecar: expected {jobs_prefix}<name>{SIDECAR_SUFFIX}"
+        )
+    stem = key.removesuffix(SIDECAR_SUFFIX)
+    name = stem.removeprefix(jobs_prefix)
+    if not name:
+        raise InputInvalid(f"s3://{bucket}/{key} has an empty job name")
+    return JobSource(
+        job_name=name,
+        manifest_bucket=bucket,
+        manifest_key=stem + MANIFEST_SUFFIX,
+        sidecar_bucket=bucket,
+        sidecar_key=key,
+    )
+
+
+def direct_job_name(csv_key: str, jobs_prefix: str = DEFAULT_JOBS_PREFIX) -> str:
+    """The job name of a direct input: the CSV key's stem (``jobs/<name>.csv`` -> ``<name>``)."""
+    if csv_key.startswith(jobs_prefix) and csv_key.endswith(MANIFEST_SUFFIX):
+        name = csv_key.removeprefix(jobs_prefix).removesuffix(MANIFEST_SUFFIX)
+        if name:
+            return name
+    return PurePosixPath(csv_key).stem or "job"
+
+
+def job_source(raw: dict[str, Any], jobs_prefix: str = DEFAULT_JOBS_PREFIX) -> JobSource:
+    """Resolve an execution input: the sidecar event or the direct input."""
+    if "detail-type" in raw or "detail" in raw:
+        try:
+            event = S3EventNotificationEventBridgeModel.model_validate(raw)
+        except ValidationError as exc:
+            problems = [
+                Problem(message=e["msg"], field=".".join(str(p) for p in e["loc"]))
+                for e in exc.errors()
+            ]
+            raise InputInvalid("not an S3 Object Created event", problems) from exc
+        if event.detail_type != "Object Created" or event.source != "aws.s3":
+            raise InputInvalid(f"unexpected event {event.source}/{event.detail_type}")
+        return sidecar_job(event.detail.bucket.name, event.detail.object.key, jobs_prefix)
+    if "sourceFilesCsvBucket" in raw or "sourceFilesCsvKey" in raw:
+        direct = parse_direct_input(raw)
+        return JobSource(
+            job_name=direct_job_name(direct.source_files_csv_key, jobs_prefix),
+            manifest_bucket=direct.source_files_csv_bucket,
+            manifest_key=direct.source_files_csv_key,
+            direct=direct,
+        )
+    raise InputInvalid(
+        "the input is neither an S3 Object Created event nor the direct input"
+        " {sourceFilesCsvBucket, sourceFilesCsvKey, destinationBucket, maxItemsPerBatch}"
+    )
+
+
+def decoded_key_candidates(key: str) -> list[str]:
+    """A key as the event gave it, then URL-decoded (S3 event keys may be URL-encoded)."""
+    decoded = unquote_plus(key)
+    return [key] if decoded == key else [key, decoded]

@@ -1,0 +1,278 @@
+"""The manifest CSV: one source object (or one ``prefix/*``) per row.
+
+Read as a stream; every problem is collected with its row number (the line number in the
+file, as an editor shows it, counting blank lines and the header) instead of stopping at
+the first. Forms, per row (see docs/manifest.md):
+
+- ``bucket,key[,destinationKey[,size[,checksum]]]``
+- ``s3://bucket/key[,destinationKey[,size[,checksum]]]``
+- with a header naming the columns: ``bucket``, ``key``, ``source`` (an s3:// URI),
+  ``destination_key`` (or ``destinationKey``, ``destination``), ``size``, ``checksum``.
+
+Keys are taken exactly as written: never stripped, never URL-decoded. A key ending in
+``/*`` (or a key that is just ``*``) stands for every object under that prefix.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from steps_s3_copy.errors import Problems
+from steps_s3_copy.models import MAX_OBJECT_BYTES
+from steps_s3_copy.sidecar import BUCKET_RE
+
+MAX_KEY_BYTES = 1024
+
+#: recognised header names (lower case) -> column
+HEADER_NAMES = {
+    "bucket": "bucket",
+    "key": "key",
+    "source": "source",
+    "uri": "source",
+    "destination_key": "destination_key",
+    "destinationkey": "destination_key",
+    "destination": "destination_key",
+    "size": "size",
+    "expected_size": "size",
+    "expectedsize": "size",
+    "checksum": "checksum",
+    "expected_checksum": "checksum",
+    "expectedchecksum": "checksum",
+}
+_POSITIONAL_BUCKET = ("bucket", "key", "destination_key", "size", "checksum")
+_POSITIONAL_URI = ("source", "destination_key", "size", "checksum")
+
+#: checksum column prefixes -> (S3 algorithm name, digest length in bytes)
+CHECKSUM_ALGORITHMS = {
+    "crc32": ("CRC32", 4),
+    "crc32c": ("CRC32C", 4),
+    "crc64nvme": ("CRC64NVME", 8),
+    "sha1": ("SHA1", 20),
+    "sha256": ("SHA256", 32),
+}
+_ETAG_RE = re.compile(r'^"?([0-9a-fA-F]{32})(-\d{1,5})?"?$')
+_PARTS_RE = re.compile(r"^(.*?)(-\d{1,5})?$")
+
+
+@dataclass(slots=True)
+class ManifestRow:
+    """One valid row: a source object, or a prefix to expand when ``is_prefix``."""
+
+    row: int
+    bucket: str
+    key: str
+    destination_key: str | None = None
+    size: int | None = None
+    checksum: dict[str, str] | None = None
+    is_prefix: bool = False
+
+    @property
+    def prefix(self) -> str:
+        """The listing prefix of a ``prefix/*`` row."""
+        return self.key[:-1]
+
+
+def parse_checksum(text: str) -> dict[str, str]:
+    """``ALGO:base64`` (crc32, crc32c, crc64nvme, sha1, sha256; ``-N`` for a composite) or
+    ``etag:<hex>`` -> the ExpectedChecksum wire dict; ValueError explains what is wrong."""
+    algo, sep, value = text.strip().partition(":")
+    if not sep or not value:
+        raise ValueError("must be ALGORITHM:value, e.g. sha256:<base64> or etag:<hex>")
+    algo = algo.lower()
+    if algo == "etag":
+        match = _ETAG_RE.match(value)
+        if not match:
+            raise ValueError("an etag must be 32 hex digits, optionally with -<parts>")
+        return {"algorithm": "ETAG", "value": match.group(1).lower() + (match.group(2) or "")}
+    if algo not in CHECKSUM_ALGORITHMS:
+        names = ", ".join([*CHECKSUM_ALGORITHMS, "etag"])
+        raise ValueError(f"unknown checksum algorithm {algo!r} (one of {names})")
+    name, length = CHECKSUM_ALGORITHMS[algo]
+    match = _PARTS_RE.match(value)
+    digest = match.group(1) if match else value
+    try:
+        raw = base64.b64decode(digest, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"{algo} value is not base64") from exc
+    if len(raw) != length:
+        raise ValueError(f"{algo} value must decode to {length} bytes, not {len(raw)}")
+    return {"algorithm": name, "value": value}
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` -> (bucket, key); the key is kept exactly as written."""
+    if not uri.startswith("s3://"):
+        raise ValueError("must start with s3://")
+    bucket, sep, key = uri[5:].partition("/")
+    if not sep or not key:
+        raise ValueError("must be s3://bucket/key")
+    return bucket, key
+
+
+class ManifestReader:
+    """Parses rows from a text stream, yielding valid rows and collecting problems."""
+
+    def __init__(self, problems: Problems, *, max_rows: int | None = None) -> None:
+        self.problems = problems
+        self.max_rows = max_rows
+        self.rows_seen = 0
+        self.header: tuple[str, ...] | None = None
+
+    def read(self, lines: Iterable[str]) -> Iterator[ManifestRow]:
+        reader = csv.reader(lines, strict=True)
+        first = True
+        row_no = 0
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                self.problems.add(f"not valid CSV: {exc}", row=reader.line_num)
+                break
+            row_no = reader.line_num
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue  # blank line
+            if first:
+                first = False
+                if self._is_header(cells):
+                    self._set_header(cells, row_no)
+                    continue
+            self.rows_seen += 1
+            if self.max_rows is not None and self.rows_seen > self.max_rows:
+                self.problems.add(f"the manifest has more than {self.max_rows} rows", row=row_no)
+                return
+            parsed = self._parse(cells, row_no)
+            if parsed is not None:
+                yield parsed
+        if self.rows_seen == 0:
+            what = "only a header" if self.header else "no rows"
+            self.problems.add(f"the manifest has {what}: nothing to copy")
+
+    @staticmethod
+    def _is_header(cells: list[str]) -> bool:
+        names = [c.strip().lower() for c in cells if c.strip()]
+        return bool(names) and all(n in HEADER_NAMES for n in names)
+
+    def _set_header(self, cells: list[str], row_no: int) -> None:
+        columns = tuple(HEADER_NAMES.get(c.strip().lower(), "") for c in cells)
+        seen: set[str] = set()
+        for name in columns:
+            if name and name in seen:
+                self.problems.add(f"header names column {name!r} twice", row=row_no, field=name)
+            seen.add(name)
+        if "source" in seen and ("bucket" in seen or "key" in seen):
+            self.problems.add(
+                "header has both 'source' and 'bucket'/'key' columns", row=row_no, field="source"
+            )
+        elif "source" not in seen and not {"bucket", "key"} <= seen:
+            missing = "key" if "bucket" in seen else "bucket"
+            self.problems.add(
+                f"header has no {missing!r} column (need bucket,key or source)",
+                row=row_no,
+                field=missing,
+            )
+        self.header = columns
+
+    def _parse(self, cells: list[str], row_no: int) -> ManifestRow | None:
+        if self.header is not None:
+            columns: tuple[str, ...] = self.header
+        elif cells[0].startswith("s3://"):
+            columns = _POSITIONAL_URI
+        else:
+            columns = _POSITIONAL_BUCKET
+        if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns) :]):
+            self.problems.add(
+                f"{len(cells)} columns, at most {len(columns)} expected"
+                " (quote keys that contain commas)",
+                row=row_no,
+            )
+            return None
+        values = {name: cell for name, cell in zip(columns, cells, strict=False) if name and cell}
+        item = self._locate(values, "source" in columns, row_no)
+        if item is None:
+            return None
+        ok = self._optional(item, values)
+        if not BUCKET_RE.match(item.bucket):
+            self.problems.add(
+                f"{item.bucket!r} is not a valid bucket name", row=row_no, field="bucket"
+            )
+            ok = False
+        if len(item.key.encode()) > MAX_KEY_BYTES:
+            self.problems.add(f"key is longer than {MAX_KEY_BYTES} bytes", row=row_no, field="key")
+            ok = False
+        return item if ok else None
+
+    def _locate(self, values: dict[str, str], by_uri: bool, row_no: int) -> ManifestRow | None:
+        """The row's bucket and key (None when either is missing or malformed)."""
+        if by_uri:
+            source = values.get("source", "")
+            try:
+                bucket, key = split_s3_uri(source)
+            except ValueError as exc:
+                self.problems.add(f"source {source!r} {exc}", row=row_no, field="source")
+                return None
+        else:
+            bucket = values.get("bucket", "").strip()
+            key = values.get("key", "")
+            if not bucket:
+                self.problems.add("bucket is empty", row=row_no, field="bucket")
+            if not key:
+                self.problems.add("key is empty", row=row_no, field="key")
+            if not bucket or not key:
+                return None
+        is_prefix = key == "*" or key.endswith("/*")
+        return ManifestRow(row=row_no, bucket=bucket, key=key, is_prefix=is_prefix)
+
+    def _optional(self, item: ManifestRow, values: dict[str, str]) -> bool:
+        """Destination key, size and checksum columns; False when one is wrong."""
+        ok = True
+        row_no = item.row
+        destination = values.get("destination_key")
+        if destination is not None:
+            if item.is_prefix and not destination.endswith("/"):
+                self.problems.add(
+                    "the destination of a prefix/* row must end with '/'",
+                    row=row_no,
+                    field="destination_key",
+                )
+                ok = False
+            item.destination_key = destination
+        for name in ("size", "checksum"):
+            if name in values and item.is_prefix:
+                self.problems.add(f"a prefix/* row cannot have a {name}", row=row_no, field=name)
+                ok = False
+        if "size" in values and not item.is_prefix:
+            item.size = _parse_size(values["size"], self.problems, row_no)
+            ok = ok and item.size is not None
+        if "checksum" in values and not item.is_prefix:
+            try:
+                item.checksum = parse_checksum(values["checksum"])
+            except ValueError as exc:
+                self.problems.add(f"checksum {exc}", row=row_no, field="checksum")
+                ok = False
+        return ok
+
+
+def _parse_size(text: str, problems: Problems, row_no: int) -> int | None:
+    text = text.strip()
+    if not text.isdigit() or not text.isascii():
+        problems.add(f"size {text!r} is not a whole number of bytes", row=row_no, field="size")
+        return None
+    size = int(text)
+    if size > MAX_OBJECT_BYTES:
+        problems.add(f"size {size} is above the S3 limit of 5 TiB", row=row_no, field="size")
+        return None
+    return size
+
+
+def text_lines(body: Any) -> io.TextIOWrapper:
+    """A UTF-8 text stream (BOM tolerated, newlines kept for csv) over a binary stream."""
+    return io.TextIOWrapper(body, encoding="utf-8-sig", newline="")

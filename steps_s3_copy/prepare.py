@@ -1,0 +1,602 @@
+"""Prepare: from "a manifest arrived" to a plan in the working area.
+
+1. read the sidecar (or take the direct input) and validate it;
+2. check the manifest exists and the destination is writable (a small marker is written
+   and deleted) before anything else;
+3. stream the CSV: validate every row (collecting every problem with its row number),
+   expand ``prefix/*`` rows, reject two rows with the same destination;
+4. size the sources: sizes from the CSV are trusted (the engine verifies them), otherwise
+   one listing per folder when enough keys share it, else bounded parallel HeadObject;
+   missing or unreadable sources are problems with their rows;
+5. plan batches by count and bytes into two lanes and write ``plan.jsonl`` (spooled to a
+   temporary file, uploaded in parts), ``run.json`` and, last, ``index.csv``.
+
+Any problem raises a named error (see :mod:`steps_s3_copy.errors`) before anything is
+written to the working area, so nothing is ever copied from a bad manifest.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+from steps_s3_copy.errors import (
+    DestinationNotWritable,
+    ManifestAccessDenied,
+    ManifestNotFound,
+    Problems,
+)
+from steps_s3_copy.events import JobSource, decoded_key_candidates, job_source
+from steps_s3_copy.manifest import MAX_KEY_BYTES, ManifestReader, ManifestRow, text_lines
+from steps_s3_copy.models import MiB, Model, RunConfig, RunLocation
+from steps_s3_copy.observability import logger
+from steps_s3_copy.planning import Planner, index_csv
+from steps_s3_copy.sidecar import DEFAULT_LANE_CUTOFF_BYTES, Sidecar, parse_sidecar
+
+NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
+DENIED_CODES = frozenset({"403", "AccessDenied", "AllAccessDisabled", "InvalidObjectState"})
+#: where the destination check writes (and deletes) its marker, under destinationPrefix
+WRITE_CHECK_DIR = ".steps-s3-copy/write-check/"
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareSettings:
+    """The deployment's settings for Prepare (the handler reads them from the environment)."""
+
+    work_bucket: str
+    work_prefix: str = "work/"
+    jobs_prefix: str = "jobs/"
+    reports_prefix: str = "reports/"
+    lane_cutoff_bytes: int = DEFAULT_LANE_CUTOFF_BYTES
+    max_manifest_rows: int = 2_000_000
+    #: HeadObject / ListObjectsV2 calls at once when sizing sources
+    head_concurrency: int = 32
+    #: unsized keys sharing one folder (within a chunk) from which one listing beats HEADs
+    list_threshold: int = 32
+    #: unsized rows sized together
+    chunk_rows: int = 2000
+    #: directory for the spooled plan file (None: the system's temp dir, /tmp on Lambda)
+    tmp_dir: str | None = None
+
+
+class PrepareResult(Model):
+    """What Prepare returns to the state machine (docs/architecture.md)."""
+
+    job_name: str
+    run_id: str
+    #: s3:// URI of the manifest CSV
+    manifest: str
+    work: RunLocation
+    index_key: str
+    objects: int
+    bytes: int
+    #: batches per lane: {"lambda": n, "fargate": n}
+    batches: dict[str, int]
+    max_concurrency: int
+    dry_run: bool
+    #: s3://bucket/prefix/ where Summarise writes report.csv and summary.json
+    report_uri: str
+
+    def to_payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def work_location(settings: PrepareSettings, job_name: str, run_id: str) -> RunLocation:
+    return RunLocation(
+        bucket=settings.work_bucket, prefix=f"{settings.work_prefix}{job_name}/{run_id}/"
+    )
+
+
+def default_report_uri(work_bucket: str, reports_prefix: str, job_name: str, run_id: str) -> str:
+    return f"s3://{work_bucket}/{reports_prefix}{job_name}/{run_id}/"
+
+
+def _code(exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if code in NOT_FOUND_CODES or status == 404:
+        return "404"
+    if code in DENIED_CODES or status == 403:
+        return "403"
+    return code or str(status)
+
+
+# -- the sidecar and the manifest --------------------------------------------------------
+
+
+def read_sidecar(s3: Any, source: JobSource, jobs_prefix: str) -> tuple[JobSource, Sidecar]:
+    """The validated sidecar (or direct input) and the job, with the sidecar's real key."""
+    if source.direct is not None:
+        return source, source.direct
+    assert source.sidecar_bucket is not None
+    assert source.sidecar_key is not None
+    last: ClientError | None = None
+    for key in decoded_key_candidates(source.sidecar_key):
+        try:
+            body = s3.get_object(Bucket=source.sidecar_bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            last = exc
+            if _code(exc) == "404":
+                continue
+            if _code(exc) == "403":
+                raise ManifestAccessDenied(
+                    f"cannot read the sidecar s3://{source.sidecar_bucket}/{key}"
+                ) from exc
+            raise
+        resolved = source.with_sidecar_key(key, jobs_prefix)
+        return resolved, parse_sidecar(body, where=resolved.sidecar_uri or key)
+    raise ManifestNotFound(f"the sidecar {source.sidecar_uri} does not exist") from last
+
+
+def check_manifest(s3: Any, source: JobSource) -> None:
+    try:
+        s3.head_object(Bucket=source.manifest_bucket, Key=source.manifest_key)
+    except ClientError as exc:
+        if _code(exc) == "404":
+            raise ManifestNotFound(f"the manifest {source.manifest_uri} does not exist") from exc
+        if _code(exc) == "403":
+            raise ManifestAccessDenied(f"cannot read the manifest {source.manifest_uri}") from exc
+        raise
+
+
+def check_destination_writable(
+    s3: Any, bucket: str, prefix: str, run_id: str, expected_owner: str | None = None
+) -> None:
+    """Write and delete a small marker; DestinationNotWritable names the bucket if refused."""
+    key = f"{prefix}{WRITE_CHECK_DIR}{run_id}"
+    owner = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"", **owner)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        raise DestinationNotWritable(
+            f"cannot write to the destination bucket {bucket!r} ({code or _code(exc)})"
+        ) from exc
+    try:
+        s3.delete_object(Bucket=bucket, Key=key, **owner)
+    except ClientError as exc:  # copying needs no delete permission: leave the marker
+        logger.warning(
+            "write check marker left", extra={"bucket": bucket, "key": key, "error": str(exc)}
+        )
+
+
+# -- sizing ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Pending:
+    row: int
+    item: dict[str, Any]
+
+
+class _Sizer:
+    """Sizes sources in chunks: one listing per well-populated folder, else HeadObject."""
+
+    def __init__(
+        self,
+        s3: Any,
+        pool: ThreadPoolExecutor,
+        problems: Problems,
+        settings: PrepareSettings,
+        requester_pays: bool,
+    ) -> None:
+        self.s3 = s3
+        self.pool = pool
+        self.problems = problems
+        self.settings = settings
+        self.payer = {"RequestPayer": "requester"} if requester_pays else {}
+        self.touched: set[str] = set()
+        self._bucket_exists: dict[str, bool] = {}
+        self.heads = 0
+        self.lists = 0
+
+    def size(self, chunk: list[_Pending]) -> Iterator[_Pending]:
+        """The chunk's items that exist, with ``size`` and ``etag`` set."""
+        groups: dict[tuple[str, str], list[_Pending]] = {}
+        for pending in chunk:
+            key = pending.item["sourceKey"]
+            folder = key[: key.rfind("/") + 1]
+            groups.setdefault((pending.item["sourceBucket"], folder), []).append(pending)
+        listed: list[tuple[str, list[_Pending]]] = []
+        heads: list[_Pending] = []
+        for (bucket, _), members in groups.items():
+            if len(members) >= self.settings.list_threshold:
+                listed.append((bucket, members))
+            else:
+                heads.extend(members)
+        jobs: list[tuple[str, list[_Pending]]] = [*listed, *(("", [p]) for p in heads)]
+        for found in self.pool.map(self._run, jobs):
+            for pending, status, size, etag in found:
+                self.touched.add(pending.item["sourceBucket"])
+                if status == "ok":
+                    pending.item["size"] = size
+                    if etag:
+                        pending.item["etag"] = etag
+                    yield pending
+                else:
+                    self._missing(pending.row, pending.item, status)
+
+    def _run(self, job: tuple[str, list[_Pending]]) -> list[tuple[_Pending, str, int, str]]:
+        bucket, members = job
+        return self._list(bucket, members) if bucket else [self._head(members[0])]
+
+    def _head(self, pending: _Pending) -> tuple[_Pending, str, int, str]:
+        self.heads += 1
+        item = pending.item
+        try:
+            head = self.s3.head_object(
+                Bucket=item["sourceBucket"], Key=item["sourceKey"], **self.payer
+            )
+        except ClientError as exc:
+            code = _code(exc)
+            if code in ("404", "403"):
+                return pending, code, 0, ""
+            raise
+        return pending, "ok", int(head["ContentLength"]), str(head.get("ETag", ""))
+
+    def _list(self, bucket: str, members: list[_Pending]) -> list[tuple[_Pending, str, int, str]]:
+        self.lists += 1
+        wanted = {p.item["sourceKey"]: p for p in members}
+        keys = sorted(wanted)
+        common = keys[0]
+        for key in keys[1:]:
+            while not key.startswith(common):
+                common = common[:-1]
+        last = keys[-1]
+        out: list[tuple[_Pending, str, int, str]] = []
+        try:
+            for obj in self._objects(bucket, common, stop_after=last):
+                pending = wanted.pop(obj["Key"], None)
+                if pending is not None:
+                    out.append((pending, "ok", int(obj["Size"]), str(obj.get("ETag", ""))))
+        except ClientError as exc:
+            code = _code(exc)
+            if code not in ("404", "403"):
+                raise
+            return [(p, code, 0, "") for p in members]
+        out.extend((p, "404", 0, "") for p in wanted.values())
+        return out
+
+    def _objects(
+        self, bucket: str, prefix: str, stop_after: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, **self.payer}
+        while True:
+            page = self.s3.list_objects_v2(**kwargs)
+            for obj in page.get("Contents", []):
+                if stop_after is not None and obj["Key"] > stop_after:
+                    return
+                yield obj
+            if not page.get("IsTruncated"):
+                return
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+    def expand(self, row: ManifestRow) -> Iterator[dict[str, Any]]:
+        """Every object under a ``prefix/*`` row (ListObjectsV2)."""
+        self.touched.add(row.bucket)
+        self.lists += 1
+        found = False
+        try:
+            for obj in self._objects(row.bucket, row.prefix):
+                found = True
+                yield obj
+        except ClientError as exc:
+            code = _code(exc)
+            if code not in ("404", "403"):
+                raise
+            if code == "403":
+                self.problems.add(
+                    f"cannot list s3://{row.bucket}/{row.prefix} (access denied)",
+                    row=row.row,
+                    field="key",
+                    code="SourceAccessDenied",
+                )
+            else:
+                self.problems.add(
+                    f"source bucket {row.bucket!r} does not exist",
+                    row=row.row,
+                    field="bucket",
+                    code="SourceNotFound",
+                )
+            return
+        if not found:
+            self.problems.add(
+                f"s3://{row.bucket}/{row.key} matches no objects",
+                row=row.row,
+                field="key",
+                code="SourceNotFound",
+            )
+
+    def _missing(self, row: int, item: dict[str, Any], status: str) -> None:
+        uri = f"s3://{item['sourceBucket']}/{item['sourceKey']}"
+        if status == "403":
+            self.problems.add(
+                f"cannot read {uri} (access denied)",
+                row=row,
+                field="key",
+                code="SourceAccessDenied",
+            )
+        elif not self.bucket_exists(item["sourceBucket"]):
+            self.problems.add(
+                f"source bucket {item['sourceBucket']!r} does not exist",
+                row=row,
+                field="bucket",
+                code="SourceNotFound",
+            )
+        else:
+            self.problems.add(f"{uri} does not exist", row=row, field="key", code="SourceNotFound")
+
+    def bucket_exists(self, bucket: str) -> bool:
+        if bucket not in self._bucket_exists:
+            try:
+                self.s3.head_bucket(Bucket=bucket)
+                self._bucket_exists[bucket] = True
+            except ClientError as exc:
+                self._bucket_exists[bucket] = _code(exc) != "404"
+        return self._bucket_exists[bucket]
+
+    def check_samples(self, samples: dict[str, _Pending]) -> None:
+        """One HeadObject per source bucket that nothing else has touched (sizes all given)."""
+        todo = [p for bucket, p in samples.items() if bucket not in self.touched]
+        for pending, status, _, _ in self.pool.map(self._head, todo):
+            if status != "ok":
+                self._missing(pending.row, pending.item, status)
+
+
+# -- prepare -----------------------------------------------------------------------------
+
+
+def _items(
+    rows: Iterable[ManifestRow],
+    sizer: _Sizer,
+    sidecar: Sidecar,
+    problems: Problems,
+) -> Iterator[_Pending]:
+    """Rows (and prefix expansions) as CopyItem dicts, each destination checked for clashes."""
+    dest_bucket = sidecar.destination_bucket
+    dest_prefix = sidecar.destination_prefix
+    seen: dict[int, int] = {}
+    for row in rows:
+        if row.is_prefix:
+            for obj in sizer.expand(row):
+                key = obj["Key"]
+                if row.destination_key is not None:
+                    relative = row.destination_key + key[len(row.prefix) :]
+                else:
+                    relative = key
+                item: dict[str, Any] = {
+                    "sourceBucket": row.bucket,
+                    "sourceKey": key,
+                    "destinationBucket": dest_bucket,
+                    "destinationKey": dest_prefix + relative,
+                    "size": int(obj["Size"]),
+                }
+                if obj.get("ETag"):
+                    item["etag"] = obj["ETag"]
+                if _unique(item, row.row, seen, problems):
+                    yield _Pending(row.row, item)
+            continue
+        item = {
+            "sourceBucket": row.bucket,
+            "sourceKey": row.key,
+            "destinationBucket": dest_bucket,
+            "destinationKey": dest_prefix + (row.destination_key or row.key),
+        }
+        if row.size is not None:
+            item["expectedSize"] = row.size
+        if row.checksum is not None:
+            item["expectedChecksum"] = row.checksum
+        if _unique(item, row.row, seen, problems):
+            yield _Pending(row.row, item)
+
+
+def _unique(item: dict[str, Any], row: int, seen: dict[int, int], problems: Problems) -> bool:
+    key = item["destinationKey"]
+    if len(key.encode()) > MAX_KEY_BYTES:
+        problems.add(
+            f"destination key is longer than {MAX_KEY_BYTES} bytes",
+            row=row,
+            field="destination_key",
+        )
+        return False
+    digest = hash(key)
+    first = seen.get(digest)
+    if first is not None:
+        problems.add(
+            f"rows {first} and {row} both copy to s3://{item['destinationBucket']}/{key}",
+            row=row,
+            field="destination_key",
+        )
+        return False
+    seen[digest] = row
+    return True
+
+
+def prepare(
+    source: JobSource,
+    *,
+    run_id: str,
+    s3: Any,
+    settings: PrepareSettings,
+    now: datetime | None = None,
+) -> PrepareResult:
+    """Validate, size and plan one job; write the plan to its working area.
+
+    Raises SidecarInvalid, ManifestNotFound, ManifestAccessDenied, ManifestInvalid,
+    SourceNotFound, SourceAccessDenied or DestinationNotWritable; nothing is written to
+    the working area unless the whole manifest is valid.
+    """
+    started = datetime.now(UTC) if now is None else now
+    source, sidecar = read_sidecar(s3, source, settings.jobs_prefix)
+    options = sidecar.copy_options()
+    location = work_location(settings, source.job_name, run_id)
+    report_uri = sidecar.report_uri or default_report_uri(
+        settings.work_bucket, settings.reports_prefix, source.job_name, run_id
+    )
+    log = {"job": source.job_name, "run_id": run_id, "manifest": source.manifest_uri}
+    logger.info("prepare started", extra=log)
+    check_manifest(s3, source)
+    check_destination_writable(
+        s3,
+        sidecar.destination_bucket,
+        sidecar.destination_prefix,
+        run_id,
+        options.destination_account,
+    )
+
+    problems = Problems()
+    cutoff = (
+        sidecar.lane_cutoff_bytes
+        if sidecar.lane_cutoff_bytes is not None
+        else settings.lane_cutoff_bytes
+    )
+    with (
+        tempfile.TemporaryFile(dir=settings.tmp_dir) as plan_file,
+        ThreadPoolExecutor(settings.head_concurrency, thread_name_prefix="size") as pool,
+    ):
+        planner = Planner(
+            plan_file,
+            max_items=sidecar.max_items_per_batch,
+            max_bytes=sidecar.max_bytes_per_batch,
+            lane_cutoff=cutoff,
+        )
+        sizer = _Sizer(s3, pool, problems, settings, options.requester_pays)
+        _plan_manifest(
+            s3,
+            source,
+            sidecar=sidecar,
+            settings=settings,
+            problems=problems,
+            sizer=sizer,
+            planner=planner,
+        )
+        batches = planner.finish()
+        problems.raise_if_any(f"{problems.total} problem(s) in {source.manifest_uri}")
+
+        plan_file.seek(0)
+        s3.upload_fileobj(
+            plan_file,
+            location.bucket,
+            location.plan_key,
+            ExtraArgs={"ContentType": "application/x-ndjson"},
+            Config=TransferConfig(multipart_chunksize=64 * MiB, max_concurrency=8),
+        )
+    config = RunConfig(
+        job_name=source.job_name,
+        run_id=run_id,
+        manifest=source.manifest_uri,
+        sidecar=source.sidecar_uri,
+        destination_bucket=sidecar.destination_bucket,
+        destination_prefix=sidecar.destination_prefix,
+        options=options,
+        report_uri=report_uri,
+        dry_run=sidecar.dry_run,
+        objects=planner.objects,
+        bytes=planner.bytes,
+        batches=len(batches),
+        created_at=started.isoformat(),
+    )
+    s3.put_object(
+        Bucket=location.bucket,
+        Key=location.run_config_key,
+        Body=config.to_json().encode(),
+        ContentType="application/json",
+    )
+    s3.put_object(
+        Bucket=location.bucket,
+        Key=location.index_key,
+        Body=index_csv(batches),
+        ContentType="text/csv",
+    )
+    result = PrepareResult(
+        job_name=source.job_name,
+        run_id=run_id,
+        manifest=source.manifest_uri,
+        work=location,
+        index_key=location.index_key,
+        objects=planner.objects,
+        bytes=planner.bytes,
+        batches=planner.batches_per_lane(),
+        max_concurrency=sidecar.max_concurrency,
+        dry_run=sidecar.dry_run,
+        report_uri=report_uri,
+    )
+    logger.info(
+        "prepare planned",
+        extra={
+            **log,
+            "objects": result.objects,
+            "bytes": result.bytes,
+            "batches": result.batches,
+            "heads": sizer.heads,
+            "lists": sizer.lists,
+        },
+    )
+    return result
+
+
+def _plan_manifest(
+    s3: Any,
+    source: JobSource,
+    *,
+    sidecar: Sidecar,
+    settings: PrepareSettings,
+    problems: Problems,
+    sizer: _Sizer,
+    planner: Planner,
+) -> None:
+    try:
+        body = s3.get_object(Bucket=source.manifest_bucket, Key=source.manifest_key)["Body"]
+    except ClientError as exc:
+        if _code(exc) == "404":
+            raise ManifestNotFound(f"the manifest {source.manifest_uri} does not exist") from exc
+        raise
+    reader = ManifestReader(problems, max_rows=settings.max_manifest_rows)
+    pending: list[_Pending] = []
+    samples: dict[str, _Pending] = {}
+    with text_lines(body) as lines:
+        try:
+            for entry in _items(reader.read(lines), sizer, sidecar, problems):
+                item = entry.item
+                if "size" in item:
+                    planner.add(item, item["size"])
+                elif "expectedSize" in item:
+                    samples.setdefault(item["sourceBucket"], entry)
+                    planner.add(item, item["expectedSize"])
+                else:
+                    pending.append(entry)
+                    if len(pending) >= settings.chunk_rows:
+                        for sized in sizer.size(pending):
+                            planner.add(sized.item, sized.item["size"])
+                        pending = []
+        except UnicodeDecodeError as exc:
+            problems.add(f"the manifest is not UTF-8 text ({exc.reason})", row=None)
+    for sized in sizer.size(pending):
+        planner.add(sized.item, sized.item["size"])
+    sizer.check_samples(samples)
+
+
+def prepare_input(
+    raw_input: dict[str, Any],
+    *,
+    run_id: str,
+    s3: Any,
+    settings: PrepareSettings,
+    now: datetime | None = None,
+) -> PrepareResult:
+    """Prepare from an execution input: the sidecar event or the direct input."""
+    return prepare(
+        job_source(raw_input, settings.jobs_prefix),
+        run_id=run_id,
+        s3=s3,
+        settings=settings,
+        now=now,
+    )

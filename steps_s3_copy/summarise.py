@@ -1,0 +1,439 @@
+"""Summarise: merge every batch's results into one report and decide the run's status.
+
+Streams ``index.csv`` and each ``results/<batchId>.jsonl`` (fetched in parallel, a bounded
+window ahead), so a million result rows never sit in memory at once. Every planned object
+is accounted for: the objects of a batch without a results file (it failed after its
+retries) are FAILED with ``BatchFailed``; objects missing from a partial results file are
+FAILED with ``NotAttempted``. Writes ``report.csv`` (source, destination, status, bytes,
+checksum, seconds, error) and ``summary.json`` to the report location, ``summary.json``
+to the working area, and returns the :class:`Notice`.
+
+Status: SUCCEEDED when nothing failed; FAILED when nothing was copied or skipped, or
+Prepare failed; PARTIAL otherwise. A dry run is SUCCEEDED with the plan's numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+from steps_s3_copy.errors import (
+    MAX_PROBLEMS_IN_MESSAGE,
+    PlanNotFound,
+    StepsS3CopyError,
+    parse_error_message,
+)
+from steps_s3_copy.events import ExecutionContext, job_source
+from steps_s3_copy.models import MiB, Model, RunLocation, Status
+from steps_s3_copy.observability import logger
+from steps_s3_copy.prepare import (
+    PrepareResult,
+    PrepareSettings,
+    default_report_uri,
+    work_location,
+)
+
+REPORT_COLUMNS = ("source", "destination", "status", "bytes", "checksum", "seconds", "error")
+RunStatus = Literal["SUCCEEDED", "PARTIAL", "FAILED"]
+
+
+class StatusCounts(Model):
+    copied: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+class PlanSummary(Model):
+    objects: int
+    bytes: int
+    #: batches per lane: {"lambda": n, "fargate": n}
+    batches: dict[str, int]
+
+
+class Notice(Model):
+    """The completion notice: published as JSON on SNS, and written as summary.json."""
+
+    job_name: str
+    run_id: str
+    execution_id: str
+    #: s3:// URI of the manifest CSV (None when the input named none)
+    manifest: str | None = None
+    status: RunStatus
+    dry_run: bool = False
+    #: objects and bytes per status
+    counts: StatusCounts = StatusCounts()
+    bytes: StatusCounts = StatusCounts()
+    #: what Prepare planned (None when Prepare failed)
+    planned: PlanSummary | None = None
+    started_at: str | None = None
+    finished_at: str
+    duration_seconds: float
+    #: s3:// URI of report.csv (None for a dry run or a failed Prepare)
+    report_uri: str | None = None
+    summary_uri: str | None = None
+    #: the run's working area (where notice.json makes publishing idempotent)
+    work: RunLocation
+    #: the error name and its problems when the run failed before copying
+    error: str | None = None
+    problems: list[dict[str, Any]] = []
+    more_problems: int = 0
+
+    def to_payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+@dataclass(slots=True)
+class _Tally:
+    counts: dict[str, int]
+    bytes: dict[str, int]
+
+    @classmethod
+    def empty(cls) -> _Tally:
+        return cls({s.value: 0 for s in Status}, {s.value: 0 for s in Status})
+
+    def add(self, status: str, size: int) -> None:
+        self.counts[status] += 1
+        self.bytes[status] += size
+
+    def status(self) -> RunStatus:
+        if not self.counts[Status.FAILED]:
+            return "SUCCEEDED"
+        if not self.counts[Status.COPIED] and not self.counts[Status.SKIPPED]:
+            return "FAILED"
+        return "PARTIAL"
+
+    def models(self) -> tuple[StatusCounts, StatusCounts]:
+        def lower(values: dict[str, int]) -> StatusCounts:
+            return StatusCounts.model_validate({k.lower(): v for k, v in values.items()})
+
+        return lower(self.counts), lower(self.bytes)
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` -> (bucket, prefix)."""
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    return bucket, prefix
+
+
+def _duration(execution: ExecutionContext, finished: datetime) -> tuple[str | None, float]:
+    if not execution.start_time:
+        return None, 0.0
+    try:
+        started = datetime.fromisoformat(execution.start_time)
+    except ValueError:
+        return execution.start_time, 0.0
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    return execution.start_time, round(max((finished - started).total_seconds(), 0.0), 3)
+
+
+# -- reading the run ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    batch_id: int
+    lane: str
+    start: int
+    end: int
+    objects: int
+    bytes: int
+
+
+def _read_index(s3: Any, work: RunLocation) -> list[_Batch]:
+    try:
+        body = s3.get_object(Bucket=work.bucket, Key=work.index_key)["Body"].read()
+    except ClientError as exc:
+        raise PlanNotFound(f"cannot read s3://{work.bucket}/{work.index_key}") from exc
+    rows = csv.DictReader(io.StringIO(body.decode()))
+    return [
+        _Batch(
+            batch_id=int(r["batchId"]),
+            lane=r["lane"],
+            start=int(r["start"]),
+            end=int(r["end"]),
+            objects=int(r["objects"]),
+            bytes=int(r["bytes"]),
+        )
+        for r in rows
+    ]
+
+
+def _fetch_results(s3: Any, work: RunLocation, batch: _Batch) -> bytes | None:
+    try:
+        body: bytes = s3.get_object(Bucket=work.bucket, Key=work.results_key(batch.batch_id))[
+            "Body"
+        ].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+    return body
+
+
+def _fetch_plan_items(s3: Any, work: RunLocation, batch: _Batch) -> list[dict[str, Any]]:
+    body = s3.get_object(
+        Bucket=work.bucket, Key=work.plan_key, Range=f"bytes={batch.start}-{batch.end - 1}"
+    )["Body"].read()
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+def _windowed(
+    pool: ThreadPoolExecutor, batches: list[_Batch], fetch: Any, window: int
+) -> Iterator[tuple[_Batch, bytes | None]]:
+    """(batch, results) in index order, fetching up to ``window`` batches ahead."""
+    queue: deque[tuple[_Batch, Future[bytes | None]]] = deque()
+    position = 0
+    while position < len(batches) or queue:
+        while position < len(batches) and len(queue) < window:
+            batch = batches[position]
+            queue.append((batch, pool.submit(fetch, batch)))
+            position += 1
+        batch, future = queue.popleft()
+        yield batch, future.result()
+
+
+def _error_text(result: dict[str, Any]) -> str:
+    code = result.get("errorCode")
+    message = result.get("errorMessage")
+    if code and message:
+        return f"{code}: {message}"
+    return str(code or message or "")
+
+
+# -- the normal path ---------------------------------------------------------------------
+
+
+def summarise(
+    prepared: PrepareResult,
+    execution: ExecutionContext,
+    *,
+    s3: Any,
+    now: datetime | None = None,
+    tmp_dir: str | None = None,
+    concurrency: int = 32,
+) -> Notice:
+    """Merge the run's results, write report.csv and summary.json, return the notice."""
+    work = prepared.work
+    report_bucket, report_prefix = split_uri(prepared.report_uri)
+    planned = PlanSummary(
+        objects=prepared.objects, bytes=prepared.bytes, batches=dict(prepared.batches)
+    )
+    tally = _Tally.empty()
+    report_uri: str | None = None
+    if not prepared.dry_run:
+        report_key = f"{report_prefix}report.csv"
+        _write_report(
+            s3, work, tally, report_bucket, report_key, tmp_dir=tmp_dir, concurrency=concurrency
+        )
+        report_uri = f"s3://{report_bucket}/{report_key}"
+    finished = now or datetime.now(UTC)
+    started_at, duration = _duration(execution, finished)
+    counts, sizes = tally.models()
+    notice = Notice(
+        job_name=prepared.job_name,
+        run_id=prepared.run_id,
+        execution_id=execution.id,
+        manifest=prepared.manifest,
+        status="SUCCEEDED" if prepared.dry_run else tally.status(),
+        dry_run=prepared.dry_run,
+        counts=counts,
+        bytes=sizes,
+        planned=planned,
+        started_at=started_at,
+        finished_at=finished.isoformat(),
+        duration_seconds=duration,
+        report_uri=report_uri,
+        summary_uri=f"s3://{report_bucket}/{report_prefix}summary.json",
+        work=work,
+    )
+    _write_summary(s3, notice)
+    logger.info(
+        "run summarised",
+        extra={"job": notice.job_name, "run_id": notice.run_id, "status": notice.status},
+    )
+    return notice
+
+
+def _write_report(
+    s3: Any,
+    work: RunLocation,
+    tally: _Tally,
+    bucket: str,
+    key: str,
+    *,
+    tmp_dir: str | None,
+    concurrency: int,
+) -> None:
+    batches = _read_index(s3, work)
+    with (
+        tempfile.TemporaryFile(mode="w+b", dir=tmp_dir) as raw,
+        ThreadPoolExecutor(concurrency, thread_name_prefix="results") as pool,
+    ):
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=False)
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(REPORT_COLUMNS)
+        for batch, body in _windowed(
+            pool, batches, lambda b: _fetch_results(s3, work, b), concurrency * 4
+        ):
+            seen: dict[str, dict[str, Any]] = {}
+            if body:
+                for line in body.splitlines():
+                    if line.strip():
+                        result = json.loads(line)
+                        seen[result["destination"]] = result  # a retry's line wins
+            for result in seen.values():
+                status = result["status"]
+                size = int(result.get("bytes") or 0)
+                tally.add(status, size)
+                writer.writerow(
+                    (
+                        result["source"],
+                        result["destination"],
+                        status,
+                        size,
+                        result.get("checksum") or "",
+                        result.get("seconds", 0),
+                        _error_text(result),
+                    )
+                )
+            if len(seen) < batch.objects:
+                code = "NotAttempted" if body is not None else "BatchFailed"
+                message = (
+                    "the batch stopped before this object"
+                    if body is not None
+                    else f"batch {batch.batch_id} ({batch.lane} lane) failed after its retries"
+                )
+                for item in _fetch_plan_items(s3, work, batch):
+                    source = f"s3://{item['sourceBucket']}/{item['sourceKey']}"
+                    destination = f"s3://{item['destinationBucket']}/{item['destinationKey']}"
+                    if destination in seen:
+                        continue
+                    size = int(item.get("size", item.get("expectedSize", 0)) or 0)
+                    tally.add(Status.FAILED, size)
+                    writer.writerow(
+                        (
+                            source,
+                            destination,
+                            Status.FAILED.value,
+                            size,
+                            "",
+                            0,
+                            f"{code}: {message}",
+                        )
+                    )
+        text.flush()
+        raw.seek(0)
+        s3.upload_fileobj(
+            raw,
+            bucket,
+            key,
+            ExtraArgs={"ContentType": "text/csv"},
+            Config=TransferConfig(multipart_chunksize=32 * MiB, max_concurrency=8),
+        )
+        text.detach()
+
+
+def _write_summary(s3: Any, notice: Notice) -> None:
+    body = json.dumps(notice.to_payload(), ensure_ascii=False, indent=2).encode()
+    targets = [(notice.work.bucket, notice.work.key("summary.json"))]
+    if notice.summary_uri:
+        targets.append(split_uri(notice.summary_uri))
+    for bucket, key in targets:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+
+
+# -- the failure path --------------------------------------------------------------------
+
+
+class StepError(Model):
+    """What a Catch puts in ``$.error``: ``{"Error": name, "Cause": text}``."""
+
+    error: str
+    cause: str | None = None
+
+    model_config = Model.model_config | {"alias_generator": lambda name: name.capitalize()}
+
+
+def problems_of(error: StepError) -> tuple[list[dict[str, Any]], int, str]:
+    """(problems, how many more, message) from a caught error's Cause.
+
+    A Lambda error's Cause is ``{"errorMessage", "errorType", ...}`` whose errorMessage is
+    our JSON (see steps_s3_copy.errors); anything else becomes one problem with its text.
+    """
+    cause = error.cause or ""
+    message = cause
+    try:
+        outer = json.loads(cause)
+    except ValueError:
+        outer = None
+    if isinstance(outer, dict) and "errorMessage" in outer:
+        message = str(outer["errorMessage"])
+    body = parse_error_message(message)
+    if body is None:
+        text = message or error.error
+        return [{"row": None, "field": None, "message": text}], 0, text
+    problems = list(body.get("problems", []))[:MAX_PROBLEMS_IN_MESSAGE]
+    if not problems:
+        problems = [{"row": None, "field": None, "message": body["message"]}]
+    return problems, int(body.get("moreProblems", 0)), str(body["message"])
+
+
+def summarise_failure(
+    error: StepError,
+    raw_input: Any,
+    execution: ExecutionContext,
+    *,
+    s3: Any,
+    settings: PrepareSettings,
+    now: datetime | None = None,
+) -> Notice:
+    """The FAILED notice of a run whose Prepare (or another step) failed; writes summary.json."""
+    job_name = "unknown"
+    manifest: str | None = None
+    if isinstance(raw_input, dict):
+        try:
+            source = job_source(raw_input, settings.jobs_prefix)
+        except StepsS3CopyError:
+            pass
+        else:
+            job_name, manifest = source.job_name, source.manifest_uri
+    problems, more, _ = problems_of(error)
+    finished = now or datetime.now(UTC)
+    started_at, duration = _duration(execution, finished)
+    report_uri = default_report_uri(
+        settings.work_bucket, settings.reports_prefix, job_name, execution.name
+    )
+    report_bucket, report_prefix = split_uri(report_uri)
+    notice = Notice(
+        job_name=job_name,
+        run_id=execution.name,
+        execution_id=execution.id,
+        manifest=manifest,
+        status="FAILED",
+        started_at=started_at,
+        finished_at=finished.isoformat(),
+        duration_seconds=duration,
+        summary_uri=f"s3://{report_bucket}/{report_prefix}summary.json",
+        work=work_location(settings, job_name, execution.name),
+        error=error.error,
+        problems=problems,
+        more_problems=more,
+    )
+    _write_summary(s3, notice)
+    logger.info(
+        "run failed",
+        extra={"job": job_name, "run_id": execution.name, "error": error.error},
+    )
+    return notice
