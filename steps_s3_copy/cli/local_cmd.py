@@ -1,0 +1,210 @@
+"""``s3copy local``: the embedded pipeline (demo) or a direct run against an endpoint."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from steps_s3_copy.cli import render
+from steps_s3_copy.cli.checks import check_files
+from steps_s3_copy.cli.common import aws, console, err_console, print_json
+from steps_s3_copy.cli.exit_codes import ExitCode, for_status
+from steps_s3_copy.cli.progress import RunProgress, Snapshot
+from steps_s3_copy.local import demo as demo_data
+from steps_s3_copy.local.emulator import Emulator
+from steps_s3_copy.local.pipeline import (
+    SHARED_BUCKET_PREFIX,
+    DirectTarget,
+    EmbeddedPipeline,
+    EventNotReceivedError,
+    LocalRun,
+    run_direct,
+)
+from steps_s3_copy.local.runner import Progress
+from steps_s3_copy.observability import logger
+
+#: report rows printed after a run (the rest are in the CSV)
+REPORT_ROWS_SHOWN = 25
+
+
+def quiet_service_logs(verbose: bool = False) -> None:
+    """The pipeline's JSON logs go to stderr, and only warnings unless ``verbose``."""
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)
+
+
+def _progress_adapter(bar: RunProgress) -> Any:
+    def on_progress(progress: Progress) -> None:
+        bar.update(
+            Snapshot(
+                objects_done=progress.objects_done,
+                objects_total=progress.objects_total,
+                bytes_done=progress.bytes_done,
+                bytes_total=progress.bytes_total,
+                failed=progress.objects_failed,
+                batches_done=progress.batches_done,
+                batches_total=progress.batches_total,
+                batches_failed=progress.batches_failed,
+            )
+        )
+
+    return on_progress
+
+
+def run(
+    *,
+    manifest: Path | None,
+    sidecar: Path | None,
+    demo: bool,
+    endpoint_url: str | None,
+    work_bucket: str | None,
+    job: str | None,
+    timeout: float,
+    region: str | None,
+    profile: str | None,
+    quiet: bool,
+    as_json: bool,
+    verbose: bool = False,
+) -> ExitCode:
+    quiet_service_logs(verbose)
+    if (manifest is None) != (sidecar is None):
+        err_console.print("[red]error:[/] give both MANIFEST and SIDECAR, or neither")
+        return ExitCode.USAGE
+    embedded = demo or manifest is None
+    if embedded and (manifest is None or sidecar is None):
+        examples = demo_data.examples_dir()
+        manifest, sidecar = examples / "example.csv", examples / "example.json"
+    assert manifest is not None
+    assert sidecar is not None
+    job_name = job or sidecar.name.removesuffix(".json")
+    out = Console(stderr=True) if as_json else console
+    stop = threading.Event()
+    try:
+        with RunProgress(out, enabled=not quiet) as bar:
+            if embedded:
+                local_run, rows = _embedded(
+                    manifest,
+                    sidecar,
+                    job=job_name,
+                    endpoint_url=endpoint_url,
+                    timeout=timeout,
+                    bar=bar,
+                    stop=stop,
+                    quiet=quiet,
+                    out=out,
+                )
+            else:
+                checked = check_files(manifest, sidecar)
+                if checked.sidecar is None and work_bucket is None:
+                    render.check_result(err_console, checked, manifest, sidecar)
+                    return ExitCode.INVALID
+                target = (
+                    DirectTarget(work_bucket, "")
+                    if work_bucket
+                    else DirectTarget(
+                        checked.sidecar.destination_bucket,  # type: ignore[union-attr]
+                        SHARED_BUCKET_PREFIX,
+                    )
+                )
+                session = aws(profile, region, endpoint_url).session
+                local_run = run_direct(
+                    session=session,
+                    endpoint_url=endpoint_url,
+                    target=target,
+                    job=job_name,
+                    manifest=manifest.read_bytes(),
+                    sidecar=sidecar.read_bytes(),
+                    on_progress=_progress_adapter(bar),
+                    stop=stop,
+                )
+                rows = _report_rows(out, aws(profile, region, endpoint_url).client("s3"), local_run)
+    except EventNotReceivedError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        return ExitCode.TIMEOUT
+    except KeyboardInterrupt:
+        stop.set()
+        err_console.print("interrupted")
+        return ExitCode.INTERRUPTED
+    if as_json:
+        print_json(local_run.notice)
+    elif not quiet:
+        _print_outcome(out, local_run, rows)
+    else:
+        console.print(local_run.status)
+    return for_status(local_run.status)
+
+
+def _embedded(
+    manifest: Path,
+    sidecar: Path,
+    *,
+    job: str,
+    endpoint_url: str | None,
+    timeout: float,
+    bar: RunProgress,
+    stop: threading.Event,
+    quiet: bool,
+    out: Console,
+) -> tuple[LocalRun, list[dict[str, str]]]:
+    with Emulator(endpoint_url) as emulator:
+        pipeline = EmbeddedPipeline(emulator, on_progress=_progress_adapter(bar), stop=stop)
+        if not quiet:
+            out.print(
+                f"emulator at {emulator.endpoint_url}: inbox s3://{pipeline.stack.inbox_bucket}"
+            )
+        demo_data.seed(pipeline.s3)
+        manifest_key, sidecar_key = pipeline.submit(
+            job, manifest.read_bytes(), sidecar.read_bytes()
+        )
+        if not quiet:
+            out.print(
+                f"uploaded {manifest_key} then {sidecar_key}; waiting for the S3 event "
+                "(EventBridge rule -> SQS)"
+            )
+        local_run = pipeline.run_next(timeout=timeout)
+        # Read the report while the emulator still holds it.
+        return local_run, _report_rows(out, pipeline.s3, local_run)
+
+
+def _print_outcome(out: Console, local_run: LocalRun, rows: list[dict[str, str]]) -> None:
+    received = local_run.received
+    if received is not None:
+        attrs = ", ".join(f"{k}={v}" for k, v in sorted(received.attributes.items()))
+        out.print(f"\n[bold]notice[/] received from {received.topic_arn} ({attrs}):")
+    else:
+        out.print("\n[bold]notice[/]:")
+    render.notice(out, local_run.notice)
+    failures = local_run.result.batch_failures
+    if failures:
+        out.print(f"[red]{len(failures)} batch(es) failed after their retries[/]")
+    csv_uri = render.report_csv_uri(local_run.notice)
+    if rows:
+        out.print(render.report_table(rows[:REPORT_ROWS_SHOWN], total=len(rows)))
+        if len(rows) > REPORT_ROWS_SHOWN:
+            out.print(f"... {len(rows) - REPORT_ROWS_SHOWN} more rows in the report")
+    if csv_uri:
+        out.print(f"report: {csv_uri}")
+    out.print(f"took {local_run.result.seconds:.1f} s")
+
+
+def _report_rows(out: Console, s3: Any, local_run: LocalRun) -> list[dict[str, str]]:
+    """The rows of report.csv, read back from S3 (none for a dry run or a failed Prepare)."""
+    uri = render.report_csv_uri(local_run.notice)
+    if not uri:
+        return []
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+    except Exception as exc:  # shown as a courtesy: the report's URI is printed anyway
+        out.print(f"(could not read the report: {exc})")
+        return []
+    return list(csv.DictReader(io.StringIO(body)))

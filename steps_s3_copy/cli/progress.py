@@ -1,0 +1,108 @@
+"""The live progress display shared by ``s3copy watch`` and ``s3copy local``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+
+
+@dataclass
+class Snapshot:
+    """How far a run has got."""
+
+    objects_done: int = 0
+    objects_total: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+    failed: int = 0
+    batches_done: int = 0
+    batches_total: int = 0
+    batches_failed: int = 0
+
+
+class RunProgress:
+    """Two bars (objects, bytes with the rate) and a line of counters; silent when disabled."""
+
+    def __init__(self, console: Console, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._progress = Progress(
+            TextColumn("[bold]{task.description:<8}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[extra]}"),
+            console=console,
+            transient=False,
+            disable=not enabled,
+        )
+        self._bytes_progress = Progress(
+            TextColumn("[bold]{task.description:<8}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not enabled,
+        )
+        self._objects: TaskID | None = None
+        self._bytes: TaskID | None = None
+        self._batches: TaskID | None = None
+
+    def __enter__(self) -> Self:
+        self._objects = self._progress.add_task("objects", total=None, extra="")
+        self._batches = self._progress.add_task("batches", total=None, extra="")
+        self._bytes = self._bytes_progress.add_task("bytes", total=None)
+        self._live = Live(
+            Group(self._progress, self._bytes_progress),
+            console=self._progress.console,
+            refresh_per_second=8,
+            transient=False,
+        )
+        if self.enabled:
+            self._live.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.enabled:
+            self._live.__exit__(exc_type, exc, tb)
+
+    def update(self, snap: Snapshot) -> None:
+        if not self.enabled or self._objects is None:
+            return
+        assert self._bytes is not None
+        assert self._batches is not None
+        failed = f"[red]{snap.failed} failed[/]" if snap.failed else "0 failed"
+        self._progress.update(
+            self._objects,
+            total=snap.objects_total or None,
+            completed=snap.objects_done,
+            extra=failed,
+        )
+        batches_failed = f"[red]{snap.batches_failed} failed[/]" if snap.batches_failed else ""
+        self._progress.update(
+            self._batches,
+            total=snap.batches_total or None,
+            completed=snap.batches_done,
+            extra=batches_failed,
+        )
+        self._bytes_progress.update(
+            self._bytes, total=snap.bytes_total or None, completed=snap.bytes_done
+        )

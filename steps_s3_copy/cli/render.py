@@ -1,0 +1,228 @@
+"""How results look on a terminal (rich tables); ``--json`` output never goes through here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from steps_s3_copy.cli.common import human_bytes
+from steps_s3_copy.cli.progress import Snapshot
+from steps_s3_copy.models import ObjectResult
+
+if TYPE_CHECKING:
+    from steps_s3_copy.cli.checks import CheckResult
+    from steps_s3_copy.cli.planner import PlanSummary
+
+STATUS_STYLE = {"SUCCEEDED": "bold green", "PARTIAL": "bold yellow", "FAILED": "bold red"}
+
+
+def _table(title: str | None = None, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left", title_style="bold", show_edge=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def check_result(console: Console, result: CheckResult, manifest: Path, sidecar: Path) -> None:
+    if result.ok:
+        console.print(
+            f"[green]valid[/]: {manifest} ({len(result.rows)} rows, "
+            f"{sum(1 for r in result.rows if r.is_prefix)} prefix/* rows) and {sidecar}"
+        )
+        return
+    if result.sidecar_problems:
+        table = _table(f"{sidecar}: {len(result.sidecar_problems)} problem(s)", "field", "problem")
+        for problem in result.sidecar_problems:
+            table.add_row(problem.field or "", problem.message)
+        console.print(table)
+    if result.manifest_problem_total:
+        table = _table(
+            f"{manifest}: {result.manifest_problem_total} problem(s)", "row", "field", "problem"
+        )
+        for problem in result.manifest_problems:
+            table.add_row(
+                "" if problem.row is None else str(problem.row),
+                problem.field or "",
+                problem.message,
+            )
+        console.print(table)
+        hidden = result.manifest_problem_total - len(result.manifest_problems)
+        if hidden > 0:
+            console.print(f"... and {hidden} more")
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _is_bytes_field(name: str) -> bool:
+    return name.lower().startswith("bytes") or name.lower().endswith("bytes")
+
+
+def notice(console: Console, body: dict[str, Any]) -> None:
+    """A notice (or summary) as a two-column table, with its problems listed after it."""
+    status = str(body.get("status", "?"))
+    console.print(f"[{STATUS_STYLE.get(status, 'bold')}]{status}[/] {body.get('jobName', '')}")
+    table = _table(None, "", "")
+    table.show_header = False
+
+    def add(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                add(f"{prefix}.{key}" if prefix else key, inner)
+        elif isinstance(value, list):
+            return
+        elif value is not None and prefix not in {"status"}:
+            shown = _scalar(value)
+            if _is_bytes_field(prefix.rsplit(".", 1)[-1]) and isinstance(value, int):
+                shown = f"{value:,} ({human_bytes(value)})"
+            table.add_row(prefix, shown)
+
+    add("", body)
+    console.print(table)
+    problems = body.get("problems")
+    if isinstance(problems, list) and problems:
+        listing = _table("problems", "row", "field", "problem")
+        for problem in problems:
+            if isinstance(problem, dict):
+                row = problem.get("row")
+                listing.add_row(
+                    "" if row is None else str(row),
+                    str(problem.get("field") or ""),
+                    str(problem.get("message", "")),
+                )
+            else:
+                listing.add_row("", "", str(problem))
+        console.print(listing)
+
+
+def failures(console: Console, shown: list[ObjectResult], *, total: int) -> None:
+    if not total:
+        console.print("no failed objects")
+        return
+    table = _table(f"failed objects ({total})", "source", "destination", "error")
+    for result in shown:
+        table.add_row(
+            result.source,
+            result.destination,
+            f"{result.error_code or ''}: {result.error_message or ''}".strip(": "),
+        )
+    console.print(table)
+    if total > len(shown):
+        console.print(f"... and {total - len(shown)} more (see the report CSV)")
+
+
+def report_csv_uri(body: dict[str, Any] | None) -> str | None:
+    if not body:
+        return None
+    for key in ("reportCsv", "reportCsvUri", "report"):
+        value = body.get(key)
+        if isinstance(value, str) and value.startswith("s3://"):
+            return value
+    uri = body.get("reportUri")
+    if isinstance(uri, str) and uri:
+        return uri if uri.endswith(".csv") else uri.rstrip("/") + "/report.csv"
+    return None
+
+
+def final_line(console: Console, status: str, snap: Snapshot) -> None:
+    console.print(
+        f"[{STATUS_STYLE.get(status, 'bold')}]{status}[/]: {snap.objects_done:,} of "
+        f"{snap.objects_total:,} objects, {human_bytes(snap.bytes_done)} of "
+        f"{human_bytes(snap.bytes_total)}, {snap.failed:,} failed"
+    )
+
+
+def policies(console: Console, document: dict[str, Any]) -> None:
+    console.print(f"[bold]Bucket policy for s3://{document['bucket']}[/] (destination account):")
+    console.print_json(json.dumps(document["bucketPolicy"]))
+    if "kmsKeyPolicyStatement" in document:
+        console.print("[bold]KMS key policy statement[/] (add to the destination key's policy):")
+        console.print_json(json.dumps(document["kmsKeyPolicyStatement"]))
+    for note in document.get("notes", []):
+        console.print(f"- {note}")
+
+
+def plan(console: Console, planned: PlanSummary) -> None:
+    est = planned.estimate
+    console.print(
+        f"[bold]{est.objects:,} objects, {human_bytes(est.bytes)}[/] "
+        f"({est.multipart_objects:,} by multipart copy)"
+    )
+    lanes = _table("batches per lane", "lane", "batches", "objects", "bytes")
+    for lane in ("lambda", "fargate"):
+        lanes.add_row(
+            lane,
+            f"{est.batches[lane]:,}",
+            f"{est.objects_by_lane[lane]:,}",
+            human_bytes(est.bytes_by_lane[lane]),
+        )
+    console.print(lanes)
+    req = est.requests
+    requests = _table("S3 requests by method", "method", "requests", "price class")
+    for name, count, klass in (
+        ("CopyObject", req.copy_object, "PUT/COPY"),
+        ("CreateMultipartUpload", req.create_multipart_upload, "PUT/COPY"),
+        ("UploadPartCopy", req.upload_part_copy, "PUT/COPY"),
+        ("CompleteMultipartUpload", req.complete_multipart_upload, "PUT/COPY"),
+        ("ListObjectsV2 (skip checks)", req.list_objects, "LIST"),
+        ("HeadObject/GetObjectAttributes", req.head_or_attributes, "GET/HEAD"),
+        ("GetObjectTagging", req.get_object_tagging, "GET/HEAD"),
+    ):
+        requests.add_row(name, f"{count:,}", klass)
+    if req.kms:
+        requests.add_row("KMS (GenerateDataKey/Decrypt)", f"{req.kms:,}", "KMS")
+    console.print(requests)
+    costs = _table("estimated cost (USD)", "item", "usd")
+    for name, usd in est.cost.items():
+        costs.add_row(name, f"{usd:.4f}")
+    costs.add_row("[bold]total", f"[bold]{est.total_cost:.4f}")
+    console.print(costs)
+    console.print(
+        f"compute: {est.lambda_gb_seconds:,.0f} Lambda GB-s, "
+        f"{est.fargate_task_hours:,.2f} Fargate task-hours, "
+        f"{est.state_transitions:,} state transitions; "
+        f"about {_duration(est.wall_clock_seconds)} at maxConcurrency {planned.max_concurrency}"
+    )
+    assumed = _table("assumed (us-east-1 list prices and throughput)", "figure", "value")
+    for name, value in {**planned.prices, **planned.assumptions}.items():
+        assumed.add_row(name, _scalar(value))
+    console.print(assumed)
+    if planned.assumed_rows:
+        console.print(
+            f"[yellow]{planned.assumed_rows:,} rows had no size and were taken as "
+            f"{human_bytes(planned.assumed_size or 0)}[/]"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def report_table(rows: list[dict[str, str]], *, total: int) -> Table:
+    """Rows of report.csv: source, destination, status, bytes, seconds, error."""
+    table = _table(f"report ({total} objects)", "source", "destination", "status", "bytes", "s")
+    table.add_column("error", overflow="fold")
+    for row in rows:
+        status = row.get("status", "")
+        style = {"COPIED": "green", "SKIPPED": "cyan", "FAILED": "red"}.get(status, "")
+        size = row.get("bytes", "")
+        table.add_row(
+            row.get("source", ""),
+            row.get("destination", ""),
+            f"[{style}]{status}[/]" if style else status,
+            human_bytes(int(size)) if size.isdigit() else size,
+            row.get("seconds", ""),
+            row.get("error", ""),
+        )
+    return table
