@@ -9,7 +9,6 @@ Context values (``cdk deploy -c name=value`` or ``cdk.json``); see docs/deploy.m
 - ``allowWriteToInstalledAccount``: ``true`` lets the copy write into this account
 - ``writerRoleName``: a fixed writer role name for destination bucket policies
 - ``taskCpu`` / ``taskMemoryMiB``: the Fargate task size (default 1024 / 2048)
-- ``maxConcurrency``: Map concurrency when the sidecar gives none (default 25)
 - ``laneCutoffBytes``: batches holding an object this large go to Fargate (default 1 GiB)
 """
 
@@ -65,7 +64,6 @@ def copy_args_from_context(scope: Construct) -> dict[str, Any]:
     for context, arg in (
         ("taskCpu", "task_cpu"),
         ("taskMemoryMiB", "task_memory_mib"),
-        ("maxConcurrency", "max_concurrency"),
         ("laneCutoffBytes", "lane_cutoff_bytes"),
     ):
         value = node.try_get_context(context)

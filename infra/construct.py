@@ -68,14 +68,16 @@ ECS_RETRY_ERRORS: Final = (
     "ECS.ServerException",
     "States.TaskFailed",
 )
-#: errors of a Lambda invocation worth retrying (BatchIncomplete: the batch ran out of time)
-LAMBDA_RETRY_ERRORS: Final = (
+#: errors of a Lambda invocation worth retrying (throttling, the service, the network)
+LAMBDA_SERVICE_ERRORS: Final = (
     "Lambda.TooManyRequestsException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
-    "BatchIncomplete",
+    "Lambda.ClientExecutionTimeoutException",
 )
+#: ... and for a copy batch also BatchIncomplete: it ran out of time and continues on retry
+LAMBDA_RETRY_ERRORS: Final = (*LAMBDA_SERVICE_ERRORS, "BatchIncomplete")
 
 _EXECUTION_CONTEXT: Final = {
     "id": sfn.JsonPath.string_at("$$.Execution.Id"),
@@ -114,7 +116,6 @@ class StepsS3Copy(Construct):
         task_cpu: int = 1024,
         task_memory_mib: int = 2048,
         use_spot: bool = True,
-        max_concurrency: int = 25,
         lane_cutoff_bytes: int = 1 * GiB,
         jobs_prefix: str = DEFAULT_JOBS_PREFIX,
         work_expiry_days: int = 30,
@@ -129,7 +130,6 @@ class StepsS3Copy(Construct):
         _validate(
             task_cpu=task_cpu,
             task_memory_mib=task_memory_mib,
-            max_concurrency=max_concurrency,
             lane_cutoff_bytes=lane_cutoff_bytes,
             jobs_prefix=jobs_prefix,
             work_expiry_days=work_expiry_days,
@@ -146,7 +146,6 @@ class StepsS3Copy(Construct):
             raise ValueError("state_machine_timeout must be between 1 minute and 365 days")
         stack = Stack.of(self)
         self.jobs_prefix = jobs_prefix
-        self.max_concurrency = max_concurrency
         self.lane_cutoff_bytes = lane_cutoff_bytes
 
         # --- storage and notification -------------------------------------------------
@@ -201,6 +200,12 @@ class StepsS3Copy(Construct):
 
         # --- Lambda functions -----------------------------------------------------------
         common_env = {"POWERTOOLS_SERVICE_NAME": "steps-s3-copy", "LOG_LEVEL": "INFO"}
+        layout_env = {  # where Prepare puts a run's files and Summarise finds them
+            "WORK_BUCKET": self.inbox_bucket.bucket_name,
+            "WORK_PREFIX": WORK_PREFIX,
+            "JOBS_PREFIX": jobs_prefix,
+            "REPORTS_PREFIX": REPORTS_PREFIX,
+        }
         self.prepare_function = self._function(
             "Prepare",
             PREPARE_HANDLER,
@@ -211,11 +216,8 @@ class StepsS3Copy(Construct):
             log_retention=log_retention,
             environment={
                 **common_env,
-                "WORK_BUCKET": self.inbox_bucket.bucket_name,
-                "WORK_PREFIX": WORK_PREFIX,
-                "JOBS_PREFIX": jobs_prefix,
+                **layout_env,
                 "LANE_CUTOFF_BYTES": str(lane_cutoff_bytes),
-                "DEFAULT_MAX_CONCURRENCY": str(max_concurrency),
             },
         )
         self.copy_function = self._function(
@@ -236,7 +238,7 @@ class StepsS3Copy(Construct):
             memory_mib=lambda_memory_mib,
             timeout=Duration.minutes(15),
             log_retention=log_retention,
-            environment=common_env,
+            environment={**common_env, **layout_env},
         )
         self.notify_role = iam.Role(
             self,
@@ -586,6 +588,7 @@ class StepsS3Copy(Construct):
                 {"input": sfn.JsonPath.entire_payload, "execution": execution}
             ),
             payload_response_only=True,
+            retry_on_service_exceptions=False,
             result_selector={"prepared": sfn.JsonPath.object_at("$")},
         )
         summarise = tasks.LambdaInvoke(
@@ -596,6 +599,7 @@ class StepsS3Copy(Construct):
                 {"prepared": sfn.JsonPath.object_at("$.prepared"), "execution": execution}
             ),
             payload_response_only=True,
+            retry_on_service_exceptions=False,
         )
         notify = tasks.LambdaInvoke(
             self,
@@ -603,6 +607,7 @@ class StepsS3Copy(Construct):
             lambda_function=self.notify_function,
             payload=sfn.TaskInput.from_object({"notice": sfn.JsonPath.object_at("$.notice")}),
             payload_response_only=True,
+            retry_on_service_exceptions=False,
             result_path=sfn.JsonPath.DISCARD,
         )
         summarise_failure = tasks.LambdaInvoke(
@@ -617,6 +622,7 @@ class StepsS3Copy(Construct):
                 }
             ),
             payload_response_only=True,
+            retry_on_service_exceptions=False,
         )
         notify_failure = tasks.LambdaInvoke(
             self,
@@ -624,11 +630,12 @@ class StepsS3Copy(Construct):
             lambda_function=self.notify_function,
             payload=sfn.TaskInput.from_object({"notice": sfn.JsonPath.object_at("$.notice")}),
             payload_response_only=True,
+            retry_on_service_exceptions=False,
             result_path=sfn.JsonPath.DISCARD,
         )
         for task in (prepare, summarise, notify, summarise_failure, notify_failure):
             task.add_retry(
-                errors=list(LAMBDA_RETRY_ERRORS[:4]),
+                errors=list(LAMBDA_SERVICE_ERRORS),
                 interval=Duration.seconds(2),
                 backoff_rate=2,
                 max_attempts=6,
@@ -689,8 +696,8 @@ class StepsS3Copy(Construct):
             self,
             "CopyBatchLambda",
             lambda_function=self.copy_function,
-            payload=sfn.TaskInput.from_json_path_at("$"),
             payload_response_only=True,
+            retry_on_service_exceptions=False,
         )
         copy_lambda.add_retry(
             errors=list(LAMBDA_RETRY_ERRORS),
@@ -930,7 +937,6 @@ def _validate(
     *,
     task_cpu: int,
     task_memory_mib: int,
-    max_concurrency: int,
     lane_cutoff_bytes: int,
     jobs_prefix: str,
     work_expiry_days: int,
@@ -949,8 +955,6 @@ def _validate(
             f"task_memory_mib for task_cpu={task_cpu} must be {low}..{high} in steps of "
             f"{step}, not {task_memory_mib}"
         )
-    if not 1 <= max_concurrency <= 10_000:
-        raise ValueError(f"max_concurrency must be 1..10000, not {max_concurrency}")
     if lane_cutoff_bytes < 0:
         raise ValueError(f"lane_cutoff_bytes must be >= 0, not {lane_cutoff_bytes}")
     if (

@@ -1,0 +1,34 @@
+"""Infra fixtures: the app is synthesized once per session (a synth takes 5-10 s)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.infra.helpers import Synth, synthesize
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The ready app with default arguments, checked by cdk-nag during the same synth."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def synth_scoped(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The app with named buckets, a fixed writer role name and no Spot."""
+    return synthesize(
+        tmp_path_factory.mktemp("cdk.out.scoped"),
+        copy_args={
+            "source_buckets": ["source-a", "source-b"],
+            "destination_buckets": ["destination-x"],
+            "writer_role_name": "steps-s3-copy-writer",
+            "allow_write_to_installed_account": True,
+            "use_spot": False,
+            "task_cpu": 2048,
+            "task_memory_mib": 8192,
+        },
+    )

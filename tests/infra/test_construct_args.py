@@ -1,0 +1,121 @@
+"""Arguments are validated before anything is created; the app maps context to arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+
+from steps_s3_copy.infra.app import copy_args_from_context
+from steps_s3_copy.infra.assets import AssetStagingError, build_context_files, stage_image_context
+from steps_s3_copy.infra.construct import StepsS3Copy
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"task_cpu": 300}, "task_cpu must be one of"),
+        ({"task_cpu": 1024, "task_memory_mib": 1024}, "task_memory_mib for task_cpu=1024"),
+        ({"task_cpu": 256, "task_memory_mib": 1000}, "task_memory_mib for task_cpu=256"),
+        ({"lane_cutoff_bytes": -1}, "lane_cutoff_bytes"),
+        ({"jobs_prefix": "jobs"}, "jobs_prefix"),
+        ({"jobs_prefix": "/jobs/"}, "jobs_prefix"),
+        ({"jobs_prefix": "work/"}, "jobs_prefix"),
+        ({"work_expiry_days": 0}, "work_expiry_days"),
+        ({"lambda_memory_mib": 64}, "lambda_memory_mib"),
+        ({"writer_role_name": "bad name!"}, "writer_role_name"),
+        ({"source_buckets": []}, "source_buckets"),
+        ({"destination_buckets": []}, "destination_buckets"),
+        ({"state_machine_timeout": cdk.Duration.seconds(5)}, "state_machine_timeout"),
+    ],
+)
+def test_bad_arguments_raise_value_error_before_any_resource(
+    args: dict[str, Any], message: str
+) -> None:
+    stack = cdk.Stack(cdk.App(), "Test")
+    with pytest.raises(ValueError, match=message):
+        StepsS3Copy(stack, "Copy", image_directory="/nonexistent", **args)
+    copy = stack.node.find_child("Copy")
+    assert copy.node.children == []
+
+
+def test_arguments_are_keyword_only() -> None:
+    stack = cdk.Stack(cdk.App(), "Test")
+    with pytest.raises(TypeError):
+        StepsS3Copy(stack, "Copy", None)  # type: ignore[misc]
+
+
+def test_context_values_become_construct_arguments() -> None:
+    app = cdk.App(
+        context={
+            "sourceBuckets": "src-a, src-b",
+            "destinationBuckets": ["dst"],
+            "allowWriteToInstalledAccount": "true",
+            "writerRoleName": "copy-writer",
+            "taskCpu": "2048",
+            "taskMemoryMiB": 4096,
+            "laneCutoffBytes": "1000",
+        }
+    )
+    assert copy_args_from_context(app) == {
+        "source_buckets": ["src-a", "src-b"],
+        "destination_buckets": ["dst"],
+        "allow_write_to_installed_account": True,
+        "writer_role_name": "copy-writer",
+        "task_cpu": 2048,
+        "task_memory_mib": 4096,
+        "lane_cutoff_bytes": 1000,
+    }
+    assert copy_args_from_context(cdk.App()) == {}
+
+
+def test_a_bad_flag_value_is_an_error() -> None:
+    with pytest.raises(ValueError, match="true or false"):
+        copy_args_from_context(cdk.App(context={"allowWriteToInstalledAccount": "maybe"}))
+
+
+def _fake_package(tmp_path: Path) -> Path:
+    """A checkout-like tree: the package with symlinked worker/ and infra/ folders."""
+    (tmp_path / "worker").mkdir()
+    (tmp_path / "worker" / "Dockerfile").write_text("FROM python:3.11-slim\n")
+    (tmp_path / "worker" / "requirements.txt").write_text("boto3\n")
+    (tmp_path / "worker" / "__main__.py").write_text("print('worker')\n")
+    (tmp_path / "infra").mkdir()
+    (tmp_path / "infra" / "construct.py").write_text("# cdk\n")
+    package = tmp_path / "steps_s3_copy"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    (package / "worker").symlink_to("../worker")
+    (package / "infra").symlink_to("../infra")
+    return package
+
+
+def test_image_context_follows_symlinks_and_leaves_out_infra(tmp_path: Path) -> None:
+    package = _fake_package(tmp_path)
+    files = dict(build_context_files(package))
+    assert set(files) == {
+        "Dockerfile",
+        "requirements.txt",
+        "steps_s3_copy/__init__.py",
+        "steps_s3_copy/worker/Dockerfile",
+        "steps_s3_copy/worker/__main__.py",
+        "steps_s3_copy/worker/requirements.txt",
+    }
+    staged = stage_image_context(tmp_path / "out", package)
+    again = stage_image_context(tmp_path / "out", package)
+    assert staged == again  # same content, same directory: the asset hash is stable
+    assert (staged / "steps_s3_copy" / "worker" / "__main__.py").is_file()
+    assert not (staged / "steps_s3_copy" / "worker").is_symlink()
+    (tmp_path / "worker" / "__main__.py").write_text("print('changed')\n")
+    assert stage_image_context(tmp_path / "out", package) != staged
+
+
+def test_image_context_needs_the_dockerfile(tmp_path: Path) -> None:
+    package = _fake_package(tmp_path)
+    (tmp_path / "worker" / "Dockerfile").unlink()
+    with pytest.raises(AssetStagingError, match="Dockerfile"):
+        build_context_files(package)
