@@ -144,14 +144,17 @@ def checksum_evidence(
     """Compare checksums of the same algorithm and type.
 
     Returns (True, evidence) when one matches, (False, detail) when one differs and
-    (None, None) when nothing is comparable.
+    (None, None) when nothing is comparable. A difference counts only when both types are
+    declared (S3 declares them; some emulators do not, and a composite checksum never
+    equals a full-object one).
     """
     if a_type and b_type and a_type != b_type:
         return None, None
     for algorithm in sorted(set(a) & set(b)):
         if a[algorithm] == b[algorithm]:
             return True, f"{algorithm}:{b[algorithm]}"
-        return False, f"{algorithm} {a[algorithm]} != {b[algorithm]}"
+        if a_type and b_type:
+            return False, f"{algorithm} {a[algorithm]} != {b[algorithm]}"
     return None, None
 
 
@@ -822,6 +825,9 @@ def _multipart_checksum_type(algorithm: str, head: HeadResult, mirrored: bool) -
         return "FULL_OBJECT"
     if algorithm in ("SHA1", "SHA256"):
         return "COMPOSITE"
+    if parts_in_etag(head.etag) is None:
+        # A single-part source's checksum is a full-object one; keep it comparable.
+        return "FULL_OBJECT"
     if algorithm in head.checksums and head.checksum_type:
         if head.checksum_type == "COMPOSITE" and not mirrored:
             return "FULL_OBJECT"
