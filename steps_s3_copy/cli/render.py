@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,34 +62,63 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
-def _is_bytes_field(name: str) -> bool:
-    return name.lower().startswith("bytes") or name.lower().endswith("bytes")
+def _counts_line(body: dict[str, Any]) -> str | None:
+    counts, sizes = body.get("counts"), body.get("bytes")
+    if not isinstance(counts, dict):
+        return None
+    sizes = sizes if isinstance(sizes, dict) else {}
+    parts = []
+    for name in ("copied", "skipped", "failed"):
+        n = int(counts.get(name, 0) or 0)
+        b = int(sizes.get(name, 0) or 0)
+        parts.append(f"{n:,} {name} ({human_bytes(b)})")
+    return ", ".join(parts)
+
+
+#: notice fields shown on a terminal, in this order (``--json`` prints every field)
+_NOTICE_ROWS = (
+    ("job", "jobName"),
+    ("run", "runId"),
+    ("manifest", "manifest"),
+    ("dry run", "dryRun"),
+    ("duration", "durationSeconds"),
+    ("report", "reportUri"),
+    ("summary", "summaryUri"),
+    ("execution", "executionId"),
+    ("error", "error"),
+)
 
 
 def notice(console: Console, body: dict[str, Any]) -> None:
-    """A notice (or summary) as a two-column table, with its problems listed after it."""
+    """A notice: status, counts, where the report is, and the problems when it failed."""
     status = str(body.get("status", "?"))
-    console.print(f"[{STATUS_STYLE.get(status, 'bold')}]{status}[/] {body.get('jobName', '')}")
     table = _table(None, "", "")
     table.show_header = False
-
-    def add(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                add(f"{prefix}.{key}" if prefix else key, inner)
-        elif isinstance(value, list):
-            return
-        elif value is not None and prefix not in {"status"}:
-            shown = _scalar(value)
-            if _is_bytes_field(prefix.rsplit(".", 1)[-1]) and isinstance(value, int):
-                shown = f"{value:,} ({human_bytes(value)})"
-            table.add_row(prefix, shown)
-
-    add("", body)
+    table.add_row("status", f"[{STATUS_STYLE.get(status, 'bold')}]{status}[/]")
+    counts = _counts_line(body)
+    if counts:
+        table.add_row("objects", counts)
+    planned = body.get("planned")
+    if isinstance(planned, dict):
+        batches = planned.get("batches") or {}
+        lanes = ", ".join(f"{n} {lane}" for lane, n in batches.items())
+        table.add_row(
+            "planned",
+            f"{int(planned.get('objects', 0)):,} objects, "
+            f"{human_bytes(int(planned.get('bytes', 0)))}; batches: {lanes}",
+        )
+    for label, key in _NOTICE_ROWS:
+        value = body.get(key)
+        if value is None or value == "" or (key == "dryRun" and not value):
+            continue
+        shown = f"{value:.1f} s" if key == "durationSeconds" else _scalar(value)
+        table.add_row(label, shown)
     console.print(table)
     problems = body.get("problems")
     if isinstance(problems, list) and problems:
-        listing = _table("problems", "row", "field", "problem")
+        more = int(body.get("moreProblems", 0) or 0)
+        title = f"problems ({len(problems) + more})"
+        listing = _table(title, "row", "field", "problem")
         for problem in problems:
             if isinstance(problem, dict):
                 row = problem.get("row")
@@ -100,6 +130,8 @@ def notice(console: Console, body: dict[str, Any]) -> None:
             else:
                 listing.add_row("", "", str(problem))
         console.print(listing)
+        if more:
+            console.print(f"... and {more} more")
 
 
 def failures(console: Console, shown: list[ObjectResult], *, total: int) -> None:
@@ -209,20 +241,50 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _common_bucket(uris: list[str]) -> str | None:
+    buckets = {u.removeprefix("s3://").partition("/")[0] for u in uris if u.startswith("s3://")}
+    return next(iter(buckets)) if len(buckets) == 1 else None
+
+
 def report_table(rows: list[dict[str, str]], *, total: int) -> Table:
-    """Rows of report.csv: source, destination, status, bytes, seconds, error."""
-    table = _table(f"report ({total} objects)", "source", "destination", "status", "bytes", "s")
-    table.add_column("error", overflow="fold")
+    """Rows of report.csv: source, destination, status, bytes, seconds, error.
+
+    When every source (destination) is in one bucket, the column shows keys and its
+    header names the bucket.
+    """
+    sources = [r.get("source", "") for r in rows]
+    destinations = [r.get("destination", "") for r in rows]
+    source_bucket, destination_bucket = _common_bucket(sources), _common_bucket(destinations)
+
+    def short(uri: str, bucket: str | None) -> str:
+        return uri.removeprefix(f"s3://{bucket}/") if bucket else uri
+
+    table = _table(
+        f"report ({total} objects)",
+        f"source key in s3://{source_bucket}/" if source_bucket else "source",
+        f"destination key in s3://{destination_bucket}/" if destination_bucket else "destination",
+        "status",
+        "bytes",
+        "seconds",
+    )
+    with_errors = any(row.get("error") for row in rows)
+    if with_errors:
+        table.add_column("error", overflow="fold")
     for row in rows:
         status = row.get("status", "")
         style = {"COPIED": "green", "SKIPPED": "cyan", "FAILED": "red"}.get(status, "")
         size = row.get("bytes", "")
-        table.add_row(
-            row.get("source", ""),
-            row.get("destination", ""),
+        seconds = row.get("seconds", "")
+        with contextlib.suppress(ValueError):
+            seconds = f"{float(seconds):.2f}"
+        cells = [
+            short(row.get("source", ""), source_bucket),
+            short(row.get("destination", ""), destination_bucket),
             f"[{style}]{status}[/]" if style else status,
             human_bytes(int(size)) if size.isdigit() else size,
-            row.get("seconds", ""),
-            row.get("error", ""),
-        )
+            seconds,
+        ]
+        if with_errors:
+            cells.append(row.get("error", ""))
+        table.add_row(*cells)
     return table

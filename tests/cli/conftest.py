@@ -1,0 +1,62 @@
+"""Fixtures for the CLI and the local pipeline: the emulator on the session's moto server."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from steps_s3_copy.local import demo
+from steps_s3_copy.local.emulator import Emulator
+from steps_s3_copy.local.pipeline import EmbeddedPipeline
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "manifests-example"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def emulator(moto_server: str) -> Iterator[Emulator]:
+    """The emulator's API over the (freshly reset) session moto server."""
+    with Emulator(moto_server) as em:
+        yield em
+
+
+@pytest.fixture
+def pipeline(emulator: Emulator) -> EmbeddedPipeline:
+    """The embedded event path, provisioned, with the demo's source objects."""
+    pipe = EmbeddedPipeline(emulator)
+    demo.seed(pipe.s3)
+    return pipe
+
+
+def example(name: str) -> bytes:
+    return (EXAMPLES / name).read_bytes()
+
+
+def destination_keys(s3: Any, prefix: str = "incoming/") -> list[str]:
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=demo.DESTINATION_BUCKET, Prefix=prefix
+    ):
+        keys.extend(obj["Key"] for obj in page.get("Contents", []))
+    return sorted(keys)
+
+
+def set_moto_config(endpoint: str, config: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        f"{endpoint}/moto-api/config",
+        data=json.dumps(config).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200

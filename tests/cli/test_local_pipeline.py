@@ -1,0 +1,146 @@
+"""End to end on the local pipeline: the inbox event path, every step, the notice via SNS."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+
+from steps_s3_copy.local import demo
+from steps_s3_copy.local.pipeline import EmbeddedPipeline, LocalRun
+from tests.cli.conftest import destination_keys, example
+
+pytestmark = pytest.mark.slow
+
+EXPECTED_KEYS = sorted(
+    [f"incoming/{o.key}" for o in demo.DEMO_OBJECTS]
+)  # every demo object is named by the example manifest (directly or by qc/*)
+
+
+def report_rows(s3: Any, run: LocalRun) -> list[dict[str, str]]:
+    uri = run.notice["reportUri"]
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+    return list(csv.DictReader(io.StringIO(body)))
+
+
+def submit_example(pipeline: EmbeddedPipeline) -> LocalRun:
+    pipeline.submit("example", example("example.csv"), example("example.json"))
+    return pipeline.run_next(timeout=15)
+
+
+def test_example_copies_everything_and_the_notice_says_succeeded(
+    pipeline: EmbeddedPipeline,
+) -> None:
+    run = submit_example(pipeline)
+
+    assert run.received is not None, "the notice must come back through SNS -> SQS"
+    assert run.received.attributes["status"] == "SUCCEEDED"
+    assert run.notice["status"] == "SUCCEEDED"
+    assert run.notice["counts"] == {"copied": 11, "skipped": 0, "failed": 0}
+    assert run.notice["planned"]["batches"] == {"lambda": 3, "fargate": 1}
+    assert run.result.batch_failures == []
+
+    s3 = pipeline.s3
+    assert destination_keys(s3) == EXPECTED_KEYS
+    for obj in demo.DEMO_OBJECTS:
+        got = s3.get_object(Bucket=demo.DESTINATION_BUCKET, Key=f"incoming/{obj.key}")
+        assert got["Body"].read() == demo.content(obj.key, obj.size), obj.key
+        assert got["Metadata"] == obj.metadata, obj.key
+        if obj.tags:
+            tags = s3.get_object_tagging(Bucket=demo.DESTINATION_BUCKET, Key=f"incoming/{obj.key}")
+            assert {t["Key"]: t["Value"] for t in tags["TagSet"]} == obj.tags
+    # The multipart source went through UploadPartCopy with its part layout mirrored.
+    large = s3.head_object(Bucket=demo.DESTINATION_BUCKET, Key=f"incoming/{demo.LARGE_KEY}")
+    source = s3.head_object(Bucket=demo.SOURCE_BUCKET, Key=demo.LARGE_KEY)
+    assert large["ETag"] == source["ETag"]
+    assert large["ETag"].strip('"').endswith("-3")
+
+    rows = report_rows(s3, run)
+    assert len(rows) == 11
+    assert {r["status"] for r in rows} == {"COPIED"}
+
+
+def test_reuploading_the_sidecar_skips_everything(pipeline: EmbeddedPipeline) -> None:
+    first = submit_example(pipeline)
+    assert first.status == "SUCCEEDED"
+
+    pipeline.resubmit_sidecar("example", example("example.json"))
+    again = pipeline.run_next(timeout=15)
+
+    assert again.status == "SUCCEEDED"
+    assert again.notice["runId"] != first.notice["runId"]
+    assert again.notice["counts"] == {"copied": 0, "skipped": 11, "failed": 0}
+    assert {r["status"] for r in report_rows(pipeline.s3, again)} == {"SKIPPED"}
+
+
+def test_after_deleting_three_objects_a_rerun_copies_exactly_those(
+    pipeline: EmbeddedPipeline,
+) -> None:
+    assert submit_example(pipeline).status == "SUCCEEDED"
+    deleted = [
+        "incoming/runs/2024-06/_SUCCESS",
+        "incoming/runs/2024-06/notes/résumé-ß-データ.txt",
+        f"incoming/{demo.LARGE_KEY}",
+    ]
+    for key in deleted:
+        pipeline.s3.delete_object(Bucket=demo.DESTINATION_BUCKET, Key=key)
+
+    pipeline.resubmit_sidecar("example", example("example.json"))
+    rerun = pipeline.run_next(timeout=15)
+
+    assert rerun.status == "SUCCEEDED"
+    assert rerun.notice["counts"] == {"copied": 3, "skipped": 8, "failed": 0}
+    copied = sorted(
+        r["destination"] for r in report_rows(pipeline.s3, rerun) if r["status"] == "COPIED"
+    )
+    assert copied == sorted(f"s3://{demo.DESTINATION_BUCKET}/{k}" for k in deleted)
+    assert destination_keys(pipeline.s3) == EXPECTED_KEYS
+
+
+def test_a_bad_manifest_gives_a_failed_notice_naming_the_rows(
+    pipeline: EmbeddedPipeline,
+) -> None:
+    bad = (
+        "bucket,key\n"
+        "example-source-bucket,runs/2024-06/README.txt\n"
+        "not a bucket!,runs/x\n"  # row 3
+        "example-source-bucket,\n"  # row 4
+        "example-source-bucket,runs/2024-06/does-not-exist.txt\n"  # row 5
+    ).encode()
+    pipeline.submit("bad", bad, example("example.json"))
+    run = pipeline.run_next(timeout=15)
+
+    assert run.status == "FAILED"
+    assert run.received is not None
+    assert run.received.attributes["status"] == "FAILED"
+    assert run.notice["error"] == "ManifestInvalid"
+    rows = {p["row"] for p in run.notice["problems"]}
+    assert {3, 4} <= rows
+    # Nothing was copied from a bad manifest.
+    assert destination_keys(pipeline.s3, prefix="") == []
+
+
+def test_a_missing_source_fails_naming_its_row(pipeline: EmbeddedPipeline) -> None:
+    manifest = (
+        "example-source-bucket,runs/2024-06/README.txt\n"
+        "example-source-bucket,runs/2024-06/not-there.txt\n"
+    ).encode()
+    pipeline.submit("missing", manifest, example("example.json"))
+    run = pipeline.run_next(timeout=15)
+
+    assert run.status == "FAILED"
+    assert run.notice["error"] == "SourceNotFound"
+    assert [p["row"] for p in run.notice["problems"]] == [2]
+
+
+def test_a_dry_run_plans_without_copying(pipeline: EmbeddedPipeline) -> None:
+    pipeline.submit("full", example("full.csv"), example("full.json"))
+    run = pipeline.run_next(timeout=15)
+
+    assert run.status == "SUCCEEDED", run.notice
+    assert run.notice["dryRun"] is True
+    assert run.notice["planned"]["objects"] == 10
+    assert destination_keys(pipeline.s3, prefix="full-example/") == []
