@@ -45,8 +45,12 @@ class PlannedBatch:
 
 
 def encode_item(item: dict[str, Any]) -> bytes:
-    """One plan line: compact JSON, UTF-8 as written (no \\u escapes), newline-terminated."""
-    return (json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    """One plan line: compact ASCII JSON, newline-terminated.
+
+    ASCII (\\u escapes) so that no key character (U+2028, U+0085, ...) can look like a line
+    break to a reader that splits decoded text on every Unicode line boundary.
+    """
+    return (json.dumps(item, separators=(",", ":")) + "\n").encode()
 
 
 class Planner:
@@ -73,15 +77,19 @@ class Planner:
         self.add_line(encode_item(item), size)
 
     def add_line(self, line: bytes, size: int) -> None:
-        batch = self._open[self.lane_of(size)]
+        lane = self.lane_of(size)
+        self.objects += 1
+        self.bytes += size
+        if size >= self.max_bytes:  # a batch of its own; the lane's open batch stays open
+            self._close(_OpenBatch(lane, [line], size))
+            return
+        batch = self._open[lane]
         if batch.lines and (
             len(batch.lines) >= self.max_items or batch.bytes + size > self.max_bytes
         ):
             self._close(batch)
         batch.lines.append(line)
         batch.bytes += size
-        self.objects += 1
-        self.bytes += size
         if len(batch.lines) >= self.max_items or batch.bytes >= self.max_bytes:
             self._close(batch)
 

@@ -334,6 +334,7 @@ def _write_report(
                         )
                     )
         text.flush()
+        text.detach()  # keep ``raw`` open: closing the wrapper would close it
         raw.seek(0)
         s3.upload_fileobj(
             raw,
@@ -342,7 +343,6 @@ def _write_report(
             ExtraArgs={"ContentType": "text/csv"},
             Config=TransferConfig(multipart_chunksize=32 * MiB, max_concurrency=8),
         )
-        text.detach()
 
 
 def _write_summary(s3: Any, notice: Notice) -> None:

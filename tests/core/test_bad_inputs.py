@@ -1,0 +1,369 @@
+"""A corpus of bad manifests, sidecars and inputs: each raises its own named error, names
+the row or field, and nothing is planned or copied."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+
+from steps_s3_copy.errors import (
+    DestinationNotWritable,
+    InputInvalid,
+    ManifestInvalid,
+    ManifestNotFound,
+    SidecarInvalid,
+    SourceNotFound,
+    StepsS3CopyError,
+)
+from steps_s3_copy.prepare import prepare_input
+from tests.conftest import client
+from tests.core.conftest import DEST, EVENTS, INBOX, SOURCE, World, sidecar_event
+
+OK = {"destinationBucket": DEST}
+GOOD_ROW = f"{SOURCE},exists.txt\n"
+
+
+@dataclass
+class Case:
+    id: str
+    error: type[StepsS3CopyError]
+    #: text the error message must contain
+    says: str
+    csv: str | bytes | None = GOOD_ROW
+    sidecar: Any = field(default_factory=lambda: dict(OK))
+    #: (row, field) pairs that must be among the problems
+    problems: list[tuple[int | None, str | None]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+CASES = [
+    # -- the manifest's shape
+    Case("empty-file", ManifestInvalid, "has no rows", csv=""),
+    Case("only-blank-lines", ManifestInvalid, "has no rows", csv="\n\n  \n"),
+    Case("only-a-header", ManifestInvalid, "only a header", csv="bucket,key\n"),
+    Case(
+        "header-without-bucket",
+        ManifestInvalid,
+        "no 'bucket' column",
+        csv="key,size\nexists.txt,1\n",
+        problems=[(1, "bucket")],
+    ),
+    Case(
+        "header-source-and-bucket",
+        ManifestInvalid,
+        "both 'source' and 'bucket'",
+        csv=f"source,bucket,key\ns3://{SOURCE}/exists.txt,{SOURCE},exists.txt\n",
+    ),
+    Case(
+        "uri-without-key",
+        ManifestInvalid,
+        "must be s3://bucket/key",
+        csv=f"{GOOD_ROW}s3://{SOURCE}\n",
+        problems=[(2, "source")],
+    ),
+    Case(
+        "uri-with-bad-bucket",
+        ManifestInvalid,
+        "not a valid bucket name",
+        csv="s3://Bad!Bucket/k\n",
+        problems=[(1, "bucket")],
+    ),
+    Case(
+        "missing-key-column",
+        ManifestInvalid,
+        "key is empty",
+        csv=f"{GOOD_ROW}{SOURCE}\n",
+        problems=[(2, "key")],
+    ),
+    Case(
+        "empty-bucket-cell",
+        ManifestInvalid,
+        "bucket is empty",
+        csv=",exists.txt\n",
+        problems=[(1, "bucket")],
+    ),
+    Case(
+        "too-many-columns",
+        ManifestInvalid,
+        "at most 5 expected",
+        csv=f"{SOURCE},a,b,1,crc32:AAAAAA==,extra\n",
+        problems=[(1, None)],
+    ),
+    Case(
+        "unclosed-quote",
+        ManifestInvalid,
+        "not valid CSV",
+        csv=f'{GOOD_ROW}{SOURCE},"never closed\n',
+    ),
+    Case("not-utf8", ManifestInvalid, "not UTF-8", csv=b"src-bucket,caf\xe9\n"),
+    Case(
+        "key-too-long",
+        ManifestInvalid,
+        "longer than 1024 bytes",
+        csv=f"{SOURCE},{'k' * 1025}\n",
+        problems=[(1, "key")],
+    ),
+    Case(
+        "negative-size",
+        ManifestInvalid,
+        "not a whole number",
+        csv=f"{SOURCE},exists.txt,,-5\n",
+        problems=[(1, "size")],
+    ),
+    Case(
+        "size-above-5-tib",
+        ManifestInvalid,
+        "above the S3 limit",
+        csv=f"{SOURCE},exists.txt,,{6 * 1024**4}\n",
+        problems=[(1, "size")],
+    ),
+    Case(
+        "unknown-checksum-algorithm",
+        ManifestInvalid,
+        "unknown checksum algorithm 'md5'",
+        csv=f"{SOURCE},exists.txt,,,md5:AAAA\n",
+        problems=[(1, "checksum")],
+    ),
+    Case(
+        "checksum-wrong-length",
+        ManifestInvalid,
+        "must decode to 32 bytes",
+        csv=f"{SOURCE},exists.txt,,,sha256:AAAAAA==\n",
+        problems=[(1, "checksum")],
+    ),
+    Case(
+        "exact-duplicate-rows",
+        ManifestInvalid,
+        "rows 1 and 3 both copy to",
+        csv=f"{GOOD_ROW}{SOURCE},other.txt\n{GOOD_ROW}",
+        problems=[(3, "destination_key")],
+    ),
+    Case(
+        "two-sources-one-destination",
+        ManifestInvalid,
+        "rows 1 and 2 both copy to s3://dst-bucket/same",
+        csv=f"{SOURCE},exists.txt,same\n{SOURCE},other.txt,same\n",
+        problems=[(2, "destination_key")],
+    ),
+    Case(
+        "prefix-row-with-size",
+        ManifestInvalid,
+        "cannot have a size",
+        csv=f"{SOURCE},dir/*,,10\n",
+        problems=[(1, "size")],
+    ),
+    Case(
+        "every-problem-is-reported",
+        ManifestInvalid,
+        "3 problem(s)",
+        csv=f"{GOOD_ROW},nobucket\n{SOURCE},x,,ten\n\n{SOURCE},y,,,sha1:zz\n",
+        problems=[(2, "bucket"), (3, "size"), (5, "checksum")],
+    ),
+    Case(
+        "too-many-rows",
+        ManifestInvalid,
+        "more than 2 rows",
+        csv=GOOD_ROW * 3,
+        settings={"max_manifest_rows": 2},
+    ),
+    # -- the sources
+    Case(
+        "missing-source-object",
+        SourceNotFound,
+        "s3://src-bucket/nope.txt does not exist",
+        csv=f"{GOOD_ROW}{SOURCE},nope.txt\n",
+        problems=[(2, "key")],
+    ),
+    Case(
+        "nonexistent-source-bucket",
+        SourceNotFound,
+        "source bucket 'no-such-source' does not exist",
+        csv="no-such-source,a.txt\n",
+        problems=[(1, "bucket")],
+    ),
+    Case(
+        "nonexistent-source-bucket-with-sizes-given",
+        SourceNotFound,
+        "source bucket 'no-such-source' does not exist",
+        csv="no-such-source,a.txt,,10\nno-such-source,b.txt,,10\n",
+        problems=[(1, "bucket")],
+    ),
+    Case(
+        "prefix-matching-nothing",
+        SourceNotFound,
+        "matches no objects",
+        csv=f"{SOURCE},empty/*\n",
+        problems=[(1, "key")],
+    ),
+    # -- the sidecar
+    Case("sidecar-not-json", SidecarInvalid, "is not valid JSON", sidecar="{destinationBucket:"),
+    Case("sidecar-not-an-object", SidecarInvalid, "must be a JSON object", sidecar="[]"),
+    Case(
+        "sidecar-unknown-field",
+        SidecarInvalid,
+        "unknown field 'colour'",
+        sidecar={**OK, "colour": "blue"},
+        problems=[(None, "colour")],
+    ),
+    Case(
+        "sidecar-missing-destination",
+        SidecarInvalid,
+        "required field 'destinationBucket' is missing",
+        sidecar={"destinationPrefix": "x/"},
+        problems=[(None, "destinationBucket")],
+    ),
+    Case(
+        "negative-batch-size",
+        SidecarInvalid,
+        "greater than or equal to 1",
+        sidecar={**OK, "maxItemsPerBatch": -1},
+        problems=[(None, "maxItemsPerBatch")],
+    ),
+    Case(
+        "huge-batch-size",
+        SidecarInvalid,
+        "less than or equal to 1000",
+        sidecar={**OK, "maxItemsPerBatch": 1_000_000},
+        problems=[(None, "maxItemsPerBatch")],
+    ),
+    Case(
+        "batch-size-as-string",
+        SidecarInvalid,
+        "maxItemsPerBatch",
+        sidecar={**OK, "maxItemsPerBatch": "10"},
+        problems=[(None, "maxItemsPerBatch")],
+    ),
+    Case(
+        "byte-cap-too-small",
+        SidecarInvalid,
+        "maxBytesPerBatch",
+        sidecar={**OK, "maxBytesPerBatch": 10},
+        problems=[(None, "maxBytesPerBatch")],
+    ),
+    Case(
+        "zero-concurrency",
+        SidecarInvalid,
+        "maxConcurrency",
+        sidecar={**OK, "maxConcurrency": 0},
+        problems=[(None, "maxConcurrency")],
+    ),
+    Case(
+        "bad-storage-class",
+        SidecarInvalid,
+        "storageClass",
+        sidecar={**OK, "storageClass": "COLD"},
+        problems=[(None, "storageClass")],
+    ),
+    Case(
+        "bad-destination-account",
+        SidecarInvalid,
+        "destinationAccount",
+        sidecar={**OK, "destinationAccount": "123"},
+        problems=[(None, "destinationAccount")],
+    ),
+    Case(
+        "dry-run-not-a-boolean",
+        SidecarInvalid,
+        "dryRun",
+        sidecar={**OK, "dryRun": "yes"},
+        problems=[(None, "dryRun")],
+    ),
+    Case(
+        "report-uri-not-s3",
+        SidecarInvalid,
+        "must be an s3:// URI",
+        sidecar={**OK, "reportUri": "https://example.com/r"},
+        problems=[(None, "reportUri")],
+    ),
+    Case(
+        "bad-destination-bucket-name",
+        SidecarInvalid,
+        "not a valid bucket name",
+        sidecar={"destinationBucket": "a"},
+        problems=[(None, "destinationBucket")],
+    ),
+    # -- the manifest and the destination themselves
+    Case("missing-csv", ManifestNotFound, "does not exist", csv=None),
+    Case(
+        "nonexistent-destination-bucket",
+        DestinationNotWritable,
+        "'no-such-destination'",
+        sidecar={"destinationBucket": "no-such-destination"},
+    ),
+]
+
+
+def _nothing_planned_or_copied(world: World) -> None:
+    assert world.keys(DEST) == []
+    assert world.keys(INBOX, "work/") == []
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_raises_its_named_error(world: World, case: Case) -> None:
+    world.put(SOURCE, "exists.txt", b"1")
+    world.put(SOURCE, "other.txt", b"2")
+    event = world.job("bad", case.csv, case.sidecar)
+    settings = replace(world.settings, **case.settings)
+
+    with pytest.raises(case.error) as info:
+        prepare_input(event, run_id="r", s3=world.s3, settings=settings)
+
+    message = str(info.value)
+    body = json.loads(message)  # the message is the JSON the notice is built from
+    assert body["error"] == case.error.__name__
+    assert case.says in message
+    listed = {(p["row"], p["field"]) for p in body["problems"]}
+    for expected in case.problems:
+        assert expected in listed, (expected, body["problems"])
+    _nothing_planned_or_copied(world)
+
+
+def test_the_corpus_is_big_enough() -> None:
+    assert len(CASES) >= 25
+
+
+def test_destination_refusing_writes_is_not_writable(world: World, forbidding_proxy: Any) -> None:
+    endpoint, locked = forbidding_proxy
+    world.s3.create_bucket(Bucket=locked)
+    world.put(SOURCE, "exists.txt", b"1")
+    event = world.job("locked", GOOD_ROW, {"destinationBucket": locked})
+    s3 = client("s3", endpoint)
+    with pytest.raises(DestinationNotWritable, match=r"locked-bucket.*AccessDenied"):
+        prepare_input(event, run_id="r", s3=s3, settings=world.settings)
+    assert world.keys(locked) == []
+    _nothing_planned_or_copied(world)
+
+
+def test_input_that_is_neither_event_nor_direct_input(world: World) -> None:
+    with pytest.raises(InputInvalid, match="neither"):
+        prepare_input({"hello": "world"}, run_id="r", s3=world.s3, settings=world.settings)
+
+
+def test_event_for_a_non_sidecar_key(world: World) -> None:
+    with pytest.raises(InputInvalid, match="not a sidecar"):
+        prepare_input(
+            sidecar_event(INBOX, "jobs/a.csv"), run_id="r", s3=world.s3, settings=world.settings
+        )
+
+
+def test_direct_input_missing_a_field(world: World) -> None:
+    raw = json.loads((EVENTS / "direct_input.json").read_text())
+    del raw["sourceFilesCsvKey"]
+    with pytest.raises(SidecarInvalid, match="sourceFilesCsvKey"):
+        prepare_input(raw, run_id="r", s3=world.s3, settings=world.settings)
+
+
+def test_direct_input_with_missing_csv(world: World) -> None:
+    raw = json.loads((EVENTS / "direct_input.json").read_text())
+    with pytest.raises(ManifestNotFound, match=r"key-of-source-files\.csv"):
+        prepare_input(raw, run_id="r", s3=world.s3, settings=world.settings)
+
+
+def test_deleted_sidecar(world: World) -> None:
+    with pytest.raises(ManifestNotFound, match="sidecar"):
+        prepare_input(
+            sidecar_event(INBOX, "jobs/gone.json"), run_id="r", s3=world.s3, settings=world.settings
+        )
