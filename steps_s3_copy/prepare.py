@@ -42,6 +42,9 @@ from steps_s3_copy.sidecar import DEFAULT_LANE_CUTOFF_BYTES, Sidecar, parse_side
 
 NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
 DENIED_CODES = frozenset({"403", "AccessDenied", "AllAccessDisabled", "InvalidObjectState"})
+#: uploads of the plan and the report: parts are read into memory, so memory is bounded by
+#: about chunk size x concurrency (64 MiB), far under Lambda's budget
+UPLOAD_CONFIG = TransferConfig(multipart_chunksize=8 * MiB, max_concurrency=8)
 #: where the destination check writes (and deletes) its marker, under destinationPrefix
 WRITE_CHECK_DIR = ".steps-s3-copy/write-check/"
 
@@ -487,7 +490,7 @@ def prepare(
             location.bucket,
             location.plan_key,
             ExtraArgs={"ContentType": "application/x-ndjson"},
-            Config=TransferConfig(multipart_chunksize=64 * MiB, max_concurrency=8),
+            Config=UPLOAD_CONFIG,
         )
     config = RunConfig(
         job_name=source.job_name,

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from steps_s3_copy.errors import (
@@ -35,9 +34,10 @@ from steps_s3_copy.errors import (
     parse_error_message,
 )
 from steps_s3_copy.events import ExecutionContext, job_source
-from steps_s3_copy.models import MiB, Model, RunLocation, Status
+from steps_s3_copy.models import Model, RunLocation, Status
 from steps_s3_copy.observability import logger
 from steps_s3_copy.prepare import (
+    UPLOAD_CONFIG,
     PrepareResult,
     PrepareSettings,
     default_report_uri,
@@ -341,7 +341,7 @@ def _write_report(
             bucket,
             key,
             ExtraArgs={"ContentType": "text/csv"},
-            Config=TransferConfig(multipart_chunksize=32 * MiB, max_concurrency=8),
+            Config=UPLOAD_CONFIG,
         )
 
 
