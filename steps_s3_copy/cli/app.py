@@ -476,39 +476,25 @@ def report(
     session = aws(profile, region, endpoint_url)
     inbox, state_machine_arn = _with_stack(session, stack, inbox, state_machine_arn)
     s3 = session.client("s3")
-    notice: dict[str, Any] | None = None
-    location: RunLocation | None = None
-    execution: dict[str, Any] | None = None
     with aws_errors("finding the run"):
-        if execution_arn or state_machine_arn:
-            sfn = session.client("stepfunctions")
-            execution = _locate_execution(
-                sfn,
-                job,
-                inbox=inbox,
-                state_machine_arn=state_machine_arn,
-                execution_arn=execution_arn,
-                jobs_prefix=jobs_prefix,
-                wait_seconds=0,
-            )
-            notice = deployed.notice_of(execution)
-            prepared = deployed.prepared_of(sfn, execution["executionArn"])
-            if prepared is not None:
-                location = RunLocation.model_validate(prepared["work"])
-        elif inbox:
-            location = deployed.latest_run(s3, inbox, job)
+        notice, location, execution = _find_run(
+            session,
+            job,
+            inbox=inbox,
+            state_machine_arn=state_machine_arn,
+            execution_arn=execution_arn,
+            jobs_prefix=jobs_prefix,
+        )
+        if notice is None:
+            if execution is not None and execution["status"] == "RUNNING":
+                fail(f"{job} is still running: follow it with s3copy watch", ExitCode.AWS_ERROR)
+            fail(f"no finished run of {job} found", ExitCode.AWS_ERROR)
+        csv_uri = render.report_csv_uri(notice)
+        if csv_uri:
+            failed, failed_total = deployed.failed_rows(s3, csv_uri, limit=limit)
         else:
-            fail("give --inbox, --state-machine-arn, --execution-arn or --stack", ExitCode.USAGE)
-        if notice is None and location is not None:
-            notice = deployed.read_json(s3, location.bucket, location.key("notice.json"))
-        tally = deployed.tally_results(s3, location) if location is not None else None
-    if notice is None and tally is None:
-        if execution is not None and execution["status"] == "RUNNING":
-            fail(f"{job} is still running: try s3copy watch", ExitCode.AWS_ERROR)
-        fail(f"no finished run of {job} found", ExitCode.AWS_ERROR)
-    status = str((notice or {}).get("status") or (execution or {}).get("status") or "UNKNOWN")
-    failures = tally.failures if tally else []
-    shown = failures if limit == 0 else failures[:limit]
+            failed, failed_total = [], 0
+    status = str(notice.get("status") or "UNKNOWN")
     if as_json:
         print_json(
             {
@@ -516,19 +502,59 @@ def report(
                 "status": status,
                 "notice": notice,
                 "work": location.model_dump(by_alias=True) if location else None,
-                "reportCsv": render.report_csv_uri(notice),
-                "failed": [f.model_dump(by_alias=True, exclude_none=True) for f in shown],
-                "failedTotal": len(failures),
+                "reportCsv": csv_uri,
+                "failed": failed,
+                "failedTotal": failed_total,
             }
         )
     else:
-        if notice:
-            render.notice(console, notice)
-        render.failures(console, shown, total=len(failures))
-        csv_uri = render.report_csv_uri(notice)
+        render.notice(console, notice)
+        render.failed_rows(console, failed, total=failed_total)
         if csv_uri:
             console.print(f"report: {csv_uri}")
     raise typer.Exit(int(for_status(status)))
+
+
+def _find_run(
+    session: Aws,
+    job: str,
+    *,
+    inbox: str | None,
+    state_machine_arn: str | None,
+    execution_arn: str | None,
+    jobs_prefix: str,
+) -> tuple[dict[str, Any] | None, RunLocation | None, dict[str, Any] | None]:
+    """(notice, working area, execution) of the job's latest run."""
+    s3 = session.client("s3")
+    location: RunLocation | None = None
+    execution: dict[str, Any] | None = None
+    notice: dict[str, Any] | None = None
+    if execution_arn or state_machine_arn:
+        sfn = session.client("stepfunctions")
+        execution = _locate_execution(
+            sfn,
+            job,
+            inbox=inbox,
+            state_machine_arn=state_machine_arn,
+            execution_arn=execution_arn,
+            jobs_prefix=jobs_prefix,
+            wait_seconds=0,
+        )
+        notice = deployed.notice_of(execution)
+        prepared = deployed.prepared_of(sfn, execution["executionArn"])
+        bucket = inbox or deployed.event_bucket(execution)
+        if prepared is not None:
+            location = RunLocation.model_validate(prepared["work"])
+        elif bucket:
+            # Prepare failed: the failure notice is in work/<job>/<execution name>/.
+            location = RunLocation(bucket=bucket, prefix=f"work/{job}/{execution['name']}/")
+    elif inbox:
+        location = deployed.latest_run(s3, inbox, job)
+    else:
+        fail("give --inbox, --state-machine-arn, --execution-arn or --stack", ExitCode.USAGE)
+    if notice is None and location is not None:
+        notice = deployed.notice_in_work_area(s3, location)
+    return notice, location, execution
 
 
 # ----------------------------------------------------------------------------- local

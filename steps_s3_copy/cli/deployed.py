@@ -8,6 +8,7 @@ results the batches write to the run's working area (objects and bytes).
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -226,6 +227,32 @@ def read_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def notice_in_work_area(s3: Any, location: RunLocation) -> dict[str, Any] | None:
+    """The run's notice: ``summary.json`` of the working area, else the notice marker's."""
+    summary = read_json(s3, location.bucket, location.key("summary.json"))
+    if summary is not None and "status" in summary:
+        return summary
+    marker = read_json(s3, location.bucket, location.key("notice.json"))
+    if marker is not None:
+        inner = marker.get("notice", marker)
+        if isinstance(inner, dict) and "status" in inner:
+            return inner
+    return None
+
+
+def event_bucket(execution: dict[str, Any]) -> str | None:
+    """The inbox bucket named by the execution's input event."""
+    try:
+        payload = json.loads(execution.get("input") or "{}")
+    except json.JSONDecodeError:
+        return None
+    detail = payload.get("detail") if isinstance(payload, dict) else None
+    if isinstance(detail, dict):
+        name = (detail.get("bucket") or {}).get("name")
+        return str(name) if name else None
+    return None
+
+
 def split_s3_uri(uri: str) -> tuple[str, str]:
     if not uri.startswith("s3://"):
         raise ValueError(f"not an s3:// URI: {uri!r}")
@@ -247,3 +274,21 @@ def latest_run(s3: Any, inbox_bucket: str, job_name: str) -> RunLocation | None:
     if newest is None:
         return None
     return RunLocation(bucket=inbox_bucket, prefix=newest[1].removesuffix("/run.json"))
+
+
+def failed_rows(s3: Any, report_uri: str, *, limit: int) -> tuple[list[dict[str, str]], int]:
+    """FAILED rows of report.csv (streamed: the report may have millions of rows).
+
+    Returns the first ``limit`` rows (all with ``limit=0``) and how many there are.
+    """
+    bucket, key = split_s3_uri(report_uri)
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    lines = (line.decode("utf-8") for line in body.iter_lines(keepends=True))
+    shown: list[dict[str, str]] = []
+    total = 0
+    for row in csv.DictReader(lines):
+        if row.get("status") == Status.FAILED.value:
+            total += 1
+            if limit == 0 or len(shown) < limit:
+                shown.append(dict(row))
+    return shown, total

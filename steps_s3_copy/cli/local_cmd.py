@@ -34,12 +34,22 @@ from steps_s3_copy.observability import logger
 REPORT_ROWS_SHOWN = 25
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at the time of writing (it is swapped in tests)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def quiet_service_logs(verbose: bool = False) -> None:
     """The pipeline's JSON logs go to stderr, and only warnings unless ``verbose``."""
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
     for handler in logger.handlers:
         if isinstance(handler, logging.StreamHandler):
-            handler.setStream(sys.stderr)
+            handler.setStream(_CurrentStderr())
 
 
 def _progress_adapter(bar: RunProgress) -> Any:

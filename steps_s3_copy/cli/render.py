@@ -12,7 +12,6 @@ from rich.table import Table
 
 from steps_s3_copy.cli.common import human_bytes
 from steps_s3_copy.cli.progress import Snapshot
-from steps_s3_copy.models import ObjectResult
 
 if TYPE_CHECKING:
     from steps_s3_copy.cli.checks import CheckResult
@@ -134,20 +133,22 @@ def notice(console: Console, body: dict[str, Any]) -> None:
             console.print(f"... and {more} more")
 
 
-def failures(console: Console, shown: list[ObjectResult], *, total: int) -> None:
+def failed_rows(console: Console, rows: list[dict[str, str]], *, total: int) -> None:
     if not total:
         console.print("no failed objects")
         return
-    table = _table(f"failed objects ({total})", "source", "destination", "error")
-    for result in shown:
+    table = _table(f"failed objects ({total})", "source", "destination", "bytes", "error")
+    for row in rows:
+        size = row.get("bytes", "")
         table.add_row(
-            result.source,
-            result.destination,
-            f"{result.error_code or ''}: {result.error_message or ''}".strip(": "),
+            row.get("source", ""),
+            row.get("destination", ""),
+            human_bytes(int(size)) if size.isdigit() else size,
+            row.get("error", ""),
         )
     console.print(table)
-    if total > len(shown):
-        console.print(f"... and {total - len(shown)} more (see the report CSV)")
+    if total > len(rows):
+        console.print(f"... and {total - len(rows)} more (see the report CSV)")
 
 
 def report_csv_uri(body: dict[str, Any] | None) -> str | None:

@@ -104,12 +104,12 @@ def test_a_bad_manifest_gives_a_failed_notice_naming_the_rows(
     pipeline: EmbeddedPipeline,
 ) -> None:
     bad = (
-        "bucket,key\n"
-        "example-source-bucket,runs/2024-06/README.txt\n"
-        "not a bucket!,runs/x\n"  # row 3
-        "example-source-bucket,\n"  # row 4
-        "example-source-bucket,runs/2024-06/does-not-exist.txt\n"  # row 5
-    ).encode()
+        b"bucket,key\n"
+        b"example-source-bucket,runs/2024-06/README.txt\n"
+        b"not a bucket!,runs/x\n"  # row 3
+        b"example-source-bucket,\n"  # row 4
+        b"example-source-bucket,runs/2024-06/does-not-exist.txt\n"  # row 5
+    )
     pipeline.submit("bad", bad, example("example.json"))
     run = pipeline.run_next(timeout=15)
 
@@ -125,9 +125,9 @@ def test_a_bad_manifest_gives_a_failed_notice_naming_the_rows(
 
 def test_a_missing_source_fails_naming_its_row(pipeline: EmbeddedPipeline) -> None:
     manifest = (
-        "example-source-bucket,runs/2024-06/README.txt\n"
-        "example-source-bucket,runs/2024-06/not-there.txt\n"
-    ).encode()
+        b"example-source-bucket,runs/2024-06/README.txt\n"
+        b"example-source-bucket,runs/2024-06/not-there.txt\n"
+    )
     pipeline.submit("missing", manifest, example("example.json"))
     run = pipeline.run_next(timeout=15)
 

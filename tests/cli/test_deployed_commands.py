@@ -1,0 +1,349 @@
+"""submit, watch and report against a "deployed stack" on the moto server.
+
+The working-area files come from the real pipeline (run locally); the state machine is a
+small definition with the deployed one's shape where the CLI looks: Prepare's output under
+``prepared``, a Distributed Map over the run's batches, ``{"notice": ...}`` as the output
+(or a Fail state after a failed Prepare). Moto really executes it, so ListMapRuns and
+DescribeMapRun report real counters.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from steps_s3_copy.cli import app
+from steps_s3_copy.cli.exit_codes import ExitCode
+from steps_s3_copy.local.pipeline import EmbeddedPipeline, LocalRun
+from tests.cli.conftest import EXAMPLES, example, set_moto_config
+
+pytestmark = pytest.mark.slow
+
+ROLE = "arn:aws:iam::123456789012:role/state-machine"
+
+
+@pytest.fixture
+def executing(moto_server: str) -> Iterator[str]:
+    """Moto executes state machine definitions for the duration of the test."""
+    set_moto_config(moto_server, {"stepfunctions": {"execute_state_machine": True}})
+    try:
+        yield moto_server
+    finally:
+        set_moto_config(moto_server, {"stepfunctions": {"execute_state_machine": False}})
+
+
+def definition(run: LocalRun, s3: Any) -> dict[str, Any]:
+    prepared = run.result.prepared
+    if prepared is None:
+        return {
+            "StartAt": "Prepare",
+            "States": {
+                "Prepare": {"Type": "Pass", "Next": "Failed"},
+                "Failed": {"Type": "Fail", "Error": "CopyFailed", "Cause": "see the notice"},
+            },
+        }
+    index = s3.get_object(Bucket=prepared["work"]["bucket"], Key=prepared["indexKey"])
+    rows = list(csv.DictReader(io.StringIO(index["Body"].read().decode())))
+    return {
+        "StartAt": "Prepare",
+        "States": {
+            "Prepare": {
+                "Type": "Pass",
+                "Result": {"prepared": prepared},
+                "Next": "Index",
+            },
+            "Index": {"Type": "Pass", "Result": rows, "ResultPath": "$.index", "Next": "Copy"},
+            "Copy": {
+                "Type": "Map",
+                "ItemsPath": "$.index",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Batch",
+                    "States": {"Batch": {"Type": "Pass", "End": True}},
+                },
+                "ResultPath": None,
+                "Next": "Summarise",
+            },
+            "Summarise": {"Type": "Pass", "Result": {"notice": run.notice}, "End": True},
+        },
+    }
+
+
+def start(pipeline: EmbeddedPipeline, run: LocalRun, *, others: int = 2) -> tuple[str, str]:
+    """A state machine for the run; executions started by other sidecars first, then ours."""
+    sfn = pipeline.stack.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name="copy", definition=json.dumps(definition(run, pipeline.s3)), roleArn=ROLE
+    )["stateMachineArn"]
+    for i in range(others):
+        other = json.loads(json.dumps(run.event))
+        other["detail"]["object"]["key"] = f"jobs/other-{i}.json"
+        sfn.start_execution(stateMachineArn=arn, name=f"other-{i}", input=json.dumps(other))
+    execution = sfn.start_execution(
+        stateMachineArn=arn, name=run.result.execution["name"], input=json.dumps(run.event)
+    )["executionArn"]
+    for _ in range(100):
+        if sfn.describe_execution(executionArn=execution)["status"] != "RUNNING":
+            break
+        time.sleep(0.1)
+    return arn, execution
+
+
+def test_submit_uploads_the_manifest_then_the_sidecar(
+    runner: CliRunner, pipeline: EmbeddedPipeline
+) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "submit",
+            str(EXAMPLES / "example.csv"),
+            str(EXAMPLES / "example.json"),
+            "--inbox",
+            pipeline.stack.inbox_bucket,
+            "--endpoint-url",
+            pipeline.stack.endpoint_url,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "example"
+    inbox = pipeline.s3.list_objects_v2(Bucket=pipeline.stack.inbox_bucket, Prefix="jobs/")
+    assert [o["Key"] for o in inbox["Contents"]] == ["jobs/example.csv", "jobs/example.json"]
+    # The sidecar's event reaches the runner, which runs the job.
+    run = pipeline.run_next(timeout=15)
+    assert run.status == "SUCCEEDED"
+
+
+def test_submit_refuses_an_invalid_manifest(
+    runner: CliRunner, pipeline: EmbeddedPipeline, tmp_path: Any
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("only-a-bucket\n", encoding="utf-8")
+    result = runner.invoke(
+        app,
+        [
+            "submit",
+            str(bad),
+            str(EXAMPLES / "example.json"),
+            "--inbox",
+            pipeline.stack.inbox_bucket,
+            "--endpoint-url",
+            pipeline.stack.endpoint_url,
+            "--name",
+            "bad",
+        ],
+    )
+    assert result.exit_code == ExitCode.INVALID
+    listing = pipeline.s3.list_objects_v2(Bucket=pipeline.stack.inbox_bucket, Prefix="jobs/")
+    assert "Contents" not in listing
+
+
+def test_submit_json_and_no_inbox(runner: CliRunner, pipeline: EmbeddedPipeline) -> None:
+    csv_path, json_path = str(EXAMPLES / "example.csv"), str(EXAMPLES / "example.json")
+    endpoint = pipeline.stack.endpoint_url
+    missing = runner.invoke(app, ["submit", csv_path, json_path, "--endpoint-url", endpoint])
+    assert missing.exit_code == ExitCode.USAGE
+    result = runner.invoke(
+        app,
+        [
+            "submit",
+            csv_path,
+            json_path,
+            "--name",
+            "team/run-7",
+            "--json",
+            "--inbox",
+            pipeline.stack.inbox_bucket,
+            "--endpoint-url",
+            endpoint,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["job"] == "team/run-7"
+    assert body["sidecar"] == f"s3://{pipeline.stack.inbox_bucket}/jobs/team/run-7.json"
+
+
+def test_watch_follows_the_execution_started_by_the_sidecar(
+    runner: CliRunner, pipeline: EmbeddedPipeline, executing: str
+) -> None:
+    pipeline.submit("example", example("example.csv"), example("example.json"))
+    run = pipeline.run_next(timeout=15)
+    state_machine, execution = start(pipeline, run)
+    common = ["--inbox", pipeline.stack.inbox_bucket, "--endpoint-url", executing]
+
+    result = runner.invoke(
+        app, ["watch", "example", "--state-machine-arn", state_machine, "--json", *common]
+    )
+
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["executionArn"] == execution
+    assert body["status"] == "SUCCEEDED"
+    assert body["objects_done"] == body["objects_total"] == 11
+    assert body["bytes_done"] == body["bytes_total"] == run.notice["bytes"]["copied"]
+    assert body["batches_done"] == body["batches_total"] == 4
+    assert body["failed"] == 0
+
+    human = runner.invoke(
+        app,
+        ["watch", "example", "--state-machine-arn", state_machine, *common],
+        env={"COLUMNS": "200"},
+    )
+    assert human.exit_code == 0, human.output
+    assert "11 of 11 objects" in human.stdout
+    assert "SUCCEEDED" in human.stdout
+
+
+def test_watch_times_out_on_a_running_execution(
+    runner: CliRunner, pipeline: EmbeddedPipeline, executing: str
+) -> None:
+    sfn = pipeline.stack.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name="slow",
+        definition=json.dumps(
+            {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 30, "End": True}}}
+        ),
+        roleArn=ROLE,
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, name="slow-1", input="{}")
+    result = runner.invoke(
+        app,
+        [
+            "watch",
+            "anything",
+            "--execution-arn",
+            execution["executionArn"],
+            "--timeout",
+            "1",
+            "--interval",
+            "0.2",
+            "--endpoint-url",
+            executing,
+        ],
+    )
+    assert result.exit_code == ExitCode.TIMEOUT, result.output
+    sfn.stop_execution(executionArn=execution["executionArn"])
+
+
+def test_watch_without_an_execution_fails_cleanly(
+    runner: CliRunner, pipeline: EmbeddedPipeline, executing: str
+) -> None:
+    sfn = pipeline.stack.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name="empty",
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+        roleArn=ROLE,
+    )["stateMachineArn"]
+    result = runner.invoke(
+        app,
+        [
+            "watch",
+            "nope",
+            "--state-machine-arn",
+            arn,
+            "--wait-start",
+            "0",
+            "--endpoint-url",
+            executing,
+        ],
+    )
+    assert result.exit_code == ExitCode.AWS_ERROR
+    assert "no execution" in result.stderr
+
+
+def test_report_of_a_succeeded_run(
+    runner: CliRunner, pipeline: EmbeddedPipeline, executing: str
+) -> None:
+    pipeline.submit("example", example("example.csv"), example("example.json"))
+    run = pipeline.run_next(timeout=15)
+    state_machine, _ = start(pipeline, run)
+    common = ["--endpoint-url", executing]
+
+    by_execution = runner.invoke(
+        app, ["report", "example", "--state-machine-arn", state_machine, "--json", *common]
+    )
+    assert by_execution.exit_code == 0, by_execution.output
+    body = json.loads(by_execution.stdout)
+    assert body["status"] == "SUCCEEDED"
+    assert body["failedTotal"] == 0
+    assert body["reportCsv"] == run.notice["reportUri"]
+    assert body["work"] == run.notice["work"]
+
+    by_inbox = runner.invoke(
+        app,
+        ["report", "example", "--inbox", pipeline.stack.inbox_bucket, *common],
+        env={"COLUMNS": "200"},
+    )
+    assert by_inbox.exit_code == 0, by_inbox.output
+    assert "no failed objects" in by_inbox.stdout
+    assert run.notice["reportUri"] in by_inbox.stdout
+
+
+def test_report_of_a_partial_run_lists_the_failed_objects(
+    runner: CliRunner, pipeline: EmbeddedPipeline
+) -> None:
+    manifest = (
+        b"bucket,key,size\n"
+        b"example-source-bucket,runs/2024-06/README.txt,1234\n"
+        b"example-source-bucket,runs/2024-06/_SUCCESS,7\n"
+    )
+    pipeline.submit("partial", manifest, example("example.json"))
+    assert pipeline.run_next(timeout=15).status == "PARTIAL"
+
+    result = runner.invoke(
+        app,
+        [
+            "report",
+            "partial",
+            "--inbox",
+            pipeline.stack.inbox_bucket,
+            "--json",
+            "--endpoint-url",
+            pipeline.stack.endpoint_url,
+        ],
+    )
+    assert result.exit_code == ExitCode.PARTIAL
+    body = json.loads(result.stdout)
+    assert body["failedTotal"] == 1
+    assert body["failed"][0]["source"] == "s3://example-source-bucket/runs/2024-06/_SUCCESS"
+    assert body["failed"][0]["error"]
+
+
+def test_report_of_a_failed_prepare_names_the_rows(
+    runner: CliRunner, pipeline: EmbeddedPipeline, executing: str
+) -> None:
+    pipeline.submit("broken", b"bucket,key\nexample-source-bucket,\n", example("example.json"))
+    run = pipeline.run_next(timeout=15)
+    assert run.status == "FAILED"
+    state_machine, _ = start(pipeline, run, others=0)
+
+    result = runner.invoke(
+        app,
+        ["report", "broken", "--state-machine-arn", state_machine, "--endpoint-url", executing],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == ExitCode.FAILED, result.output
+    assert "ManifestInvalid" in result.stdout
+    assert "key is empty" in result.stdout
+
+
+def test_report_of_an_unknown_job(runner: CliRunner, pipeline: EmbeddedPipeline) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "report",
+            "never-ran",
+            "--inbox",
+            pipeline.stack.inbox_bucket,
+            "--endpoint-url",
+            pipeline.stack.endpoint_url,
+        ],
+    )
+    assert result.exit_code == ExitCode.AWS_ERROR

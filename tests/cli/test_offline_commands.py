@@ -1,0 +1,265 @@
+"""validate, plan and destination-policy through the CLI runner: offline, no AWS at all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from steps_s3_copy.cli import app
+from steps_s3_copy.cli.exit_codes import ExitCode, for_status
+from steps_s3_copy.manifest import HEADER_NAMES
+from steps_s3_copy.sidecar import Sidecar
+from tests.cli.conftest import EXAMPLES
+
+
+def test_help_lists_every_command(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in (
+        "submit",
+        "watch",
+        "report",
+        "validate",
+        "plan",
+        "destination-policy",
+        "local",
+    ):
+        assert command in result.stdout
+        sub = runner.invoke(app, [command, "--help"])
+        assert sub.exit_code == 0, command
+        assert "Usage" in sub.stdout
+
+
+def test_an_unknown_option_is_a_usage_error(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["validate", "--no-such-option"])
+    assert result.exit_code == ExitCode.USAGE
+
+
+@pytest.mark.parametrize("name", ["example", "full"])
+def test_the_examples_are_valid(runner: CliRunner, name: str) -> None:
+    result = runner.invoke(
+        app, ["validate", str(EXAMPLES / f"{name}.csv"), str(EXAMPLES / f"{name}.json"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["valid"] is True
+    assert body["rows"] == (9 if name == "example" else 8)
+    assert body["prefixRows"] == 1
+
+
+def test_full_example_uses_every_column_and_sidecar_field() -> None:
+    header = (EXAMPLES / "full.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert {HEADER_NAMES[h] for h in header} == set(HEADER_NAMES.values()) - {"source"}
+    fields = json.loads((EXAMPLES / "full.json").read_text())
+    assert set(fields) == {f.alias for f in Sidecar.model_fields.values()}
+
+
+def test_validate_lists_every_problem_with_its_row(runner: CliRunner, tmp_path: Path) -> None:
+    manifest = tmp_path / "bad.csv"
+    manifest.write_text(
+        "bucket,key,size\n"
+        "good-bucket,a.txt,10\n"
+        "Bad_Bucket!,b.txt,10\n"
+        "good-bucket,c.txt,ten\n"
+        "good-bucket,,1\n",
+        encoding="utf-8",
+    )
+    sidecar = tmp_path / "bad.json"
+    sidecar.write_text('{"destinationBucket": "dest-bucket", "colour": "blue"}')
+
+    result = runner.invoke(app, ["validate", str(manifest), str(sidecar), "--json"])
+
+    assert result.exit_code == ExitCode.INVALID
+    body = json.loads(result.stdout)
+    assert body["valid"] is False
+    assert [p["row"] for p in body["manifestProblems"]] == [3, 4, 5]
+    assert body["sidecarProblems"][0]["field"] == "colour"
+
+    human = runner.invoke(app, ["validate", str(manifest), str(sidecar)])
+    assert human.exit_code == 4
+    assert "unknown field 'colour'" in human.stdout
+    assert "ten" in human.stdout
+
+
+def test_plan_prices_the_full_example(runner: CliRunner) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "plan",
+            str(EXAMPLES / "full.csv"),
+            str(EXAMPLES / "full.json"),
+            "--assume-size",
+            str(20 * 1024**3),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    estimate = body["estimate"]
+    assert estimate["objects"] == 8
+    # Two rows had no size (one plain, one prefix/*): assumed 20 GiB each -> Fargate lane.
+    assert body["rowsWithAssumedSize"] == 2
+    assert estimate["batches"]["fargate"] >= 1
+    assert estimate["multipartObjects"] == 2
+    # 20 GiB in 256 MiB parts: 80 UploadPartCopy each, plus Create and Complete.
+    requests = estimate["requests"]
+    assert requests["uploadPartCopy"] == 160
+    assert requests["createMultipartUpload"] == requests["completeMultipartUpload"] == 2
+    assert requests["copyObject"] == 6
+    assert estimate["totalCost"] > 0
+    assert body["pricesAssumed"]["s3PutCopyListPer1000"] == 0.005
+    assert body["pricesAssumed"]["s3GetHeadPer1000"] == 0.0004
+
+
+def test_plan_prints_the_prices_it_assumed(runner: CliRunner, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "".join(f"src-bucket,k{i},,{(i + 1) * 1024**2}\n" for i in range(100)), encoding="utf-8"
+    )
+    sidecar = tmp_path / "s.json"
+    sidecar.write_text('{"destinationBucket": "dst-bucket", "maxItemsPerBatch": 10}')
+    result = runner.invoke(app, ["plan", str(manifest), str(sidecar)])
+    assert result.exit_code == 0, result.output
+    assert "batches per lane" in result.stdout
+    assert "assumed" in result.stdout
+    assert "0.005" in result.stdout
+    as_json = json.loads(runner.invoke(app, ["plan", str(manifest), str(sidecar), "--json"]).stdout)
+    assert as_json["estimate"]["batches"] == {"lambda": 10, "fargate": 0}
+    assert as_json["estimate"]["requests"]["copyObject"] == 100
+
+
+def test_plan_without_sizes_says_which_rows(runner: CliRunner) -> None:
+    result = runner.invoke(
+        app, ["plan", str(EXAMPLES / "example.csv"), str(EXAMPLES / "example.json")]
+    )
+    assert result.exit_code == ExitCode.INVALID
+    assert "no size" in result.stderr
+    assert "--size-from-s3" in result.stderr
+
+
+ROLE = "arn:aws:iam::111122223333:role/steps-s3-copy-writer"
+
+
+def test_destination_policy_is_valid_json_and_scoped(runner: CliRunner) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "destination-policy",
+            "--writer-role-arn",
+            ROLE,
+            "--bucket",
+            "dest-bucket",
+            "--prefix",
+            "incoming",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    policy = document["bucketPolicy"]
+    assert policy["Version"] == "2012-10-17"
+    for statement in policy["Statement"]:
+        assert statement["Principal"] == {"AWS": ROLE}
+        assert statement["Effect"] == "Allow"
+        assert "*" not in statement["Action"]
+        assert statement["Resource"] in (
+            "arn:aws:s3:::dest-bucket",
+            "arn:aws:s3:::dest-bucket/incoming/*",
+        )
+    listing, objects = policy["Statement"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["incoming/*"]}}
+    assert {"s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"} <= set(
+        objects["Action"]
+    )
+    assert "s3:DeleteObject" not in objects["Action"]
+    assert "kmsKeyPolicyStatement" not in document
+
+
+def test_destination_policy_with_kms_and_role_parts(runner: CliRunner) -> None:
+    key = "arn:aws:kms:eu-west-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    result = runner.invoke(
+        app,
+        [
+            "destination-policy",
+            "--account",
+            "111122223333",
+            "--role-name",
+            "steps-s3-copy-writer",
+            "--bucket",
+            "dest-bucket",
+            "--kms-key-arn",
+            key,
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    statement = json.loads(result.stdout)["kmsKeyPolicyStatement"]
+    assert statement["Principal"] == {"AWS": ROLE}
+    assert set(statement["Action"]) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert statement["Condition"]["StringEquals"]["kms:ViaService"] == "s3.eu-west-1.amazonaws.com"
+
+    only = runner.invoke(
+        app,
+        [
+            "destination-policy",
+            "--writer-role-arn",
+            ROLE,
+            "--bucket",
+            "dest-bucket",
+            "--bucket-policy-only",
+        ],
+    )
+    assert only.exit_code == 0
+    assert json.loads(only.stdout)["Statement"][1]["Resource"] == "arn:aws:s3:::dest-bucket/*"
+
+    human = runner.invoke(
+        app,
+        [
+            "destination-policy",
+            "--writer-role-arn",
+            ROLE,
+            "--bucket",
+            "dest-bucket",
+            "--kms-key-arn",
+            key,
+        ],
+    )
+    assert human.exit_code == 0
+    assert "Bucket policy" in human.stdout
+    assert "KMS key policy statement" in human.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--writer-role-arn", "arn:aws:iam::123:user/bob", "--bucket", "dest-bucket"],
+        ["--writer-role-arn", ROLE, "--bucket", "Not_A_Bucket!"],
+        ["--writer-role-arn", ROLE, "--bucket", "dest-bucket", "--kms-key-arn", "alias/x"],
+        ["--bucket", "dest-bucket"],
+    ],
+)
+def test_destination_policy_rejects_bad_input(runner: CliRunner, args: list[str]) -> None:
+    result = runner.invoke(app, ["destination-policy", *args])
+    assert result.exit_code == ExitCode.USAGE
+    assert "error" in result.stderr
+
+
+def test_exit_codes_are_stable() -> None:
+    """Scripts rely on these numbers (docs/cli.md): changing one is a breaking change."""
+    assert {code.name: int(code) for code in ExitCode} == {
+        "OK": 0,
+        "FAILED": 1,
+        "USAGE": 2,
+        "PARTIAL": 3,
+        "INVALID": 4,
+        "AWS_ERROR": 5,
+        "TIMEOUT": 6,
+        "INTERRUPTED": 130,
+    }
+    assert for_status("SUCCEEDED") == 0
+    assert for_status("PARTIAL") == 3
+    for status in ("FAILED", "ABORTED", "TIMED_OUT"):
+        assert for_status(status) == 1
