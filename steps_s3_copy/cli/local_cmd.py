@@ -28,6 +28,7 @@ from steps_s3_copy.local.pipeline import (
     run_direct,
 )
 from steps_s3_copy.local.runner import Progress
+from steps_s3_copy.models import ObjectResult, RunLocation
 from steps_s3_copy.observability import logger
 
 #: report rows printed after a run (the rest are in the CSV)
@@ -217,4 +218,25 @@ def _report_rows(out: Console, s3: Any, local_run: LocalRun) -> list[dict[str, s
     except Exception as exc:  # shown as a courtesy: the report's URI is printed anyway
         out.print(f"(could not read the report: {exc})")
         return []
-    return list(csv.DictReader(io.StringIO(body)))
+    rows = list(csv.DictReader(io.StringIO(body)))
+    work = local_run.notice.get("work")
+    if isinstance(work, dict):
+        methods = _methods(s3, RunLocation.model_validate(work))
+        for row in rows:
+            row["method"] = methods.get(row.get("destination", ""), "")
+    return rows
+
+
+def _methods(s3: Any, location: RunLocation) -> dict[str, str]:
+    """How each object was handled (copy, multipart, skip), from the batches' results."""
+    methods: dict[str, str] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=location.bucket, Prefix=location.results_prefix
+    ):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=location.bucket, Key=item["Key"])["Body"].read()
+            for line in body.decode("utf-8").splitlines():
+                if line.strip():
+                    result = ObjectResult.model_validate_json(line)
+                    methods[result.destination] = result.method
+    return methods

@@ -268,6 +268,9 @@ def report_table(rows: list[dict[str, str]], *, total: int) -> Table:
         "bytes",
         "seconds",
     )
+    with_methods = any(row.get("method") for row in rows)
+    if with_methods:
+        table.add_column("method")
     with_errors = any(row.get("error") for row in rows)
     if with_errors:
         table.add_column("error", overflow="fold")
@@ -285,6 +288,8 @@ def report_table(rows: list[dict[str, str]], *, total: int) -> Table:
             human_bytes(int(size)) if size.isdigit() else size,
             seconds,
         ]
+        if with_methods:
+            cells.append(row.get("method", ""))
         if with_errors:
             cells.append(row.get("error", ""))
         table.add_row(*cells)

@@ -173,30 +173,46 @@ class LocalRunner:
             pending: dict[Future[BatchOutcome], BatchRef] = {
                 pool.submit(self._run_batch_with_retries, ref, location): ref for ref in refs
             }
-            while pending:
-                done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                for future in done:
-                    ref = pending.pop(future)
-                    progress.batches_done += 1
-                    exc = future.exception()
-                    if exc is not None:
-                        # The Map item's Catch: recorded, Summarise accounts for its objects.
-                        progress.batches_failed += 1
-                        progress.objects_done += ref.objects
-                        progress.objects_failed += ref.objects
-                        progress.bytes_done += ref.bytes
-                        result.batch_failures.append(
-                            BatchFailure(ref.batch_id, type(exc).__name__, str(exc))
-                        )
-                    else:
-                        outcome = future.result()
-                        result.outcomes.append(outcome)
-                        progress.objects_done += outcome.copied + outcome.skipped + outcome.failed
-                        progress.objects_failed += outcome.failed
-                        progress.bytes_done += (
-                            outcome.bytes_copied + outcome.bytes_skipped + outcome.bytes_failed
-                        )
-                    self.on_progress(progress)
+            try:
+                self._collect(pending, progress, result)
+            except BaseException:
+                # Ctrl-C or an error here: no new batches, in-flight ones stop early.
+                self.stop.set()
+                for future in pending:
+                    future.cancel()
+                raise
+
+    def _collect(
+        self,
+        pending: dict[Future[BatchOutcome], BatchRef],
+        progress: Progress,
+        result: RunResult,
+    ) -> None:
+        """Record each batch as it ends (the Map's per-item Catch for the failed ones)."""
+        while pending:
+            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                ref = pending.pop(future)
+                progress.batches_done += 1
+                exc = future.exception()
+                if exc is not None:
+                    # The Map item's Catch: recorded, Summarise accounts for its objects.
+                    progress.batches_failed += 1
+                    progress.objects_done += ref.objects
+                    progress.objects_failed += ref.objects
+                    progress.bytes_done += ref.bytes
+                    result.batch_failures.append(
+                        BatchFailure(ref.batch_id, type(exc).__name__, str(exc))
+                    )
+                else:
+                    outcome = future.result()
+                    result.outcomes.append(outcome)
+                    progress.objects_done += outcome.copied + outcome.skipped + outcome.failed
+                    progress.objects_failed += outcome.failed
+                    progress.bytes_done += (
+                        outcome.bytes_copied + outcome.bytes_skipped + outcome.bytes_failed
+                    )
+                self.on_progress(progress)
 
     def _run_batch_with_retries(self, ref: BatchRef, location: RunLocation) -> BatchOutcome:
         last: BaseException | None = None

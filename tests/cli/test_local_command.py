@@ -151,3 +151,31 @@ def test_direct_mode_bad_manifest_exits_1_with_rows(
 def test_local_needs_both_files(runner: CliRunner) -> None:
     result = runner.invoke(app, ["local", str(EXAMPLES / "example.csv")])
     assert result.exit_code == ExitCode.USAGE
+
+
+def test_plan_sizes_sources_from_s3(runner: CliRunner, moto_server: str, seeded: Any) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "plan",
+            str(EXAMPLES / "example.csv"),
+            str(EXAMPLES / "example.json"),
+            "--size-from-s3",
+            "--endpoint-url",
+            moto_server,
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    estimate = json.loads(result.stdout)["estimate"]
+    assert estimate["objects"] == 11
+    assert estimate["bytes"] == sum(o.size for o in demo.DEMO_OBJECTS)
+    # The same batches Prepare makes for the demo: 3 Lambda, 1 Fargate (the 12 MiB object).
+    assert estimate["batches"] == {"lambda": 3, "fargate": 1}
+
+
+def test_report_shows_how_each_object_was_copied(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["local", "--demo"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    large = next(line for line in result.stdout.splitlines() if "sample-A.bam" in line)
+    assert "multipart" in large
