@@ -19,6 +19,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import boto3
+
 from benchmarks.prepare import (
     TARGET_MIB,
     TARGET_SECONDS,
@@ -108,14 +110,15 @@ def setup(s3: Any, rows: int, batch: int) -> dict[str, Any]:
 def child(endpoint: str, payload: str) -> None:
     from steps_s3_copy.events import ExecutionContext  # noqa: PLC0415
     from steps_s3_copy.prepare import PrepareResult  # noqa: PLC0415
-    from steps_s3_copy.summarise import summarise  # noqa: PLC0415
+    from steps_s3_copy.summarise import fast_reader, summarise  # noqa: PLC0415
 
     s3 = s3_client(endpoint)
+    reader = fast_reader(boto3.session.Session(), endpoint_url=endpoint)  # as the handler does
     result = PrepareResult.model_validate_json(payload)
     execution = ExecutionContext(id="arn:bench", name="bench-1")
     base = peak_rss_mib()
     start = time.perf_counter()
-    notice = summarise(result, execution, s3=s3)
+    notice = summarise(result, execution, s3=s3, reader=reader)
     seconds = time.perf_counter() - start
     report = {
         "seconds": round(seconds, 2),

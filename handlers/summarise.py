@@ -11,6 +11,7 @@ import functools
 import os
 from typing import Any
 
+import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -19,7 +20,13 @@ from steps_s3_copy.events import ExecutionContext
 from steps_s3_copy.handlers._runtime import client
 from steps_s3_copy.observability import logger, tracer
 from steps_s3_copy.prepare import PrepareResult, PrepareSettings
-from steps_s3_copy.summarise import StepError, summarise, summarise_failure
+from steps_s3_copy.summarise import (
+    ObjectReader,
+    StepError,
+    fast_reader,
+    summarise,
+    summarise_failure,
+)
 
 
 class SummariseEnv(BaseModel):
@@ -51,8 +58,12 @@ class SummarisePayload(BaseModel):
 
 
 @functools.cache
-def runtime() -> tuple[PrepareSettings, Any]:
-    return SummariseEnv.model_validate(dict(os.environ)).settings(), client("s3")
+def runtime() -> tuple[PrepareSettings, Any, ObjectReader]:
+    """Settings, the S3 client and the lean results reader, made at the cold start."""
+    settings = SummariseEnv.model_validate(dict(os.environ)).settings()
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    reader = fast_reader(boto3.session.Session(), endpoint_url=endpoint)
+    return settings, client("s3"), reader
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -62,9 +73,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         payload = SummarisePayload.model_validate(event)
     except ValidationError as exc:
         raise InputInvalid(f"not a Summarise payload: {exc}") from exc
-    settings, s3 = runtime()
+    settings, s3, reader = runtime()
     if payload.prepared is not None and payload.error is None:
-        notice = summarise(payload.prepared, payload.execution, s3=s3)
+        notice = summarise(payload.prepared, payload.execution, s3=s3, reader=reader)
     elif payload.error is not None:
         notice = summarise_failure(
             payload.error, payload.input, payload.execution, s3=s3, settings=settings

@@ -156,6 +156,10 @@ class PlanNotFound(StepsS3CopyError):
     """Summarise cannot find the plan (index.csv) of the run."""
 
 
+class ResultsUnreadable(StepsS3CopyError):
+    """Summarise cannot read a batch's results file (other than it being absent)."""
+
+
 class BatchIncomplete(StepsS3CopyError):
     """A batch stopped before its end (time ran out); retrying it skips what is done."""
 
@@ -176,6 +180,7 @@ ERRORS_BY_NAME: dict[str, type[StepsS3CopyError]] = {
         SourceAccessDenied,
         DestinationNotWritable,
         PlanNotFound,
+        ResultsUnreadable,
         BatchIncomplete,
         PublishFailed,
     )

@@ -23,13 +23,15 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+import boto3
 from botocore.exceptions import ClientError
 
 from steps_s3_copy.errors import (
     MAX_PROBLEMS_IN_MESSAGE,
     PlanNotFound,
+    ResultsUnreadable,
     StepsS3CopyError,
     parse_error_message,
 )
@@ -43,6 +45,7 @@ from steps_s3_copy.prepare import (
     default_report_uri,
     work_location,
 )
+from steps_s3_copy.worker.s3http import FastS3, S3Error
 
 REPORT_COLUMNS = ("source", "destination", "status", "bytes", "checksum", "seconds", "error")
 RunStatus = Literal["SUCCEEDED", "PARTIAL", "FAILED"]
@@ -170,16 +173,50 @@ def _read_index(s3: Any, work: RunLocation) -> list[_Batch]:
     ]
 
 
-def _fetch_results(s3: Any, work: RunLocation, batch: _Batch) -> bytes | None:
-    try:
-        body: bytes = s3.get_object(Bucket=work.bucket, Key=work.results_key(batch.batch_id))[
-            "Body"
-        ].read()
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            return None
-        raise
-    return body
+class ObjectReader(Protocol):
+    """Reads one whole object; None when it does not exist."""
+
+    def __call__(self, bucket: str, key: str) -> bytes | None: ...
+
+
+def boto3_reader(s3: Any) -> ObjectReader:
+    """An ObjectReader over a boto3 client (about 1.3 ms of client CPU per GET)."""
+
+    def read(bucket: str, key: str) -> bytes | None:
+        try:
+            body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        return body
+
+    return read
+
+
+def fast_reader(
+    session: boto3.session.Session, *, endpoint_url: str | None = None, max_connections: int = 64
+) -> ObjectReader:
+    """An ObjectReader over the copy engine's lean S3 client (about 0.3 ms per GET).
+
+    A million result rows in batches of 10 are 100,000 results files: with botocore's
+    per-request overhead, reading them would take minutes of Lambda CPU.
+    """
+    fast = FastS3(
+        credentials=session.get_credentials(),
+        region=session.region_name or "us-east-1",
+        endpoint_url=endpoint_url,
+        max_connections=max_connections,
+    )
+
+    def read(bucket: str, key: str) -> bytes | None:
+        try:
+            status, _, body = fast.request("GET", bucket, key, ok=(200, 404))
+        except S3Error as exc:
+            raise ResultsUnreadable(f"cannot read s3://{bucket}/{key}: {exc}") from exc
+        return None if status == 404 else body
+
+    return read
 
 
 def _fetch_plan_items(s3: Any, work: RunLocation, batch: _Batch) -> list[dict[str, Any]]:
@@ -220,11 +257,16 @@ def summarise(
     execution: ExecutionContext,
     *,
     s3: Any,
+    reader: ObjectReader | None = None,
     now: datetime | None = None,
     tmp_dir: str | None = None,
     concurrency: int = 32,
 ) -> Notice:
-    """Merge the run's results, write report.csv and summary.json, return the notice."""
+    """Merge the run's results, write report.csv and summary.json, return the notice.
+
+    ``reader`` fetches the results files (default: through ``s3``; the handler passes
+    :func:`fast_reader`).
+    """
     work = prepared.work
     report_bucket, report_prefix = split_uri(prepared.report_uri)
     planned = PlanSummary(
@@ -235,7 +277,14 @@ def summarise(
     if not prepared.dry_run:
         report_key = f"{report_prefix}report.csv"
         _write_report(
-            s3, work, tally, report_bucket, report_key, tmp_dir=tmp_dir, concurrency=concurrency
+            s3,
+            reader or boto3_reader(s3),
+            work,
+            tally,
+            bucket=report_bucket,
+            key=report_key,
+            tmp_dir=tmp_dir,
+            concurrency=concurrency,
         )
         report_uri = f"s3://{report_bucket}/{report_key}"
     finished = now or datetime.now(UTC)
@@ -268,11 +317,12 @@ def summarise(
 
 def _write_report(
     s3: Any,
+    reader: ObjectReader,
     work: RunLocation,
     tally: _Tally,
+    *,
     bucket: str,
     key: str,
-    *,
     tmp_dir: str | None,
     concurrency: int,
 ) -> None:
@@ -285,7 +335,10 @@ def _write_report(
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(REPORT_COLUMNS)
         for batch, body in _windowed(
-            pool, batches, lambda b: _fetch_results(s3, work, b), concurrency * 4
+            pool,
+            batches,
+            lambda b: reader(work.bucket, work.results_key(b.batch_id)),
+            concurrency * 4,
         ):
             seen: dict[str, dict[str, Any]] = {}
             if body:

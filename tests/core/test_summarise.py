@@ -8,13 +8,20 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 import pytest
 
 from steps_s3_copy.errors import ManifestInvalid, PlanNotFound
 from steps_s3_copy.events import ExecutionContext
 from steps_s3_copy.models import BatchRef, CopyItem, ObjectResult, Status
 from steps_s3_copy.prepare import PrepareResult, prepare_input
-from steps_s3_copy.summarise import REPORT_COLUMNS, StepError, summarise, summarise_failure
+from steps_s3_copy.summarise import (
+    REPORT_COLUMNS,
+    StepError,
+    fast_reader,
+    summarise,
+    summarise_failure,
+)
 from tests.core.conftest import DEST, INBOX, SOURCE, World
 from tests.core.test_prepare import read_plan
 
@@ -58,7 +65,8 @@ def report_rows(world: World, uri: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def test_mixed_outcomes_are_all_accounted_for(world: World) -> None:
+@pytest.mark.parametrize("lean", [False, True], ids=["boto3-reader", "fast-reader"])
+def test_mixed_outcomes_are_all_accounted_for(world: World, lean: bool) -> None:
     prepared = planned(world, 8)  # 4 batches of 2
     plan = read_plan(world, prepared)
     (ref0, items0), (ref1, items1), (ref2, items2), (_ref3, _items3) = plan
@@ -83,7 +91,8 @@ def test_mixed_outcomes_are_all_accounted_for(world: World) -> None:
     write_results(world, prepared, ref2, [result(items2[0], Status.COPIED)])  # partial
     # batch 3 has no results at all: it failed after its retries
 
-    notice = summarise(prepared, EXECUTION, s3=world.s3, now=NOW)
+    reader = fast_reader(boto3.session.Session(), endpoint_url=world.endpoint) if lean else None
+    notice = summarise(prepared, EXECUTION, s3=world.s3, reader=reader, now=NOW)
 
     assert notice.status == "PARTIAL"
     assert (notice.counts.copied, notice.counts.skipped, notice.counts.failed) == (3, 1, 4)
