@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from io import BytesIO
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from steps_s3_copy.worker.s3http import (
     RetryPolicy,
     S3Error,
     SigV4Signer,
+    _read_response,
     canonical_query,
     copy_source,
     parse_error,
@@ -100,3 +102,36 @@ def test_backoff_is_bounded_with_jitter():
     delays: list[Any] = [policy.delay(n) for n in range(1, 30)]
     assert all(0 <= d <= 1.0 for d in delays)
     assert len(set(delays)) > 1
+
+
+def test_http_responses_with_length_chunks_and_close():
+    raw = BytesIO(b'Content-Length: 5\r\nETag: "x"\r\n\r\nhelloNEXT')
+    assert _read_response(raw, b"HTTP/1.1 200 OK\r\n", "GET") == (
+        200,
+        {"content-length": "5", "etag": '"x"'},
+        b"hello",
+        True,
+    )
+    assert raw.read() == b"NEXT"  # the next response on the connection is untouched
+    chunked = BytesIO(b"Transfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n3;x=y\r\nefg\r\n0\r\n\r\n")
+    assert _read_response(chunked, b"HTTP/1.1 200 OK\r\n", "GET")[2:] == (b"abcdefg", True)
+    closing = BytesIO(b"Connection: close\r\n\r\nuntil the end")
+    assert _read_response(closing, b"HTTP/1.1 500 Oops\r\n", "GET")[0::2] == (500, b"until the end")
+    head = BytesIO(b"Content-Length: 1048576\r\n\r\n")
+    assert _read_response(head, b"HTTP/1.1 200 OK\r\n", "HEAD")[1]["content-length"] == "1048576"
+
+
+def test_kept_alive_connections_are_reused_through_a_keep_alive_server(
+    buckets: Any, make_engine: Any, fault_proxy: Any
+):
+
+    s3 = buckets
+    s3.put_object(Bucket="source-bucket", Key="k", Body=b"v")
+    engine = make_engine(endpoint=fault_proxy.url)
+    fast: FastS3 = engine.fast
+    for _ in range(5):
+        assert fast.head_object("source-bucket", "k") is not None
+    idle = [c for conns in fast.transport._idle.values() for c in conns]
+    assert len(idle) == 1  # one connection served all five requests
+    fast.transport.close()
+    assert fast.head_object("source-bucket", "missing") is None
