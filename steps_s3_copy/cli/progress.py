@@ -60,6 +60,7 @@ class RunProgress:
         self._objects: TaskID | None = None
         self._bytes: TaskID | None = None
         self._batches: TaskID | None = None
+        self._started = False
 
     def __enter__(self) -> Self:
         self._objects = self._progress.add_task("objects", total=None, extra="")
@@ -71,8 +72,7 @@ class RunProgress:
             refresh_per_second=8,
             transient=False,
         )
-        if self.enabled:
-            self._live.__enter__()
+        self._started = False
         return self
 
     def __exit__(
@@ -81,12 +81,16 @@ class RunProgress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.enabled:
+        if self._started:
             self._live.__exit__(exc_type, exc, tb)
 
     def update(self, snap: Snapshot) -> None:
         if not self.enabled or self._objects is None:
             return
+        if not self._started:
+            # Shown from the first update on: nothing to show before the copy starts.
+            self._live.__enter__()
+            self._started = True
         assert self._bytes is not None
         assert self._batches is not None
         failed = f"[red]{snap.failed} failed[/]" if snap.failed else "0 failed"

@@ -347,3 +347,39 @@ def test_report_of_an_unknown_job(runner: CliRunner, pipeline: EmbeddedPipeline)
         ],
     )
     assert result.exit_code == ExitCode.AWS_ERROR
+
+
+def test_stack_outputs_name_the_inbox_and_state_machine(
+    runner: CliRunner, pipeline: EmbeddedPipeline, executing: str
+) -> None:
+    pipeline.submit("example", example("example.csv"), example("example.json"))
+    run = pipeline.run_next(timeout=15)
+    state_machine, execution = start(pipeline, run, others=0)
+    template = {
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {
+            "InboxBucketName": {"Value": pipeline.stack.inbox_bucket},
+            "TopicArn": {"Value": pipeline.stack.topic_arn},
+            "StateMachineArn": {"Value": state_machine},
+            "WriterRoleArn": {"Value": "arn:aws:iam::123456789012:role/writer"},
+        },
+    }
+    pipeline.stack.client("cloudformation").create_stack(
+        StackName="StepsS3Copy", TemplateBody=json.dumps(template)
+    )
+    common = ["--stack", "StepsS3Copy", "--endpoint-url", executing, "--json"]
+
+    watched = runner.invoke(app, ["watch", "example", *common])
+    assert watched.exit_code == 0, watched.output
+    assert json.loads(watched.stdout)["executionArn"] == execution
+
+    submitted = runner.invoke(
+        app, ["submit", str(EXAMPLES / "example.csv"), str(EXAMPLES / "example.json"), *common]
+    )
+    assert submitted.exit_code == 0, submitted.output
+    assert json.loads(submitted.stdout)["inbox"] == pipeline.stack.inbox_bucket
+
+    missing = runner.invoke(
+        app, ["watch", "example", "--stack", "Nope", "--endpoint-url", executing]
+    )
+    assert missing.exit_code == ExitCode.AWS_ERROR
