@@ -567,7 +567,13 @@ def _plan_manifest(
     samples: dict[str, _Pending] = {}
     with text_lines(body) as lines:
         try:
-            for entry in _items(reader.read(lines), sizer, sidecar, problems):
+            for count, entry in enumerate(_items(reader.read(lines), sizer, sidecar, problems)):
+                if count >= settings.max_manifest_rows:  # prefix rows can expand a lot
+                    problems.add(
+                        f"the manifest expands to more than {settings.max_manifest_rows} objects",
+                        row=entry.row,
+                    )
+                    break
                 item = entry.item
                 if "size" in item:
                     planner.add(item, item["size"])

@@ -169,6 +169,14 @@ CASES = [
         csv=GOOD_ROW * 3,
         settings={"max_manifest_rows": 2},
     ),
+    Case(
+        "prefix-expanding-past-the-row-limit",
+        ManifestInvalid,
+        "expands to more than 1 objects",
+        csv=f"{SOURCE},*\n",
+        settings={"max_manifest_rows": 1},
+        problems=[(1, None)],
+    ),
     # -- the sources
     Case(
         "missing-source-object",
