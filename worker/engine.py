@@ -33,6 +33,7 @@ Where it beats the usual path:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import defaultdict
@@ -57,12 +58,17 @@ from steps_s3_copy.models import (
     OverwritePolicy,
     Status,
 )
-from steps_s3_copy.observability import logger
 from steps_s3_copy.worker.errors import CredentialsMissingError
 from steps_s3_copy.worker.s3http import FastS3, HeadResult, ListEntry, RetryPolicy, S3Error
 
 if TYPE_CHECKING:
     import boto3
+
+# The service's logger. ``steps_s3_copy.observability`` (imported by the container and the
+# Lambda handlers) gives it Powertools' JSON handler, so records and their ``extra`` keys
+# come out as the same JSON lines; the engine does not import it itself because that
+# module loads the X-Ray SDK (~0.1 s of CPU at start-up) for its Tracer.
+logger = logging.getLogger("steps-s3-copy")
 
 #: Grace period after a stop request before in-flight multipart copies are aborted.
 DEFAULT_GRACE_SECONDS = 100.0
@@ -262,10 +268,79 @@ class CopyEngine:
         ``stop`` was seen are aborted and reported FAILED with code ``Interrupted``.
         """
         control = Control(stop, deadline, grace)
-        self.last_control = control
         listed: dict[tuple[str, str], ListEntry | None] = {}
         if self.options.overwrite is not OverwritePolicy.ALWAYS and control.may_start():
             listed = self._list_destinations(items)
+        return self._copy_all(items, listed, control, on_result)
+
+    def copy_prefix(
+        self,
+        source_bucket: str,
+        source_prefix: str,
+        destination_bucket: str,
+        destination_prefix: str,
+        *,
+        stop: threading.Event | None = None,
+        deadline: float | None = None,
+        grace: float = DEFAULT_GRACE_SECONDS,
+        on_result: Callable[[ObjectResult], None] | None = None,
+    ) -> list[ObjectResult]:
+        """Copy every object under a source prefix to a destination prefix (a "sync").
+
+        The source and destination listings run at the same time; the destination
+        listing answers every skip check, so the only other requests are the copies.
+        """
+        destination: dict[tuple[str, str], ListEntry | None] = {}
+        failures: list[S3Error] = []
+
+        def list_destination() -> None:
+            try:
+                for entry in self.fast.list_objects(
+                    destination_bucket, destination_prefix, headers=self._dest_headers
+                ):
+                    destination[(destination_bucket, entry.key)] = entry
+            except S3Error as exc:
+                failures.append(exc)
+
+        lister = None
+        if self.options.overwrite is not OverwritePolicy.ALWAYS:
+            lister = threading.Thread(target=list_destination, daemon=True)
+            lister.start()
+        items = [
+            CopyItem(
+                source_bucket=source_bucket,
+                source_key=entry.key,
+                destination_bucket=destination_bucket,
+                destination_key=destination_prefix + entry.key[len(source_prefix) :],
+                size=entry.size,
+                etag=entry.etag,
+            )
+            for entry in self.fast.list_objects(
+                source_bucket, source_prefix, headers=self._source_headers
+            )
+        ]
+        if lister is not None:
+            lister.join()
+            if failures:
+                # Without a complete listing each object is checked with HeadObject.
+                logger.warning(
+                    "destination listing failed; using HeadObject",
+                    extra={"bucket": destination_bucket, "error": failures[0].code},
+                )
+                destination = {}
+            else:
+                for item in items:
+                    destination.setdefault((item.destination_bucket, item.destination_key), None)
+        control = Control(stop, deadline, grace)
+        return self._copy_all(items, destination, control, on_result)
+
+    def _copy_all(
+        self,
+        items: Sequence[CopyItem],
+        listed: dict[tuple[str, str], ListEntry | None],
+        control: Control,
+        on_result: Callable[[ObjectResult], None] | None,
+    ) -> list[ObjectResult]:
         results: list[ObjectResult | None] = [None] * len(items)
         pending = iter(enumerate(items))
         lock = threading.Lock()

@@ -361,3 +361,24 @@ def test_failed_part_copy_aborts_the_upload(
     assert (result.status, result.error_code) == (Status.FAILED, "AccessDenied")
     assert no_uploads_left(s3)
     assert not s3.list_objects_v2(Bucket=DEST).get("Contents")
+
+
+def test_copy_prefix_lists_both_sides_once_and_copies_what_differs(
+    buckets: Any, make_engine: Engine
+):
+    s3 = buckets
+    for name in ("a", "b", "c"):
+        s3.put_object(Bucket=SOURCE, Key=f"in/{name}", Body=name.encode() * 3)
+    s3.put_object(Bucket=DEST, Key="out/a", Body=b"aaa")  # identical
+    s3.put_object(Bucket=DEST, Key="out/b", Body=b"old")  # same size, other content
+    engine = make_engine()
+    results = engine.copy_prefix(SOURCE, "in/", DEST, "out/")
+    assert [(r.destination, r.status) for r in results] == [
+        (f"s3://{DEST}/out/a", Status.SKIPPED),
+        (f"s3://{DEST}/out/b", Status.COPIED),
+        (f"s3://{DEST}/out/c", Status.COPIED),
+    ]
+    # two listings, two CopyObject, and for "b" (same size, other ETag, listed with a
+    # checksum algorithm) one HeadObject on each side to compare checksums
+    assert engine.fast.requests == 2 + 2 + 2
+    assert body_of(s3, DEST, "out/b") == b"bbb"
