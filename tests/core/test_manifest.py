@@ -1,0 +1,89 @@
+"""The CSV parser on its own: forms, headers, quoting, row numbers, checksums."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from steps_s3_copy.errors import Problems
+from steps_s3_copy.manifest import ManifestReader, ManifestRow, parse_checksum, text_lines
+
+
+def read(text: str | bytes) -> tuple[list[ManifestRow], Problems]:
+    data = text.encode() if isinstance(text, str) else text
+    problems = Problems()
+    with text_lines(io.BytesIO(data)) as lines:
+        rows = list(ManifestReader(problems).read(lines))
+    return rows, problems
+
+
+def test_keys_are_taken_exactly_as_written() -> None:
+    keys = [" lead space", "trail space ", "a,b", 'say "hi"', "ü/ñ/日本", "a+b%20c=d", "new\nline"]
+    text = "".join('bk1,"' + k.replace('"', '""') + '"\r\n' for k in keys)
+    rows, problems = read(text)
+    assert not problems
+    assert [r.key for r in rows] == keys
+
+
+def test_row_numbers_are_file_lines_counting_header_and_blank_lines() -> None:
+    rows, problems = read("bucket,key\n\nbk1,k1\n\n\nbk1,k2\n")
+    assert not problems
+    assert [(r.row, r.key) for r in rows] == [(3, "k1"), (6, "k2")]
+
+
+def test_bom_and_crlf_are_tolerated() -> None:
+    rows, problems = read(b"\xef\xbb\xbfbucket,key\r\nbk1,k1\r\n")
+    assert not problems
+    assert [(r.bucket, r.key) for r in rows] == [("bk1", "k1")]
+
+
+def test_uri_and_bucket_forms_can_mix() -> None:
+    rows, problems = read("s3://bk1/k1,d1,5\nbk2,k2,d2,6\n")
+    assert not problems
+    assert [(r.bucket, r.key, r.destination_key, r.size) for r in rows] == [
+        ("bk1", "k1", "d1", 5),
+        ("bk2", "k2", "d2", 6),
+    ]
+
+
+def test_a_first_row_with_one_unknown_name_is_data_not_a_header() -> None:
+    rows, _ = read("bucket,key,colour\n")
+    assert [(r.bucket, r.key, r.destination_key) for r in rows] == [("bucket", "key", "colour")]
+
+
+def test_prefix_rows() -> None:
+    rows, problems = read("bk1,runs/2026/*\nbk1,*\ns3://bk1/x/*,y/\n")
+    assert not problems
+    assert [(r.is_prefix, r.prefix) for r in rows] == [
+        (True, "runs/2026/"),
+        (True, ""),
+        (True, "x/"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sha256:" + "A" * 43 + "=", {"algorithm": "SHA256", "value": "A" * 43 + "="}),
+        ("CRC32C:AAAAAA==", {"algorithm": "CRC32C", "value": "AAAAAA=="}),
+        ("crc64nvme:AAAAAAAAAAA=", {"algorithm": "CRC64NVME", "value": "AAAAAAAAAAA="}),
+        ("crc32:AAAAAA==-12", {"algorithm": "CRC32", "value": "AAAAAA==-12"}),
+        (
+            'etag:"D41D8CD98F00B204E9800998ECF8427E"',
+            {"algorithm": "ETAG", "value": "d41d8cd98f00b204e9800998ecf8427e"},
+        ),
+        (
+            "etag:d41d8cd98f00b204e9800998ecf8427e-3",
+            {"algorithm": "ETAG", "value": "d41d8cd98f00b204e9800998ecf8427e-3"},
+        ),
+    ],
+)
+def test_checksum_column(text: str, expected: dict[str, str]) -> None:
+    assert parse_checksum(text) == expected
+
+
+@pytest.mark.parametrize("text", ["sha256", "md5:AAAA", "sha1:!!", "etag:xyz", "crc32:AAAAAAAA"])
+def test_bad_checksums(text: str) -> None:
+    with pytest.raises(ValueError, match=r"\w"):
+        parse_checksum(text)
