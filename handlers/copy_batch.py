@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from steps_s3_copy.errors import BatchIncomplete, InputInvalid
 from steps_s3_copy.models import BatchRef, RunLocation
@@ -27,8 +27,10 @@ class CopyEnv(BaseModel):
 
     #: seconds kept back from the function's timeout to finish in-flight copies and report
     margin_seconds: float = Field(60.0, alias="COPY_MARGIN_SECONDS", ge=0)
-    #: an S3 endpoint for local runs (the standard AWS_ENDPOINT_URL_S3 setting)
-    endpoint_url: str | None = Field(None, alias="AWS_ENDPOINT_URL_S3")
+    #: an S3 endpoint for local runs (the standard AWS_ENDPOINT_URL[_S3] settings)
+    endpoint_url: str | None = Field(
+        None, validation_alias=AliasChoices("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+    )
 
 
 class CopyPayload(BaseModel):
@@ -40,11 +42,7 @@ class CopyPayload(BaseModel):
 
 @functools.cache
 def runtime() -> CopyEnv:
-    env = dict(os.environ)
-    env.setdefault("AWS_ENDPOINT_URL_S3", env.get("AWS_ENDPOINT_URL", ""))
-    if not env["AWS_ENDPOINT_URL_S3"]:
-        env.pop("AWS_ENDPOINT_URL_S3")
-    return CopyEnv.model_validate(env)
+    return CopyEnv.model_validate(dict(os.environ))
 
 
 @logger.inject_lambda_context(log_event=False)
