@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic.alias_generators import to_camel
 
 from steps_s3_copy.cli import deployed, policy, render
 from steps_s3_copy.cli.checks import check_files
@@ -343,15 +344,18 @@ def _locate_execution(
 
 
 def _snapshot(
-    sfn: Any, s3: Any, execution_arn: str, prepared: dict[str, Any] | None
-) -> tuple[Snapshot, deployed.ObjectTally | None]:
+    sfn: Any,
+    s3: Any,
+    execution_arn: str,
+    prepared: dict[str, Any] | None,
+    results: deployed.ResultsWatcher | None,
+) -> Snapshot:
     snap = Snapshot()
-    tally = None
     if prepared is not None:
         snap.objects_total = int(prepared.get("objects", 0))
         snap.bytes_total = int(prepared.get("bytes", 0))
-        location = RunLocation.model_validate(prepared["work"])
-        tally = deployed.tally_results(s3, location)
+    if results is not None:
+        tally = results.poll(s3)
         snap.objects_done = tally.done
         snap.bytes_done = tally.bytes_done
         snap.failed = tally.failed
@@ -359,7 +363,32 @@ def _snapshot(
     snap.batches_total = counters.total
     snap.batches_done = counters.succeeded + counters.failed
     snap.batches_failed = counters.failed
-    return snap, tally
+    return snap
+
+
+def _final_notice(
+    s3: Any,
+    execution: dict[str, Any],
+    *,
+    job: str,
+    inbox: str | None,
+    prepared: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The notice in the execution's output or, when Prepare failed, in the working area."""
+    notice = deployed.notice_of(execution)
+    if notice is None and prepared is None:
+        # Prepare failed: its failure notice is in work/<job>/<execution name>/.
+        bucket = inbox or deployed.event_bucket(execution)
+        if bucket:
+            with aws_errors("reading the failure notice"):
+                notice = deployed.notice_in_work_area(
+                    s3, RunLocation(bucket=bucket, prefix=f"work/{job}/{execution['name']}/")
+                )
+    return notice
+
+
+def _snapshot_json(snap: Snapshot) -> dict[str, int]:
+    return {to_camel(name): value for name, value in vars(snap).items()}
 
 
 @app.command()
@@ -410,6 +439,7 @@ def watch(
         err_console.print(f"execution {arn}")
     deadline = None if timeout is None else time.monotonic() + timeout
     prepared: dict[str, Any] | None = None
+    results: deployed.ResultsWatcher | None = None
     snap = Snapshot()
     try:
         with RunProgress(console, enabled=not as_json) as bar, aws_errors("polling"):
@@ -417,19 +447,24 @@ def watch(
                 execution = sfn.describe_execution(executionArn=arn)
                 if prepared is None:
                     prepared = deployed.prepared_of(sfn, arn)
-                snap, _ = _snapshot(sfn, s3, arn, prepared)
+                    if prepared is not None:
+                        location = RunLocation.model_validate(prepared["work"])
+                        results = deployed.ResultsWatcher(location)
+                snap = _snapshot(sfn, s3, arn, prepared, results)
                 bar.update(snap)
                 if execution["status"] != "RUNNING":
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     if as_json:
-                        print_json({"executionArn": arn, "status": "RUNNING", **vars(snap)})
+                        print_json(
+                            {"executionArn": arn, "status": "RUNNING", **_snapshot_json(snap)}
+                        )
                     err_console.print(f"still running after {timeout:g} s")
                     raise typer.Exit(int(ExitCode.TIMEOUT))
                 time.sleep(interval)
     except KeyboardInterrupt:
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-    notice = deployed.notice_of(execution)
+    notice = _final_notice(s3, execution, job=job, inbox=inbox, prepared=prepared)
     status = str(notice["status"]) if notice else str(execution["status"])
     if as_json:
         print_json(
@@ -438,7 +473,7 @@ def watch(
                 "executionStatus": execution["status"],
                 "status": status,
                 "notice": notice,
-                **vars(snap),
+                **_snapshot_json(snap),
             }
         )
     else:

@@ -174,7 +174,7 @@ def map_counters(sfn: Any, execution_arn: str) -> MapCounters:
 
 @dataclass
 class ObjectTally:
-    """Objects and bytes done so far, from ``results/*.jsonl`` in the working area."""
+    """Objects and bytes done, by status."""
 
     copied: int = 0
     skipped: int = 0
@@ -182,7 +182,6 @@ class ObjectTally:
     bytes_copied: int = 0
     bytes_skipped: int = 0
     bytes_failed: int = 0
-    failures: list[ObjectResult] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -202,20 +201,47 @@ class ObjectTally:
         else:
             self.failed += 1
             self.bytes_failed += result.bytes
-            self.failures.append(result)
+
+    def __iadd__(self, other: ObjectTally) -> ObjectTally:
+        for name in vars(self):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
 
 
-def tally_results(s3: Any, location: RunLocation) -> ObjectTally:
-    tally = ObjectTally()
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=location.bucket, Prefix=location.results_prefix
-    ):
-        for item in page.get("Contents", []):
-            body = s3.get_object(Bucket=location.bucket, Key=item["Key"])["Body"].read()
-            for line in body.decode("utf-8").splitlines():
-                if line.strip():
-                    tally.add(ObjectResult.model_validate_json(line))
-    return tally
+@dataclass
+class ResultsWatcher:
+    """Follows ``results/*.jsonl`` of a working area across polls.
+
+    Each poll lists the results (one request per 1,000 batches) and reads only the files
+    that are new or changed since the last poll (a retried batch rewrites its file), so
+    watching a million-object run does not re-read every result every few seconds.
+    """
+
+    location: RunLocation
+    _files: dict[str, tuple[str, ObjectTally]] = field(default_factory=dict)
+
+    def poll(self, s3: Any) -> ObjectTally:
+        seen: set[str] = set()
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.location.bucket, Prefix=self.location.results_prefix
+        ):
+            for item in page.get("Contents", []):
+                key, etag = item["Key"], str(item.get("ETag", ""))
+                seen.add(key)
+                known = self._files.get(key)
+                if known is not None and known[0] == etag:
+                    continue
+                tally = ObjectTally()
+                body = s3.get_object(Bucket=self.location.bucket, Key=key)["Body"].read()
+                for line in body.decode("utf-8").splitlines():
+                    if line.strip():
+                        tally.add(ObjectResult.model_validate_json(line))
+                self._files[key] = (etag, tally)
+        total = ObjectTally()
+        for key, (_, tally) in self._files.items():
+            if key in seen:
+                total += tally
+        return total
 
 
 def read_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:

@@ -135,20 +135,24 @@ class LocalRunner:
                 s3=self.s3,
                 settings=self.settings,
             )
-        except steps.CaughtError as exc:
-            # The state machine's Catch on Prepare: Summarise in its failure mode.
-            result.error = {"Error": exc.error, "Cause": exc.cause}
-            summarise_payload: dict[str, Any] = {
-                "error": result.error,
-                "input": execution_input,
-                "execution": execution,
-            }
-        else:
             result.prepared = prepared
             if not prepared.get("dryRun"):
                 self._copy(prepared, result)
-            summarise_payload = {"prepared": prepared, "execution": execution}
-        result.notice = steps.summarise(summarise_payload, s3=self.s3, settings=self.settings)
+            result.notice = steps.summarise(
+                {"prepared": prepared, "execution": execution}, s3=self.s3, settings=self.settings
+            )
+        except Exception as exc:
+            # The Catch (States.ALL) on Prepare, on the Map and on Summarise: the failure
+            # path, Summarise in its failure mode, then Notify.
+            caught = (
+                exc if isinstance(exc, steps.CaughtError) else steps.CaughtError.from_lambda(exc)
+            )
+            result.error = {"Error": caught.error, "Cause": caught.cause}
+            result.notice = steps.summarise(
+                {"error": result.error, "input": execution_input, "execution": execution},
+                s3=self.s3,
+                settings=self.settings,
+            )
         if self.topic_arn:
             result.published = steps.notify(
                 {"notice": result.notice},

@@ -186,9 +186,9 @@ def test_watch_follows_the_execution_started_by_the_sidecar(
     body = json.loads(result.stdout)
     assert body["executionArn"] == execution
     assert body["status"] == "SUCCEEDED"
-    assert body["objects_done"] == body["objects_total"] == 11
-    assert body["bytes_done"] == body["bytes_total"] == run.notice["bytes"]["copied"]
-    assert body["batches_done"] == body["batches_total"] == 4
+    assert body["objectsDone"] == body["objectsTotal"] == 11
+    assert body["bytesDone"] == body["bytesTotal"] == run.notice["bytes"]["copied"]
+    assert body["batchesDone"] == body["batchesTotal"] == 4
     assert body["failed"] == 0
 
     human = runner.invoke(
@@ -383,3 +383,20 @@ def test_stack_outputs_name_the_inbox_and_state_machine(
         app, ["watch", "example", "--stack", "Nope", "--endpoint-url", executing]
     )
     assert missing.exit_code == ExitCode.AWS_ERROR
+
+
+def test_watch_of_a_failed_prepare_shows_the_failure_notice(
+    runner: CliRunner, pipeline: EmbeddedPipeline, executing: str
+) -> None:
+    pipeline.submit("broken", b"bucket,key\nexample-source-bucket,\n", example("example.json"))
+    run = pipeline.run_next(timeout=15)
+    state_machine, _ = start(pipeline, run, others=0)
+
+    result = runner.invoke(
+        app,
+        ["watch", "broken", "--state-machine-arn", state_machine, "--endpoint-url", executing],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == ExitCode.FAILED, result.output
+    assert "ManifestInvalid" in result.stdout
+    assert "key is empty" in result.stdout

@@ -10,6 +10,7 @@ import pytest
 
 from steps_s3_copy.local import demo
 from steps_s3_copy.local.pipeline import EmbeddedPipeline, LocalRun
+from steps_s3_copy.local.runner import Progress
 from tests.cli.conftest import destination_keys, example
 
 pytestmark = pytest.mark.slow
@@ -144,3 +145,57 @@ def test_a_dry_run_plans_without_copying(pipeline: EmbeddedPipeline) -> None:
     assert run.notice["dryRun"] is True
     assert run.notice["planned"]["objects"] == 10
     assert destination_keys(pipeline.s3, prefix="full-example/") == []
+
+
+def test_a_batch_that_keeps_failing_is_caught_and_reported(emulator: Any) -> None:
+    """The Map's per-item Catch: run.json vanishes once Prepare has written it, so every
+    batch fails its retries (RunConfigUnreadable); the run goes on, and Summarise reports
+    each object as BatchFailed from the plan."""
+    s3 = emulator.client("s3")
+
+    def lose_the_run_config(progress: Progress) -> None:
+        if progress.batches_done == 0:
+            for page in s3.get_paginator("list_objects_v2").paginate(
+                Bucket="s3copy-inbox", Prefix="work/"
+            ):
+                for obj in page.get("Contents", []):
+                    if obj["Key"].endswith("/run.json"):
+                        s3.delete_object(Bucket="s3copy-inbox", Key=obj["Key"])
+
+    pipeline = EmbeddedPipeline(emulator, on_progress=lose_the_run_config)
+    demo.seed(pipeline.s3)
+    pipeline.submit("example", example("example.csv"), example("example.json"))
+    run = pipeline.run_next(timeout=30)
+
+    assert run.status == "FAILED"
+    assert run.notice["counts"] == {"copied": 0, "skipped": 0, "failed": 11}
+    assert len(run.result.batch_failures) == 4
+    rows = report_rows(pipeline.s3, run)
+    assert {r["error"].split(":")[0] for r in rows} == {"BatchFailed"}
+    assert destination_keys(pipeline.s3) == []
+
+
+def test_a_failing_summarise_goes_down_the_failure_path(emulator: Any) -> None:
+    """The Catch on Summarise: without the index it cannot summarise; the run still ends
+    with a FAILED notice, published, naming the error."""
+    s3 = emulator.client("s3")
+
+    def lose_the_index(progress: Progress) -> None:
+        if progress.batches_done == progress.batches_total:
+            for page in s3.get_paginator("list_objects_v2").paginate(
+                Bucket="s3copy-inbox", Prefix="work/"
+            ):
+                for obj in page.get("Contents", []):
+                    if obj["Key"].endswith("/index.csv"):
+                        s3.delete_object(Bucket="s3copy-inbox", Key=obj["Key"])
+
+    pipeline = EmbeddedPipeline(emulator, on_progress=lose_the_index)
+    demo.seed(pipeline.s3)
+    pipeline.submit("example", example("example.csv"), example("example.json"))
+    run = pipeline.run_next(timeout=30)
+
+    assert run.status == "FAILED"
+    assert run.received is not None
+    assert run.received.attributes["status"] == "FAILED"
+    assert run.result.error is not None
+    assert run.notice["error"] == run.result.error["Error"]
