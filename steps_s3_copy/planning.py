@@ -17,9 +17,15 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from steps_s3_copy.models import INDEX_COLUMNS, Lane
+
+
+class Writable(Protocol):
+    """Where plan lines go: a binary file, a BytesIO, a MultipartWriter."""
+
+    def write(self, data: bytes, /) -> int: ...
 
 
 @dataclass(slots=True)
@@ -56,7 +62,7 @@ def encode_item(item: dict[str, Any]) -> bytes:
 class Planner:
     """Writes plan lines to ``out`` and records the batches; call :meth:`finish` at the end."""
 
-    def __init__(self, out: BinaryIO, *, max_items: int, max_bytes: int, lane_cutoff: int) -> None:
+    def __init__(self, out: Writable, *, max_items: int, max_bytes: int, lane_cutoff: int) -> None:
         if max_items < 1 or max_bytes < 1 or lane_cutoff < 0:
             raise ValueError("max_items and max_bytes must be positive, lane_cutoff >= 0")
         self.out = out

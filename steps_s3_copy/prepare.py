@@ -8,8 +8,8 @@
 4. size the sources: sizes from the CSV are trusted (the engine verifies them), otherwise
    one listing per folder when enough keys share it, else bounded parallel HeadObject;
    missing or unreadable sources are problems with their rows;
-5. plan batches by count and bytes into two lanes and write ``plan.jsonl`` (spooled to a
-   temporary file, uploaded in parts), ``run.json`` and, last, ``index.csv``.
+5. plan batches by count and bytes into two lanes and write ``plan.jsonl`` (streamed to
+   S3 in parts while planning: no local disk), ``run.json`` and, last, ``index.csv``.
 
 Any problem raises a named error (see :mod:`steps_s3_copy.errors`) before anything is
 written to the working area, so nothing is ever copied from a bad manifest.
@@ -17,14 +17,12 @@ written to the working area, so nothing is ever copied from a bad manifest.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from steps_s3_copy.errors import (
@@ -35,16 +33,14 @@ from steps_s3_copy.errors import (
 )
 from steps_s3_copy.events import JobSource, decoded_key_candidates, job_source
 from steps_s3_copy.manifest import MAX_KEY_BYTES, ManifestReader, ManifestRow, text_lines
-from steps_s3_copy.models import MiB, Model, RunConfig, RunLocation
+from steps_s3_copy.models import Model, RunConfig, RunLocation
 from steps_s3_copy.observability import logger
 from steps_s3_copy.planning import Planner, index_csv
+from steps_s3_copy.s3io import MultipartWriter
 from steps_s3_copy.sidecar import DEFAULT_LANE_CUTOFF_BYTES, Sidecar, parse_sidecar
 
 NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
 DENIED_CODES = frozenset({"403", "AccessDenied", "AllAccessDisabled", "InvalidObjectState"})
-#: uploads of the plan and the report: parts are read into memory, so memory is bounded by
-#: about chunk size x concurrency (64 MiB), far under Lambda's budget
-UPLOAD_CONFIG = TransferConfig(multipart_chunksize=8 * MiB, max_concurrency=8)
 #: where the destination check writes (and deletes) its marker, under destinationPrefix
 WRITE_CHECK_DIR = ".steps-s3-copy/write-check/"
 
@@ -65,8 +61,6 @@ class PrepareSettings:
     list_threshold: int = 32
     #: unsized rows sized together
     chunk_rows: int = 2000
-    #: directory for the spooled plan file (None: the system's temp dir, /tmp on Lambda)
-    tmp_dir: str | None = None
 
 
 class PrepareResult(Model):
@@ -461,12 +455,16 @@ def prepare(
         if sidecar.lane_cutoff_bytes is not None
         else settings.lane_cutoff_bytes
     )
+    # the plan streams to S3 in parts as it is planned; a problem aborts the upload, so
+    # nothing appears in the working area unless the whole manifest is valid
     with (
-        tempfile.TemporaryFile(dir=settings.tmp_dir) as plan_file,
         ThreadPoolExecutor(settings.head_concurrency, thread_name_prefix="size") as pool,
+        MultipartWriter(
+            s3, location.bucket, location.plan_key, content_type="application/x-ndjson"
+        ) as plan_out,
     ):
         planner = Planner(
-            plan_file,
+            plan_out,
             max_items=sidecar.max_items_per_batch,
             max_bytes=sidecar.max_bytes_per_batch,
             lane_cutoff=cutoff,
@@ -483,15 +481,6 @@ def prepare(
         )
         batches = planner.finish()
         problems.raise_if_any(f"{problems.total} problem(s) in {source.manifest_uri}")
-
-        plan_file.seek(0)
-        s3.upload_fileobj(
-            plan_file,
-            location.bucket,
-            location.plan_key,
-            ExtraArgs={"ContentType": "application/x-ndjson"},
-            Config=UPLOAD_CONFIG,
-        )
     config = RunConfig(
         job_name=source.job_name,
         run_id=run_id,

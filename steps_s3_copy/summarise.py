@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import tempfile
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,12 +38,12 @@ from steps_s3_copy.events import ExecutionContext, job_source
 from steps_s3_copy.models import MiB, Model, RunLocation, Status
 from steps_s3_copy.observability import logger
 from steps_s3_copy.prepare import (
-    UPLOAD_CONFIG,
     PrepareResult,
     PrepareSettings,
     default_report_uri,
     work_location,
 )
+from steps_s3_copy.s3io import MultipartWriter
 from steps_s3_copy.worker.s3http import FastS3, S3Error
 
 REPORT_COLUMNS = ("source", "destination", "status", "bytes", "checksum", "seconds", "error")
@@ -259,7 +258,6 @@ def summarise(
     s3: Any,
     reader: ObjectReader | None = None,
     now: datetime | None = None,
-    tmp_dir: str | None = None,
     concurrency: int = 32,
 ) -> Notice:
     """Merge the run's results, write report.csv and summary.json, return the notice.
@@ -283,7 +281,6 @@ def summarise(
             tally,
             bucket=report_bucket,
             key=report_key,
-            tmp_dir=tmp_dir,
             concurrency=concurrency,
         )
         report_uri = f"s3://{report_bucket}/{report_key}"
@@ -323,14 +320,13 @@ def _write_report(
     *,
     bucket: str,
     key: str,
-    tmp_dir: str | None,
     concurrency: int,
 ) -> None:
     batches = _read_index(s3, work)
     decode = json.JSONDecoder().decode
     with (
-        tempfile.TemporaryFile(mode="w+b", dir=tmp_dir) as raw,
         ThreadPoolExecutor(concurrency, thread_name_prefix="results") as pool,
+        MultipartWriter(s3, bucket, key, content_type="text/csv") as raw,
     ):
         # rows are formatted into a small text buffer and written out in ~1 MiB pieces:
         # a csv writer over a TextIOWrapper costs several times more per row
@@ -372,14 +368,6 @@ def _write_report(
                 buffer.seek(0)
                 buffer.truncate()
         raw.write(buffer.getvalue().encode())
-        raw.seek(0)
-        s3.upload_fileobj(
-            raw,
-            bucket,
-            key,
-            ExtraArgs={"ContentType": "text/csv"},
-            Config=UPLOAD_CONFIG,
-        )
 
 
 def _unaccounted(

@@ -307,6 +307,7 @@ CASES = [
 def _nothing_planned_or_copied(world: World) -> None:
     assert world.keys(DEST) == []
     assert world.keys(INBOX, "work/") == []
+    assert world.s3.list_multipart_uploads(Bucket=INBOX).get("Uploads", []) == []
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
