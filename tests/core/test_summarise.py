@@ -22,7 +22,7 @@ from steps_s3_copy.summarise import (
     summarise,
     summarise_failure,
 )
-from tests.core.conftest import DEST, INBOX, SOURCE, World
+from tests.core.conftest import DEST, EVENTS, INBOX, SOURCE, World
 from tests.core.test_prepare import read_plan
 
 EXECUTION = ExecutionContext(
@@ -187,3 +187,19 @@ def test_failure_with_a_plain_cause_and_unknown_input(world: World) -> None:
     assert notice.status == "FAILED"
     assert notice.job_name == "unknown"
     assert notice.problems == [{"row": None, "field": None, "message": "the task timed out"}]
+
+
+def test_the_caught_failure_event_shape(world: World) -> None:
+    payload = json.loads((EVENTS / "summarise_payload_prepare_failed.json").read_text())
+    error = StepError.model_validate(payload["error"])
+    execution = ExecutionContext.model_validate(payload["execution"])
+    notice = summarise_failure(
+        error, payload["input"], execution, s3=world.s3, settings=world.settings, now=NOW
+    )
+    assert (notice.job_name, notice.run_id, notice.status) == (
+        "team/genomes-2026",
+        "run-0001",
+        "FAILED",
+    )
+    assert [p["row"] for p in notice.problems] == [3, 7]
+    assert notice.duration_seconds == 149.0
