@@ -44,7 +44,7 @@ def test_bad_arguments_raise_value_error_before_any_resource(
 def test_arguments_are_keyword_only() -> None:
     stack = cdk.Stack(cdk.App(), "Test")
     with pytest.raises(TypeError):
-        StepsS3Copy(stack, "Copy", None)  # type: ignore[misc]
+        StepsS3Copy(stack, "Copy", None)  # type: ignore[call-arg]
 
 
 def test_context_values_become_construct_arguments() -> None:

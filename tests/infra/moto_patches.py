@@ -1,0 +1,351 @@
+# Patching moto means assigning to its methods and module attributes on purpose:
+# mypy: disable-error-code="method-assign,attr-defined,assignment,typeddict-item"
+"""The patches of moto's internals that let the synthesized definition run offline.
+
+Tests only, pinned to one moto version (``MOTO_VERSION``): each patch touches private
+code, so ``patched()`` refuses to run on another version and every patch has a test of
+its own in ``test_moto_patches.py`` that fails loudly when an upgrade changes what it
+relies on. What each one fixes (see also /work/shared/notes/offline-aws.md):
+
+1. ``Lambda in-process``: moto runs a Lambda invocation in Docker, which is absent here.
+   An image function (``PackageType=Image``) is run by importing the handler its image
+   CMD names (``steps_s3_copy.handlers.prepare.handler``) and calling it in this process
+   with the function's environment, as ``awslambdaric`` would in the container. A raised
+   exception becomes ``FunctionError`` with ``errorType`` = the exception's class name,
+   so Retry/Catch match the same error names as on AWS.
+2. ``ecs:runTask.sync``: moto drops ``CapacityProviderStrategy``, passes the states'
+   PascalCase parameter names to boto3 unconverted (so RunTask gets nothing) and reports
+   a stopped task as success whatever its exit code. The patch converts the names,
+   keeps the capacity provider strategy, runs the container's real entry point
+   (``python -m steps_s3_copy.worker``) as a subprocess with the container overrides'
+   environment and the moto endpoint, stops the task with its exit code and, as Step
+   Functions does, fails the state with ``States.TaskFailed`` when the exit code is not 0.
+   It can also interrupt the first N tasks with SIGTERM (a Spot interruption). And a
+   retried .sync attempt no longer "times out" at once: moto listens for a task token on
+   .sync tasks too and reuses the first attempt's interrupted token endpoint on a Retry.
+3. ``fast retries``: Retry waits are scaled down (the definition's intervals are tens of
+   seconds with backoff); the jittered interval is still computed by moto and recorded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import moto
+from moto.awslambda import models as lambda_models
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_callback as callback_mod,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_ecs as ecs_mod,
+)
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+MOTO_VERSION = "5.2.5"
+WORKER_MODULE = "steps_s3_copy.worker"
+_ENV_LOCK = threading.Lock()
+
+
+@dataclass
+class TaskRun:
+    """One container run of the ECS lane."""
+
+    task_arn: str
+    capacity_provider: str | None
+    environment: dict[str, str]
+    exit_code: int
+    interrupted: bool
+    output: str
+
+
+@dataclass
+class Recorder:
+    """What the patched moto did, for the tests to assert on."""
+
+    endpoint: str
+    time_scale: float = 0.01
+    interrupt_tasks: int = 0
+    lambda_calls: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
+    task_runs: list[TaskRun] = field(default_factory=list)
+    retry_waits: list[float] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take_interrupt(self) -> bool:
+        with self._lock:
+            if self.interrupt_tasks > 0:
+                self.interrupt_tasks -= 1
+                return True
+            return False
+
+
+# --- 1. Lambda in-process -----------------------------------------------------------------
+
+
+class LambdaContext:
+    """The attributes of the Lambda context object the handlers (and Powertools) read."""
+
+    def __init__(self, function: Any) -> None:
+        self.function_name: str = function.function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn: str = function.function_arn
+        self.memory_limit_in_mb = int(function.memory_size)
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function.function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + float(function.timeout)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _invoke_in_process(recorder: Recorder, function: Any, body: str) -> tuple[bytes, bool]:
+    handler_path: str = function.image_config.cmd[0]
+    module_name, _, attribute = handler_path.rpartition(".")
+    handler = getattr(importlib.import_module(module_name), attribute)
+    event = json.loads(body) if body else {}
+    with _ENV_LOCK:  # the functions' environments agree where they overlap
+        os.environ.update({k: str(v) for k, v in function.environment_vars.items()})
+    try:
+        result = handler(event, LambdaContext(function))
+    except Exception as exc:
+        recorder.lambda_calls.append((handler_path, event, type(exc).__name__))
+        error = {
+            "errorType": type(exc).__name__,
+            "errorMessage": str(exc),
+            "stackTrace": traceback.format_tb(exc.__traceback__),
+        }
+        return json.dumps(error).encode(), True
+    recorder.lambda_calls.append((handler_path, event, None))
+    return json.dumps(result).encode(), False
+
+
+def _patch_lambda(recorder: Recorder) -> Any:
+    original = lambda_models.LambdaFunction.invoke
+
+    def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> Any:
+        if self.package_type != "Image":
+            return original(self, body, request_headers, response_headers)
+        payload, errored = _invoke_in_process(recorder, self, body)
+        if errored:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return payload
+
+    lambda_models.LambdaFunction.invoke = invoke
+    return original
+
+
+# --- 2. ecs:runTask.sync ------------------------------------------------------------------
+
+
+def api_names(value: Any) -> Any:
+    """States' PascalCase RunTask parameters -> the ECS API's camelCase names."""
+    if isinstance(value, dict):
+        return {key[:1].lower() + key[1:]: api_names(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [api_names(item) for item in value]
+    return value
+
+
+def states_names(value: Any) -> Any:
+    """The ECS API's camelCase output -> the PascalCase Step Functions returns."""
+    if isinstance(value, dict):
+        return {key[:1].upper() + key[1:]: states_names(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [states_names(item) for item in value]
+    return value
+
+
+def run_container(recorder: Recorder, task: dict[str, Any], params: dict[str, Any]) -> TaskRun:
+    """Run the worker's real entry point with the task's container overrides."""
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "AWS_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "AWS_ENDPOINT_URL": recorder.endpoint,
+        "NO_PROXY": "127.0.0.1,localhost",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+    }
+    overrides = params.get("overrides", {}).get("containerOverrides", [])
+    for override in overrides:
+        for variable in override.get("environment", []):
+            environment[variable["name"]] = variable["value"]
+    process = subprocess.Popen(  # the image's command, with this interpreter as "python"
+        [sys.executable, "-m", WORKER_MODULE],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    interrupted = recorder.take_interrupt()
+    if interrupted:  # a Spot interruption: ECS sends SIGTERM, then SIGKILL after stopTimeout
+        time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=240)
+    run = TaskRun(
+        task_arn=task["taskArn"],
+        capacity_provider=task.get("capacityProviderName"),
+        environment=environment,
+        exit_code=process.returncode,
+        interrupted=interrupted,
+        output=output,
+    )
+    recorder.task_runs.append(run)
+    return run
+
+
+def _patch_ecs(recorder: Recorder) -> tuple[Any, Any]:
+    original_eval = ecs_mod.StateTaskServiceEcs._eval_service_task
+    original_sync = ecs_mod.StateTaskServiceEcs._build_sync_resolver
+    exit_codes: dict[str, int] = {}
+
+    def _eval_service_task(
+        self: Any,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> None:
+        if self._get_boto_service_action() != "run_task":
+            original_eval(
+                self, env, resource_runtime_part, normalised_parameters, state_credentials
+            )
+            return
+        ecs = boto_client_for(resource_runtime_part.region, "ecs", state_credentials)
+        params = api_names(normalised_parameters)
+        task = ecs.run_task(**params)["tasks"][0]
+        run = run_container(recorder, task, params)
+        exit_codes[task["taskArn"]] = run.exit_code
+        ecs.stop_task(
+            cluster=task["clusterArn"],
+            task=task["taskArn"],
+            reason=f"Essential container in task exited ({run.exit_code})",
+        )
+        env.stack.append({"Tasks": [states_names(task)]})
+
+    def _build_sync_resolver(
+        self: Any,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> Any:
+        submitted = env.stack.pop()["Tasks"][0]
+        ecs = boto_client_for(resource_runtime_part.region, "ecs", state_credentials)
+
+        def resolve() -> dict[str, Any] | None:
+            described = ecs.describe_tasks(
+                cluster=submitted["ClusterArn"], tasks=[submitted["TaskArn"]]
+            )["tasks"][0]
+            if described["lastStatus"] != "STOPPED":
+                return None
+            output: dict[str, Any] = states_names(described)
+            code = exit_codes.get(submitted["TaskArn"], 0)
+            output["Containers"] = [{"ExitCode": code, "Name": "Worker"}]
+            if code != 0:  # what Step Functions does when an essential container fails
+                raise FailureEventException(
+                    FailureEvent(
+                        env=env,
+                        error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                        event_type=HistoryEventType.TaskFailed,
+                        event_details=EventDetails(
+                            taskFailedEventDetails=TaskFailedEventDetails(
+                                error="States.TaskFailed",
+                                cause=json.dumps(output),
+                                resource="runTask.sync",
+                                resourceType="ecs",
+                            )
+                        ),
+                    )
+                )
+            return output
+
+        return resolve
+
+    def _eval_sync(
+        self: Any,
+        env: Any,
+        sync_resolver: Any,
+        timeout_seconds: Any,
+        callback_endpoint: Any,
+        heartbeat_endpoint: Any,
+    ) -> Any:
+        # A .sync task waits for the task, not for a task token. moto also listens for a
+        # token and reuses the first attempt's (already interrupted) endpoint on a Retry,
+        # so every retried attempt "timed out" at once. Do not listen.
+        return callback_mod.StateTaskServiceCallback._eval_sync(
+            self, env, sync_resolver, timeout_seconds, None, heartbeat_endpoint
+        )
+
+    ecs_mod.StateTaskServiceEcs._eval_service_task = _eval_service_task
+    ecs_mod.StateTaskServiceEcs._build_sync_resolver = _build_sync_resolver
+    ecs_mod.StateTaskServiceEcs._eval_sync = _eval_sync
+    ecs_mod._SUPPORTED_API_PARAM_BINDINGS["runtask"].add("CapacityProviderStrategy")
+    return original_eval, original_sync
+
+
+# --- 3. fast retries ----------------------------------------------------------------------
+
+
+def _patch_retries(recorder: Recorder) -> Any:
+    original = retrier_decl.time
+
+    def sleep(seconds: float) -> None:
+        recorder.retry_waits.append(seconds)
+        original.sleep(seconds * recorder.time_scale)
+
+    retrier_decl.time = SimpleNamespace(sleep=sleep)
+    return original
+
+
+@contextmanager
+def patched(
+    endpoint: str, *, time_scale: float = 0.01, interrupt_tasks: int = 0
+) -> Iterator[Recorder]:
+    """Apply the three patches for the duration of the block."""
+    if moto.__version__ != MOTO_VERSION:
+        raise RuntimeError(
+            f"tests/infra/moto_patches.py targets moto {MOTO_VERSION}, not {moto.__version__}: "
+            "re-check each patch against the new version (test_moto_patches.py)"
+        )
+    recorder = Recorder(endpoint=endpoint, time_scale=time_scale, interrupt_tasks=interrupt_tasks)
+    original_invoke = _patch_lambda(recorder)
+    original_eval, original_sync = _patch_ecs(recorder)
+    original_time = _patch_retries(recorder)
+    try:
+        yield recorder
+    finally:
+        lambda_models.LambdaFunction.invoke = original_invoke
+        ecs_mod.StateTaskServiceEcs._eval_service_task = original_eval
+        ecs_mod.StateTaskServiceEcs._build_sync_resolver = original_sync
+        del ecs_mod.StateTaskServiceEcs._eval_sync
+        ecs_mod._SUPPORTED_API_PARAM_BINDINGS["runtask"].discard("CapacityProviderStrategy")
+        retrier_decl.time = original_time
