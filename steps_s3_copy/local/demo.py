@@ -1,7 +1,7 @@
 """Source objects for ``s3copy local --demo``, matching ``manifests-example/``.
 
 Small objects, a zero-byte one, keys with spaces, unicode and ``+ = %``, objects under a
-prefix named by a ``prefix/*`` row, and one 12 MiB object uploaded in three parts, so the
+prefix named by a ``prefix/*`` row, and one 6 MiB object uploaded in two parts, so the
 copy engine mirrors its part layout with UploadPartCopy (a multipart source is always
 copied in parts, whatever its size). Contents are deterministic, so the example manifest's
 sizes and ETags hold.
@@ -19,9 +19,9 @@ from steps_s3_copy.models import MiB
 
 SOURCE_BUCKET = "example-source-bucket"
 DESTINATION_BUCKET = "example-destination-bucket"
-#: the multipart source: three parts of 5, 5 and 2 MiB
+#: the multipart source: two parts of 5 and 1 MiB (5 MiB is the smallest part but the last)
 LARGE_KEY = "runs/2024-06/large/sample-A.bam"
-LARGE_PARTS = (5 * MiB, 5 * MiB, 2 * MiB)
+LARGE_PARTS = (5 * MiB, 1 * MiB)
 
 
 @dataclass(frozen=True)
