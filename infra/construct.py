@@ -291,7 +291,8 @@ class StepsS3Copy(Construct):
         self.container = self.task_definition.add_container(
             CONTAINER_NAME,
             image=ecs.ContainerImage.from_asset(image_dir, platform=Platform.LINUX_ARM64),
-            command=list(WORKER_COMMAND),
+            # the image's own ENTRYPOINT, stated so the task does not depend on it
+            entry_point=list(WORKER_COMMAND),
             essential=True,
             memory_limit_mib=task_memory_mib,
             stop_timeout=Duration.seconds(120),

@@ -146,7 +146,7 @@ class Deployment:
                 {
                     "name": container["Name"],
                     "image": "steps-s3-copy:test",
-                    "command": container["Command"],
+                    "entryPoint": container["EntryPoint"],
                     "memory": container["Memory"],
                     "essential": container["Essential"],
                     "stopTimeout": container["StopTimeout"],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Callable
@@ -60,9 +59,6 @@ def synthesize(
 ) -> Synth:
     """Build the app as ``cdk synth`` would (context flags, fixed env) and synthesize it."""
     started = time.perf_counter()
-    copy_args = dict(copy_args or {})
-    if os.environ.get("S3COPY_TEST_IMAGE_DIR"):  # TEMPORARY until worker/Dockerfile lands
-        copy_args.setdefault("image_directory", os.environ["S3COPY_TEST_IMAGE_DIR"])
     app = cdk.App(outdir=str(outdir), context=CONTEXT)
     stack = StepsS3CopyStack(
         app,

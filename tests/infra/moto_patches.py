@@ -16,9 +16,9 @@ relies on. What each one fixes (see also /work/shared/notes/offline-aws.md):
 2. ``ecs:runTask.sync``: moto drops ``CapacityProviderStrategy``, passes the states'
    PascalCase parameter names to boto3 unconverted (so RunTask gets nothing) and reports
    a stopped task as success whatever its exit code. The patch converts the names,
-   keeps the capacity provider strategy, runs the container's real entry point
-   (``python -m steps_s3_copy.worker``) as a subprocess with the container overrides'
-   environment and the moto endpoint, stops the task with its exit code and, as Step
+   keeps the capacity provider strategy, runs the container's real entry point (the
+   task definition's ``python -m steps_s3_copy.worker``) as a subprocess with the
+   container overrides' environment and the moto endpoint, stops the task with its exit code and, as Step
    Functions does, fails the state with ``States.TaskFailed`` when the exit code is not 0.
    It can also interrupt the first N tasks with SIGTERM (a Spot interruption). And a
    retried .sync attempt no longer "times out" at once: moto listens for a task token on
@@ -69,7 +69,6 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
 MOTO_VERSION = "5.2.5"
-WORKER_MODULE = "steps_s3_copy.worker"
 _ENV_LOCK = threading.Lock()
 
 
@@ -182,8 +181,20 @@ def states_names(value: Any) -> Any:
     return value
 
 
-def run_container(recorder: Recorder, task: dict[str, Any], params: dict[str, Any]) -> TaskRun:
-    """Run the worker's real entry point with the task's container overrides."""
+def container_command(ecs: Any, task: dict[str, Any]) -> list[str]:
+    """The task definition's entry point and command, with this interpreter as ``python``."""
+    definition = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])
+    (container,) = definition["taskDefinition"]["containerDefinitions"]
+    command = [*container.get("entryPoint", []), *container.get("command", [])]
+    if not command or command[0] != "python":
+        raise AssertionError(f"the container does not start with python: {command}")
+    return [sys.executable, *command[1:]]
+
+
+def run_container(
+    recorder: Recorder, command: list[str], task: dict[str, Any], params: dict[str, Any]
+) -> TaskRun:
+    """Run the container's entry point with the task's container overrides."""
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "AWS_ACCESS_KEY_ID": "testing",
@@ -198,8 +209,8 @@ def run_container(recorder: Recorder, task: dict[str, Any], params: dict[str, An
     for override in overrides:
         for variable in override.get("environment", []):
             environment[variable["name"]] = variable["value"]
-    process = subprocess.Popen(  # the image's command, with this interpreter as "python"
-        [sys.executable, "-m", WORKER_MODULE],
+    process = subprocess.Popen(
+        command,
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -242,7 +253,7 @@ def _patch_ecs(recorder: Recorder) -> tuple[Any, Any]:
         ecs = boto_client_for(resource_runtime_part.region, "ecs", state_credentials)
         params = api_names(normalised_parameters)
         task = ecs.run_task(**params)["tasks"][0]
-        run = run_container(recorder, task, params)
+        run = run_container(recorder, container_command(ecs, task), task, params)
         exit_codes[task["taskArn"]] = run.exit_code
         ecs.stop_task(
             cluster=task["clusterArn"],

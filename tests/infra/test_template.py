@@ -199,7 +199,8 @@ def test_task_definition_is_arm64_sized_and_logs_json_to_cloudwatch(synth: Synth
     assert props["TaskRoleArn"] == {"Fn::GetAtt": [writer_id, "Arn"]}
     (container,) = props["ContainerDefinitions"]
     assert container["Name"] == "Worker"
-    assert container["Command"] == ["python", "-m", "steps_s3_copy.worker"]
+    assert container["EntryPoint"] == ["python", "-m", "steps_s3_copy.worker"]
+    assert "Command" not in container  # anything here would become the worker's arguments
     assert container["Memory"] == 2048  # moto's ECS needs the container-level memory
     assert container["StopTimeout"] == 120  # Spot's two-minute notice
     assert container["Essential"] is True
