@@ -18,8 +18,9 @@ relies on. What each one fixes (see also /work/shared/notes/offline-aws.md):
    a stopped task as success whatever its exit code. The patch converts the names,
    keeps the capacity provider strategy, runs the container's real entry point (the
    task definition's ``python -m steps_s3_copy.worker``) as a subprocess with the
-   container overrides' environment and the moto endpoint, stops the task with its exit code and, as Step
-   Functions does, fails the state with ``States.TaskFailed`` when the exit code is not 0.
+   container overrides' environment and the moto endpoint, stops the task with its exit
+   code and, as Step Functions does, fails the state with ``States.TaskFailed`` when the
+   exit code is not 0.
    It can also interrupt the first N tasks with SIGTERM (a Spot interruption). And a
    retried .sync attempt no longer "times out" at once: moto listens for a task token on
    .sync tasks too and reuses the first attempt's interrupted token endpoint on a Retry.
