@@ -209,6 +209,15 @@ def destination_policy(
         str | None,
         typer.Option("--kms-key-arn", help="The destination's SSE-KMS key: adds a key policy."),
     ] = None,
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            "--stack", help="Take the writer role from this stack's WriterRoleArn output."
+        ),
+    ] = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    profile: ProfileOpt = None,
     bucket_policy_only: Annotated[
         bool,
         typer.Option(
@@ -220,16 +229,28 @@ def destination_policy(
 ) -> None:
     """The bucket policy (and KMS key policy statement) a destination account applies.
 
-    Give the writer role as --writer-role-arn (a stack output) or --account and --role-name.
-    Exit 0, or 2 when the role, bucket or key is malformed.
+    Give the writer role as --writer-role-arn (the stack's WriterRoleArn output), --stack,
+    or --account and --role-name. Exit 0, 2 when the role, bucket or key is malformed,
+    5 when the stack cannot be read.
     """
+    if stack and not writer_role_arn:
+        with aws_errors(f"reading stack {stack}"):
+            try:
+                outputs = deployed.resolve_stack(
+                    aws(profile, region, endpoint_url).client("cloudformation"), stack
+                )
+            except deployed.NotFoundError as exc:
+                fail(str(exc), ExitCode.AWS_ERROR)
+        writer_role_arn = outputs.writer_role_arn
+        if not writer_role_arn:
+            fail(f"stack {stack} has no WriterRoleArn output", ExitCode.AWS_ERROR)
     try:
         if writer_role_arn:
             role = policy.WriterRole.parse(writer_role_arn)
         elif account and role_name:
             role = policy.WriterRole.from_parts(account, role_name)
         else:
-            fail("give --writer-role-arn, or --account and --role-name", ExitCode.USAGE)
+            fail("give --writer-role-arn, --stack, or --account and --role-name", ExitCode.USAGE)
         document = policy.destination_policies(role, bucket, prefix=prefix, kms_key_arn=kms_key_arn)
     except policy.PolicyInputError as exc:
         fail(str(exc), ExitCode.USAGE)
@@ -647,6 +668,13 @@ def local(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")
     ] = False,
+    keep_running: Annotated[
+        bool,
+        typer.Option(
+            "--keep-running",
+            help="Embedded: keep the emulator up after the run (until Ctrl-C) to look around.",
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the notice as JSON (nothing else on stdout).")
     ] = False,
@@ -674,6 +702,7 @@ def local(
         profile=profile,
         quiet=quiet or as_json,
         as_json=as_json,
+        keep_running=keep_running,
     )
     raise typer.Exit(int(code))
 

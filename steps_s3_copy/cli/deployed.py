@@ -29,6 +29,7 @@ class StackOutputs:
     inbox_bucket: str | None = None
     topic_arn: str | None = None
     state_machine_arn: str | None = None
+    writer_role_arn: str | None = None
 
 
 def resolve_stack(cloudformation: Any, stack_name: str) -> StackOutputs:
@@ -53,6 +54,7 @@ def resolve_stack(cloudformation: Any, stack_name: str) -> StackOutputs:
         inbox_bucket=pick("InboxBucket", "Inbox"),
         topic_arn=pick("Topic"),
         state_machine_arn=pick("StateMachine"),
+        writer_role_arn=pick("WriterRole"),
     )
 
 

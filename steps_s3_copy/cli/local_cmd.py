@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -10,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from steps_s3_copy.cli import render
@@ -84,6 +86,7 @@ def run(
     profile: str | None,
     quiet: bool,
     as_json: bool,
+    keep_running: bool = False,
     verbose: bool = False,
 ) -> ExitCode:
     quiet_service_logs(verbose)
@@ -99,91 +102,129 @@ def run(
     job_name = job or sidecar.name.removesuffix(".json")
     out = Console(stderr=True) if as_json else console
     stop = threading.Event()
-    try:
-        with RunProgress(out, enabled=not quiet) as bar:
-            if embedded:
-                local_run, rows = _embedded(
-                    manifest,
-                    sidecar,
-                    job=job_name,
-                    endpoint_url=endpoint_url,
-                    timeout=timeout,
-                    bar=bar,
-                    stop=stop,
-                    quiet=quiet,
-                    out=out,
-                )
-            else:
-                checked = check_files(manifest, sidecar)
-                if checked.sidecar is None and work_bucket is None:
-                    render.check_result(err_console, checked, manifest, sidecar)
-                    return ExitCode.INVALID
-                target = (
-                    DirectTarget(work_bucket, "")
-                    if work_bucket
-                    else DirectTarget(
-                        checked.sidecar.destination_bucket,  # type: ignore[union-attr]
-                        SHARED_BUCKET_PREFIX,
+    with contextlib.ExitStack() as stack:
+        try:
+            with RunProgress(out, enabled=not quiet) as bar:
+                if embedded:
+                    emulator = stack.enter_context(Emulator(endpoint_url))
+                    local_run, rows = _embedded(
+                        emulator,
+                        manifest,
+                        sidecar,
+                        job=job_name,
+                        timeout=timeout,
+                        bar=bar,
+                        stop=stop,
+                        quiet=quiet,
+                        out=out,
                     )
-                )
-                session = aws(profile, region, endpoint_url).session
-                local_run = run_direct(
-                    session=session,
-                    endpoint_url=endpoint_url,
-                    target=target,
-                    job=job_name,
-                    manifest=manifest.read_bytes(),
-                    sidecar=sidecar.read_bytes(),
-                    on_progress=_progress_adapter(bar),
-                    stop=stop,
-                )
-                rows = _report_rows(out, aws(profile, region, endpoint_url).client("s3"), local_run)
-    except EventNotReceivedError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
-        return ExitCode.TIMEOUT
-    except KeyboardInterrupt:
-        stop.set()
-        err_console.print("interrupted")
-        return ExitCode.INTERRUPTED
-    if as_json:
-        print_json(local_run.notice)
-    elif not quiet:
-        _print_outcome(out, local_run, rows)
-    else:
-        console.print(local_run.status)
+                else:
+                    direct = _direct(
+                        manifest,
+                        sidecar,
+                        job=job_name,
+                        endpoint_url=endpoint_url,
+                        work_bucket=work_bucket,
+                        region=region,
+                        profile=profile,
+                        bar=bar,
+                        stop=stop,
+                        out=out,
+                    )
+                    if isinstance(direct, ExitCode):
+                        return direct
+                    local_run, rows = direct
+        except EventNotReceivedError as exc:
+            err_console.print(f"[red]error:[/] {exc}")
+            return ExitCode.TIMEOUT
+        except (ClientError, BotoCoreError) as exc:
+            err_console.print(f"[red]error:[/] {exc}")
+            return ExitCode.AWS_ERROR
+        except KeyboardInterrupt:
+            stop.set()
+            err_console.print("interrupted")
+            return ExitCode.INTERRUPTED
+        if as_json:
+            print_json(local_run.notice)
+        elif not quiet:
+            _print_outcome(out, local_run, rows)
+        else:
+            console.print(local_run.status)
+        if embedded and keep_running:
+            _wait_for_ctrl_c(emulator.endpoint_url)
     return for_status(local_run.status)
 
 
-def _embedded(
+def _wait_for_ctrl_c(endpoint_url: str) -> None:
+    err_console.print(
+        f"\nthe emulator keeps running at {endpoint_url} until Ctrl-C; for example:\n"
+        f"  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
+        f"aws --endpoint-url {endpoint_url} s3 ls s3://{demo_data.DESTINATION_BUCKET} --recursive"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()
+
+
+def _direct(
     manifest: Path,
     sidecar: Path,
     *,
     job: str,
     endpoint_url: str | None,
+    work_bucket: str | None,
+    region: str | None,
+    profile: str | None,
+    bar: RunProgress,
+    stop: threading.Event,
+    out: Console,
+) -> tuple[LocalRun, list[dict[str, str]]] | ExitCode:
+    checked = check_files(manifest, sidecar)
+    if work_bucket:
+        target = DirectTarget(work_bucket, "")
+    elif checked.sidecar is not None:
+        target = DirectTarget(checked.sidecar.destination_bucket, SHARED_BUCKET_PREFIX)
+    else:
+        # Without a valid sidecar there is no destination bucket to work in.
+        render.check_result(err_console, checked, manifest, sidecar)
+        return ExitCode.INVALID
+    session = aws(profile, region, endpoint_url)
+    local_run = run_direct(
+        session=session.session,
+        endpoint_url=endpoint_url,
+        target=target,
+        job=job,
+        manifest=manifest.read_bytes(),
+        sidecar=sidecar.read_bytes(),
+        on_progress=_progress_adapter(bar),
+        stop=stop,
+    )
+    return local_run, _report_rows(out, session.client("s3"), local_run)
+
+
+def _embedded(
+    emulator: Emulator,
+    manifest: Path,
+    sidecar: Path,
+    *,
+    job: str,
     timeout: float,
     bar: RunProgress,
     stop: threading.Event,
     quiet: bool,
     out: Console,
 ) -> tuple[LocalRun, list[dict[str, str]]]:
-    with Emulator(endpoint_url) as emulator:
-        pipeline = EmbeddedPipeline(emulator, on_progress=_progress_adapter(bar), stop=stop)
-        if not quiet:
-            out.print(
-                f"emulator at {emulator.endpoint_url}: inbox s3://{pipeline.stack.inbox_bucket}"
-            )
-        demo_data.seed(pipeline.s3)
-        manifest_key, sidecar_key = pipeline.submit(
-            job, manifest.read_bytes(), sidecar.read_bytes()
+    pipeline = EmbeddedPipeline(emulator, on_progress=_progress_adapter(bar), stop=stop)
+    if not quiet:
+        out.print(f"emulator at {emulator.endpoint_url}: inbox s3://{pipeline.stack.inbox_bucket}")
+    demo_data.seed(pipeline.s3)
+    manifest_key, sidecar_key = pipeline.submit(job, manifest.read_bytes(), sidecar.read_bytes())
+    if not quiet:
+        out.print(
+            f"uploaded {manifest_key} then {sidecar_key}; waiting for the S3 event "
+            "(EventBridge rule -> SQS)"
         )
-        if not quiet:
-            out.print(
-                f"uploaded {manifest_key} then {sidecar_key}; waiting for the S3 event "
-                "(EventBridge rule -> SQS)"
-            )
-        local_run = pipeline.run_next(timeout=timeout)
-        # Read the report while the emulator still holds it.
-        return local_run, _report_rows(out, pipeline.s3, local_run)
+    local_run = pipeline.run_next(timeout=timeout)
+    return local_run, _report_rows(out, pipeline.s3, local_run)
 
 
 def _print_outcome(out: Console, local_run: LocalRun, rows: list[dict[str, str]]) -> None:

@@ -379,6 +379,13 @@ def test_stack_outputs_name_the_inbox_and_state_machine(
     assert submitted.exit_code == 0, submitted.output
     assert json.loads(submitted.stdout)["inbox"] == pipeline.stack.inbox_bucket
 
+    policy = runner.invoke(
+        app,
+        ["destination-policy", "--bucket", "dest-bucket", "--stack", "StepsS3Copy", *common],
+    )
+    assert policy.exit_code == 0, policy.output
+    assert json.loads(policy.stdout)["writerRole"] == "arn:aws:iam::123456789012:role/writer"
+
     missing = runner.invoke(
         app, ["watch", "example", "--stack", "Nope", "--endpoint-url", executing]
     )

@@ -179,3 +179,22 @@ def test_report_shows_how_each_object_was_copied(runner: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     large = next(line for line in result.stdout.splitlines() if "sample-A.bam" in line)
     assert "multipart" in large
+
+
+def test_direct_mode_with_a_missing_work_bucket_is_an_aws_error(
+    runner: CliRunner, moto_server: str, seeded: Any
+) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "local",
+            str(EXAMPLES / "example.csv"),
+            str(EXAMPLES / "example.json"),
+            "--endpoint-url",
+            moto_server,
+            "--work-bucket",
+            "no-such-bucket",
+        ],
+    )
+    assert result.exit_code == ExitCode.AWS_ERROR, result.output
+    assert "NoSuchBucket" in result.stderr
