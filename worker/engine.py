@@ -74,6 +74,13 @@ logger = logging.getLogger("steps-s3-copy")
 DEFAULT_GRACE_SECONDS = 100.0
 #: A destination folder with at least this many keys in a batch is listed, not HEAD-ed.
 LIST_MIN_KEYS = 2
+#: In-flight multipart copies are aborted this long after a ``deadline`` (the Lambda lane
+#: passes its remaining time minus a margin; a function killed at its timeout could not
+#: abort anything).
+DEADLINE_OVERRUN_SECONDS = 5.0
+
+#: "not looked up": the destination's state must be asked with HeadObject
+_UNKNOWN: Any = object()
 
 
 class CopyInterruptedError(Exception):
@@ -116,9 +123,12 @@ class Control:
         return self._stop_seen
 
     def must_abort(self) -> bool:
+        now = time.monotonic()
+        if self.deadline is not None and now >= self.deadline + DEADLINE_OVERRUN_SECONDS:
+            return True
         if self.stop is None or not self.stop.is_set():
             return False
-        return time.monotonic() >= self._note_stop() + self.grace
+        return now >= self._note_stop() + self.grace
 
 
 def norm_etag(etag: str | None) -> str:
@@ -429,10 +439,14 @@ class CopyEngine:
     def copy_one(
         self,
         item: CopyItem,
-        listed: ListEntry | object | None = None,
+        listed: ListEntry | object | None = _UNKNOWN,
         control: Control | None = None,
     ) -> ObjectResult:
-        """Copy one object; ``listed`` is its destination from a listing (or ``_UNKNOWN``)."""
+        """Copy one object.
+
+        ``listed`` is the destination as a listing saw it: a ``ListEntry``, None for
+        "absent", or (the default) unknown, in which case it is asked with HeadObject.
+        """
         control = control or Control(None, None, DEFAULT_GRACE_SECONDS)
         started = time.perf_counter()
         source_uri = _uri(item.source_bucket, item.source_key, item.source_version_id)
@@ -564,7 +578,7 @@ class CopyEngine:
         options = self.options
         headers: dict[str, str] = {**self._source_headers, **self._dest_headers}
         if source.etag:
-            headers["x-amz-copy-source-if-match"] = source.etag
+            headers["x-amz-copy-source-if-match"] = f'"{norm_etag(source.etag)}"'
         if options.copy_metadata:
             headers["x-amz-metadata-directive"] = "COPY"
         else:
@@ -866,8 +880,6 @@ class CopyEngine:
 
 
 # -- small helpers -----------------------------------------------------------------------
-
-_UNKNOWN = object()
 
 _HEADER_OF = {
     "ContentType": "content-type",

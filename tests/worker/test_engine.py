@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from steps_s3_copy.models import CopyItem, ExpectedChecksum, MiB, OverwritePolicy, Status
-from steps_s3_copy.worker.engine import CopyEngine, plan_parts
+from steps_s3_copy.worker.engine import Control, CopyEngine, plan_parts
 from tests.worker.conftest import DEST, SOURCE, FaultProxy
 
 Engine = Callable[..., CopyEngine]
@@ -382,3 +384,26 @@ def test_copy_prefix_lists_both_sides_once_and_copies_what_differs(
     # checksum algorithm) one HeadObject on each side to compare checksums
     assert engine.fast.requests == 2 + 2 + 2
     assert body_of(s3, DEST, "out/b") == b"bbb"
+
+
+def test_copy_one_alone_checks_the_destination(buckets: Any, make_engine: Engine):
+    s3 = buckets
+    s3.put_object(Bucket=SOURCE, Key="solo", Body=b"same")
+    s3.put_object(Bucket=DEST, Key="solo", Body=b"same")
+    result = make_engine().copy_one(item("solo"))
+    assert (result.status, result.method) == (Status.SKIPPED, "skip")
+
+
+def test_control_stops_starting_and_aborts_after_grace_or_deadline():
+    stop = threading.Event()
+    control = Control(stop, None, grace=0.2)
+    assert control.may_start()
+    assert not control.must_abort()
+    stop.set()
+    assert not control.may_start()
+    assert not control.must_abort()  # within the grace period
+    time.sleep(0.25)
+    assert control.must_abort()
+    late = Control(None, time.monotonic() - 10, grace=100)
+    assert not late.may_start()
+    assert late.must_abort()  # well past the deadline: abort rather than be killed
