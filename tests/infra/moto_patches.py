@@ -281,7 +281,7 @@ def _patch_ecs(recorder: Recorder) -> tuple[Any, Any]:
                 return None
             output: dict[str, Any] = states_names(described)
             code = exit_codes.get(submitted["TaskArn"], 0)
-            output["Containers"] = [{"ExitCode": code, "Name": "Worker"}]
+            output["Containers"] = [{"ExitCode": code}]
             if code != 0:  # what Step Functions does when an essential container fails
                 raise FailureEventException(
                     FailureEvent(
