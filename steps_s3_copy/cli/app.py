@@ -9,12 +9,14 @@ docs/cli.md) and, where a script would want it, ``--json``.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from botocore.exceptions import ClientError
 from pydantic.alias_generators import to_camel
 
 from steps_s3_copy.cli import deployed, policy, render
@@ -290,8 +292,10 @@ def submit(
     copied. Exit 0, 4 when the offline check fails, 5 on an AWS error.
     """
     job = name or sidecar.name.removesuffix(".json")
-    if not job or ("/" in job.strip("/") and ".." in job):
-        fail(f"bad job name {job!r}", ExitCode.USAGE)
+    if not job or job.startswith("/") or job.endswith("/") or ".." in job.split("/"):
+        fail(
+            f"bad job name {job!r}: use letters, digits, - _ . and / between parts", ExitCode.USAGE
+        )
     if not skip_validation:
         checked = check_files(manifest, sidecar)
         if not checked.ok:
@@ -334,6 +338,7 @@ def _locate_execution(
     sfn: Any,
     job: str,
     *,
+    s3: Any,
     inbox: str | None,
     state_machine_arn: str | None,
     execution_arn: str | None,
@@ -347,6 +352,12 @@ def _locate_execution(
     if not state_machine_arn:
         fail("give --state-machine-arn, --stack or --execution-arn", ExitCode.USAGE)
     _, sidecar_key = job_keys(job, jobs_prefix)
+    # Executions older than the sidecar cannot be its run: stop scanning there.
+    started_after = datetime.now(UTC) - timedelta(days=90)
+    if inbox:
+        with contextlib.suppress(ClientError):
+            uploaded = s3.head_object(Bucket=inbox, Key=sidecar_key)["LastModified"]
+            started_after = uploaded - timedelta(minutes=5)
     deadline = time.monotonic() + wait_seconds
     while True:
         with aws_errors("listing executions"):
@@ -356,7 +367,7 @@ def _locate_execution(
                     state_machine_arn,
                     sidecar_key,
                     bucket=inbox,
-                    started_after=datetime.now(UTC) - timedelta(days=90),
+                    started_after=started_after,
                 )
             except deployed.NotFoundError as exc:
                 if time.monotonic() >= deadline:
@@ -449,6 +460,7 @@ def watch(
     execution = _locate_execution(
         sfn,
         job,
+        s3=s3,
         inbox=inbox,
         state_machine_arn=state_machine_arn,
         execution_arn=execution_arn,
@@ -590,6 +602,7 @@ def _find_run(
         execution = _locate_execution(
             sfn,
             job,
+            s3=s3,
             inbox=inbox,
             state_machine_arn=state_machine_arn,
             execution_arn=execution_arn,
