@@ -8,6 +8,7 @@ import io
 import logging
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,25 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
-def quiet_service_logs(verbose: bool = False) -> None:
-    """The pipeline's JSON logs go to stderr, and only warnings unless ``verbose``."""
+@contextlib.contextmanager
+def service_logs(verbose: bool = False) -> Iterator[None]:
+    """While a local run lasts, the pipeline's JSON logs go to stderr, warnings only unless
+    ``verbose`` (stdout is for the CLI's own output); restored afterwards."""
+    level = logger.log_level
+    streams = [
+        (handler, handler.stream)
+        for handler in logger.handlers
+        if isinstance(handler, logging.StreamHandler)
+    ]
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
-    for handler in logger.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(_CurrentStderr())
+    for handler, _ in streams:
+        handler.setStream(_CurrentStderr())
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        for handler, stream in streams:
+            handler.setStream(stream)
 
 
 def _progress_adapter(bar: RunProgress) -> Any:
@@ -89,7 +103,6 @@ def run(
     keep_running: bool = False,
     verbose: bool = False,
 ) -> ExitCode:
-    quiet_service_logs(verbose)
     if (manifest is None) != (sidecar is None):
         err_console.print("[red]error:[/] give both MANIFEST and SIDECAR, or neither")
         return ExitCode.USAGE
@@ -103,6 +116,7 @@ def run(
     out = Console(stderr=True) if as_json else console
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
+        stack.enter_context(service_logs(verbose))
         try:
             with RunProgress(out, enabled=not quiet) as bar:
                 if embedded:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from steps_s3_copy.cli import app
 from steps_s3_copy.cli.exit_codes import ExitCode
 from steps_s3_copy.local import demo
+from steps_s3_copy.observability import logger
 from tests.cli.conftest import EXAMPLES, destination_keys
 from tests.conftest import client
 
@@ -19,7 +20,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_local_demo_runs_end_to_end_on_its_own_emulator(runner: CliRunner) -> None:
+    level = logger.log_level
     result = runner.invoke(app, ["local", "--demo", "--json"])
+    assert logger.log_level == level, "the service logger is restored after the run"
     assert result.exit_code == 0, result.output
     notice = json.loads(result.stdout)
     assert notice["status"] == "SUCCEEDED"
