@@ -32,6 +32,7 @@ import os
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -284,6 +285,38 @@ def count(s3: Any, bucket: str, prefix: str) -> int:
     return total
 
 
+def empty(s3: Any, bucket: str, prefix: str) -> None:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
+
+def medians(runs: list[Run]) -> list[Run]:
+    """One run per (scenario, tool): the median wall time and CPU over the rounds."""
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.scenario, run.tool), []).append(run)
+    out = []
+    for (scenario, tool), group in groups.items():
+        requests = [r.requests for r in group if r.requests is not None]
+        failed = [r for r in group if not r.ok]
+        out.append(
+            Run(
+                scenario,
+                tool,
+                group[0].objects,
+                group[0].bytes,
+                statistics.median(r.wall for r in group),
+                statistics.median(r.cpu for r in group),
+                int(statistics.median(requests)) if requests else None,
+                not failed,
+                failed[0].note if failed else "",
+            )
+        )
+    return out
+
+
 def fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
@@ -320,6 +353,7 @@ def main() -> int:
     parser.add_argument("--tools", default="engine,s5cmd,rclone,aws")
     parser.add_argument("--scenarios", default="a,c,b")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per tool run")
+    parser.add_argument("--rounds", type=int, default=3, help="the table shows medians")
     args = parser.parse_args()
 
     server = None if args.endpoint_url else MotoServer()
@@ -344,40 +378,48 @@ def main() -> int:
             "b": ("large/", args.large, args.large_mib * MiB, False),
             "c": ("small/", args.small, 4096, True),
         }
-        for name in args.scenarios.split(","):
-            prefix, objects, size, rerun = scenarios[name]
-            label = {"a": "(a) 4 KiB copy", "b": f"(b) {args.large_mib} MiB copy",
-                     "c": "(c) re-run, all present"}[name]  # fmt: skip
-            for tool in tools:
-                argv = argv_of[tool](f"s3://{SOURCE}/{prefix}", f"s3://bench-{tool}/{prefix}",
-                                     prefix, rerun)  # fmt: skip
-                if server:
-                    server.wait_idle()
-                before = server.requests() if server else None
-                wall, cpu, ok, tail = measure(argv, env, args.timeout)
-                requests = server.requests() - before if server and before is not None else None
-                present = count(s3, f"bench-{tool}", prefix)
-                if present != objects:
-                    ok, tail = False, f"{present}/{objects} present; {tail}"
-                note = "" if ok else tail.replace("|", "/").replace("\n", " ")[:120]
-                runs.append(
-                    Run(label, tool, objects, objects * size, wall, cpu, requests, ok, note)
-                )
-                status = "ok" if ok else "FAILED: " + tail
-                print(
-                    f"  {label:28} {tool:7} {wall:8.2f} s  cpu {cpu:7.2f} s  "
-                    f"requests {requests}  {status}",
-                    flush=True,
-                )
+        for round_ in range(args.rounds):
+            # Each round copies into fresh prefixes, with the tools in a rotated order so
+            # that no tool always runs first or last.
+            order = tools[round_ % len(tools) :] + tools[: round_ % len(tools)]
+            for name in args.scenarios.split(","):
+                source_prefix, objects, size, rerun = scenarios[name]
+                prefix = f"r{round_}/{source_prefix}"
+                label = {"a": "(a) 4 KiB copy", "b": f"(b) {args.large_mib} MiB copy",
+                         "c": "(c) re-run, all present"}[name]  # fmt: skip
+                for tool in order:
+                    bucket = f"bench-{tool}"
+                    argv = argv_of[tool](f"s3://{SOURCE}/{source_prefix}",
+                                         f"s3://{bucket}/{prefix}", prefix, rerun)  # fmt: skip
+                    if server:
+                        server.wait_idle()
+                    before = server.requests() if server else None
+                    wall, cpu, ok, tail = measure(argv, env, args.timeout)
+                    requests = server.requests() - before if server and before is not None else None
+                    present = count(s3, bucket, prefix)
+                    if present != objects:
+                        ok, tail = False, f"{present}/{objects} present; {tail}"
+                    note = "" if ok else tail.replace("|", "/").replace("\n", " ")[:120]
+                    runs.append(
+                        Run(label, tool, objects, objects * size, wall, cpu, requests, ok, note)
+                    )
+                    status = "ok" if ok else "FAILED: " + tail
+                    print(
+                        f"  round {round_ + 1} {label:26} {tool:7} {wall:8.2f} s  "
+                        f"cpu {cpu:7.2f} s  requests {requests}  {status}",
+                        flush=True,
+                    )
+                    if name == "b":
+                        empty(s3, bucket, prefix)  # keep the server's memory in check
     finally:
         if server:
             server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    report = table(runs)
+    report = table(medians(runs))
     print()
     print(report)
     print(
-        f"\nconcurrency {args.concurrency}; server "
+        f"\nmedians of {args.rounds} round(s); concurrency {args.concurrency}; server "
         f"{'moto (started here)' if server else endpoint}; CPU = user+system of the whole "
         "client process (start-up included); speed = objects/s relative to the engine "
         "(>1 is faster than the engine); CPU = CPU per object relative to the engine."
