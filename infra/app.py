@@ -20,9 +20,10 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import Construct
 
+from steps_s3_copy.infra.construct import RESULT_WRITER_V2_FLAG
 from steps_s3_copy.infra.stack import StepsS3CopyStack
 
-RESULT_WRITER_V2_FLAG = "@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2"
+__all__ = ["RESULT_WRITER_V2_FLAG", "build", "copy_args_from_context", "main"]
 
 
 def _truthy(value: object) -> bool:
@@ -85,7 +86,8 @@ def build(app: cdk.App, env: cdk.Environment | None = None) -> StepsS3CopyStack:
 
 
 def main() -> None:
-    app = cdk.App()
+    # cdk.json sets the flag too; this keeps `python -m steps_s3_copy.infra.app` equivalent
+    app = cdk.App(context={RESULT_WRITER_V2_FLAG: True})
     env = cdk.Environment(
         account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
     )

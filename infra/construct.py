@@ -36,6 +36,8 @@ from steps_s3_copy.infra.acknowledgements import AcknowledgeWildcards, Rule, ack
 from steps_s3_copy.infra.assets import stage_image_context
 from steps_s3_copy.models import GiB
 
+RESULT_WRITER_V2_FLAG: Final = "@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2"
+
 #: the Lambda handlers, by their module path inside the image
 PREPARE_HANDLER: Final = "steps_s3_copy.handlers.prepare.handler"
 COPY_BATCH_HANDLER: Final = "steps_s3_copy.handlers.copy_batch.handler"
@@ -127,6 +129,9 @@ class StepsS3Copy(Construct):
         image_directory: str | Path | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        # Without this flag CDK silently drops the Map's ResultWriter; set it here, for
+        # everything inside this construct, so that an app that embeds it need not.
+        self.node.set_context(RESULT_WRITER_V2_FLAG, True)
         _validate(
             task_cpu=task_cpu,
             task_memory_mib=task_memory_mib,
@@ -261,7 +266,7 @@ class StepsS3Copy(Construct):
         self.notify_role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="NoticeMarker",
-                actions=["s3:GetObject", "s3:PutObject"],
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                 resources=[self.inbox_bucket.arn_for_objects(f"{WORK_PREFIX}*")],
             )
         )

@@ -19,9 +19,14 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 @pytest.fixture(scope="session")
 def synth_scoped(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The app with named buckets, a fixed writer role name and no Spot."""
+    """The app with named buckets, a fixed writer role name and no Spot.
+
+    Its App sets no context at all (like an app that embeds the construct): the construct
+    must still get the ResultWriter flag by itself.
+    """
     return synthesize(
         tmp_path_factory.mktemp("cdk.out.scoped"),
+        context={"aws:cdk:bundling-stacks": []},
         copy_args={
             "source_buckets": ["source-a", "source-b"],
             "destination_buckets": ["destination-x"],

@@ -56,10 +56,11 @@ def synthesize(
     outdir: Path,
     copy_args: dict[str, Any] | None = None,
     nag: bool = True,
+    context: dict[str, Any] | None = None,
 ) -> Synth:
     """Build the app as ``cdk synth`` would (context flags, fixed env) and synthesize it."""
     started = time.perf_counter()
-    app = cdk.App(outdir=str(outdir), context=CONTEXT)
+    app = cdk.App(outdir=str(outdir), context=CONTEXT if context is None else context)
     stack = StepsS3CopyStack(
         app,
         STACK_NAME,

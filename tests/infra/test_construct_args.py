@@ -119,3 +119,19 @@ def test_image_context_needs_the_dockerfile(tmp_path: Path) -> None:
     (tmp_path / "worker" / "Dockerfile").unlink()
     with pytest.raises(AssetStagingError, match="Dockerfile"):
         build_context_files(package)
+
+
+def test_the_real_image_context_has_the_runtime_and_not_the_infra() -> None:
+    files = dict(build_context_files())
+    assert {
+        "Dockerfile",
+        "requirements.txt",
+        "steps_s3_copy/models.py",
+        "steps_s3_copy/worker/__main__.py",
+        "steps_s3_copy/handlers/prepare.py",
+        "steps_s3_copy/handlers/copy_batch.py",
+        "steps_s3_copy/handlers/summarise.py",
+        "steps_s3_copy/handlers/notify.py",
+    } <= set(files)
+    assert not [f for f in files if "/infra/" in f or f.endswith((".pyc", ".pyo"))]
+    assert not [f for f in files if "__pycache__" in f]

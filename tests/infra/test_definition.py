@@ -237,3 +237,9 @@ def test_no_spot_variant_goes_straight_to_on_demand(synth_scoped: Synth) -> None
     states = all_states(definition_of(synth_scoped.template))
     assert "CopyBatchSpot" not in states
     assert states["Lane"]["Choices"][0]["Next"] == "CopyBatchOnDemand"
+
+
+def test_the_construct_sets_the_result_writer_flag_itself(synth_scoped: Synth) -> None:
+    """An app without the context flag (synth_scoped's) still gets the ResultWriter."""
+    states = all_states(definition_of(synth_scoped.template))
+    assert states["Copy"]["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"

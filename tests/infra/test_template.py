@@ -357,7 +357,7 @@ def test_notify_role_only_publishes_and_keeps_its_marker(synth: Synth) -> None:
     publish = [s for s in statements if s["Action"] == "sns:Publish"]
     assert publish == [{"Action": "sns:Publish", "Effect": "Allow", "Resource": {"Ref": topic_id}}]
     s3_actions = {a for s in statements for a in _as_list(s["Action"]) if a.startswith("s3:")}
-    assert s3_actions == {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
+    assert s3_actions == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"}
 
 
 def test_outputs(synth: Synth) -> None:
