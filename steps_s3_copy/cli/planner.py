@@ -7,6 +7,7 @@ the sidecar's limits and lane cut-off, so the batch counts are the ones a run wo
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -105,6 +106,7 @@ def plan_files(
     )
     sizes_of_line: list[int] = []
     assumed = 0
+    heads = lists = 0
     for row in rows:
         if row.size is not None and not row.is_prefix:
             sizes = [row.size]
@@ -114,6 +116,12 @@ def plan_files(
             assert assume_size is not None
             sizes = [assume_size]
             assumed += 1
+        # What Prepare will send to size this row (at most: it lists a folder instead of
+        # HEAD-ing each key when many keys share it).
+        if row.is_prefix:
+            lists += max(1, math.ceil(len(sizes) / 1000))
+        elif row.size is None:
+            heads += 1
         for size in sizes:
             # One plan line per object; its content does not matter for the counts.
             planner.add_line(f"{len(sizes_of_line)}\n".encode(), size)
@@ -132,6 +140,8 @@ def plan_files(
         planned,
         options,
         max_concurrency=sidecar.max_concurrency,
+        sizing_heads=heads,
+        sizing_lists=lists,
         prices=prices,
         assumptions=assumptions,
     )

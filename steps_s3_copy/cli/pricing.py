@@ -79,6 +79,9 @@ class Requests:
     head_or_attributes: int = 0
     get_object_tagging: int = 0
     kms: int = 0
+    #: Prepare sizing rows without a size (HeadObject) and expanding prefix/* rows (LIST)
+    sizing_head_object: int = 0
+    sizing_list_objects: int = 0
 
     @property
     def put_class(self) -> int:
@@ -88,11 +91,12 @@ class Requests:
             + self.upload_part_copy
             + self.complete_multipart_upload
             + self.list_objects
+            + self.sizing_list_objects
         )
 
     @property
     def get_class(self) -> int:
-        return self.head_or_attributes + self.get_object_tagging
+        return self.head_or_attributes + self.get_object_tagging + self.sizing_head_object
 
 
 @dataclass
@@ -152,13 +156,22 @@ def estimate(
     options: CopyOptions,
     *,
     max_concurrency: int,
+    sizing_heads: int = 0,
+    sizing_lists: int = 0,
     prices: Prices | None = None,
     assumptions: Assumptions | None = None,
 ) -> Estimate:
+    """Requests, compute, time and cost of copying ``batches``.
+
+    ``sizing_heads`` and ``sizing_lists`` are Prepare's requests to size the sources
+    (rows without a size, and ``prefix/*`` rows).
+    """
     prices = prices or Prices()
     assumptions = assumptions or Assumptions()
     result = Estimate()
     req = result.requests
+    req.sizing_head_object = sizing_heads
+    req.sizing_list_objects = sizing_lists
     batch_seconds: list[float] = []
     for batch in batches:
         lane = batch.lane.value
@@ -171,21 +184,23 @@ def estimate(
         for size in batch.sizes:
             result.objects += 1
             result.bytes += size
-            # Verification after the copy (HeadObject or GetObjectAttributes on the destination)
-            req.head_or_attributes += 1
-            if options.copy_tags:
-                req.get_object_tagging += 1
             if is_multipart(size, options):
                 result.multipart_objects += 1
                 parts = part_count(size, options)
                 req.create_multipart_upload += 1
                 req.upload_part_copy += parts
                 req.complete_multipart_upload += 1
-                # the source's part layout (GetObjectAttributes) to mirror it
-                req.head_or_attributes += 1
+                # the source's part layout (GetObjectAttributes) to mirror it, and one
+                # HeadObject of the destination to verify the checksum
+                req.head_or_attributes += 2
+                if options.copy_tags:
+                    # multipart copies carry tags explicitly: read them from the source
+                    req.get_object_tagging += 1
                 if options.sse_kms_key_id:
                     req.kms += 1 + parts
             else:
+                # CopyObject copies metadata and tags itself, and answers with the new
+                # ETag, which verifies it: no further request
                 req.copy_object += 1
                 if options.sse_kms_key_id:
                     req.kms += 1

@@ -207,6 +207,8 @@ def plan(console: Console, planned: PlanSummary) -> None:
         ("ListObjectsV2 (skip checks)", req.list_objects, "LIST"),
         ("HeadObject/GetObjectAttributes", req.head_or_attributes, "GET/HEAD"),
         ("GetObjectTagging", req.get_object_tagging, "GET/HEAD"),
+        ("HeadObject (Prepare, sizing)", req.sizing_head_object, "GET/HEAD"),
+        ("ListObjectsV2 (Prepare, prefix/*)", req.sizing_list_objects, "LIST"),
     ):
         requests.add_row(name, f"{count:,}", klass)
     if req.kms:
