@@ -658,7 +658,8 @@ def local(
         str | None,
         typer.Option(
             "--endpoint-url",
-            help="Run against this S3-compatible endpoint (S3 only) instead of the emulator.",
+            help="Run against this S3-compatible endpoint (S3 only) instead of the emulator; "
+            "with --demo, the moto server to use as the emulator.",
         ),
     ] = None,
     work_bucket: Annotated[
