@@ -72,7 +72,11 @@ def moto_server() -> Iterator[str]:
         yield endpoint
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a server holding millions of objects is slow to go
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def s3_client(endpoint: str) -> Any:
