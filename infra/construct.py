@@ -93,7 +93,8 @@ class StepsS3Copy(Construct):
 
     Buckets the copy may touch:
 
-    Buckets are given as ``s3.IBucket`` or as bucket names.
+    Buckets are given as ``s3.IBucket`` or as bucket names (in ``source_buckets`` or
+    ``source_bucket_names``, which add up; the same for destinations).
 
     - ``source_buckets``: the buckets objects are read from. ``None`` means any bucket
       (reads still need the source's own bucket policy to allow the writer role).
@@ -113,6 +114,8 @@ class StepsS3Copy(Construct):
         vpc: ec2.IVpc | None = None,
         source_buckets: Sequence[s3.IBucket | str] | None = None,
         destination_buckets: Sequence[s3.IBucket | str] | None = None,
+        source_bucket_names: Sequence[str] | None = None,
+        destination_bucket_names: Sequence[str] | None = None,
         allow_write_to_installed_account: bool = False,
         writer_role_name: str | None = None,
         task_cpu: int = 1024,
@@ -141,11 +144,13 @@ class StepsS3Copy(Construct):
             incomplete_upload_expiry_days=incomplete_upload_expiry_days,
             lambda_memory_mib=lambda_memory_mib,
             writer_role_name=writer_role_name,
-            source_buckets=source_buckets,
-            destination_buckets=destination_buckets,
+            source_buckets=_merged(source_buckets, source_bucket_names),
+            destination_buckets=_merged(destination_buckets, destination_bucket_names),
         )
-        sources = self._buckets("Source", source_buckets)
-        destinations = self._buckets("Destination", destination_buckets)
+        sources = self._buckets("Source", _merged(source_buckets, source_bucket_names))
+        destinations = self._buckets(
+            "Destination", _merged(destination_buckets, destination_bucket_names)
+        )
         timeout = state_machine_timeout or Duration.days(7)
         if timeout.to_seconds() < 60 or timeout.to_days() > 365:
             raise ValueError("state_machine_timeout must be between 1 minute and 365 days")
@@ -937,6 +942,14 @@ class StepsS3Copy(Construct):
             "Container Insights would bill per-task metrics nobody acts on; turn it on in "
             "the cluster if wanted.",
         )
+
+
+def _merged(
+    buckets: Sequence[s3.IBucket | str] | None, names: Sequence[str] | None
+) -> list[s3.IBucket | str] | None:
+    if buckets is None and names is None:
+        return None
+    return [*(buckets or []), *(names or [])]
 
 
 def _validate(

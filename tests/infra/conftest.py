@@ -28,8 +28,9 @@ def synth_scoped(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         tmp_path_factory.mktemp("cdk.out.scoped"),
         context={"aws:cdk:bundling-stacks": []},
         copy_args={
-            "source_buckets": ["source-a", "source-b"],
-            "destination_buckets": ["destination-x"],
+            "source_buckets": ["source-a"],
+            "source_bucket_names": ["source-b"],
+            "destination_bucket_names": ["destination-x"],
             "writer_role_name": "steps-s3-copy-writer",
             "allow_write_to_installed_account": True,
             "use_spot": False,
