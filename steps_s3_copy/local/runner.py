@@ -9,7 +9,8 @@ container call:
     DryRun?   straight to Summarise
     Copy      every row of index.csv, in parallel (a thread pool as wide as maxConcurrency
               allows), each through ``run_batch``: the function behind both the Lambda lane's
-              handler and the Fargate container; a batch that raises or is interrupted is
+              handler and the Fargate container; a batch that raises or is interrupted (and,
+              in the Fargate lane, one with failed objects: the container's exit 3) is
               retried like the Map's Retry, then caught and left to Summarise
     Summarise {"prepared": ..., "execution": ...} or {"error": ..., "input": ..., ...}
     Notify    publishes the notice to the SNS topic (embedded mode), or returns it
@@ -34,7 +35,7 @@ from typing import Any
 import boto3
 
 from steps_s3_copy.local import steps
-from steps_s3_copy.models import BatchOutcome, BatchRef, RunLocation
+from steps_s3_copy.models import BatchOutcome, BatchRef, Lane, RunLocation
 from steps_s3_copy.prepare import PrepareSettings
 
 #: the state machine retries a failed batch this many times (then catches it)
@@ -234,9 +235,16 @@ class LocalRunner:
             except Exception as exc:
                 last = exc
             else:
-                if not outcome.interrupted:
+                final = attempt == BATCH_ATTEMPTS - 1
+                if outcome.interrupted:
+                    # The Lambda handler raises BatchIncomplete, the container exits 4: retried.
+                    last = steps.BatchInterruptedError(f"batch {ref.batch_id} was interrupted")
+                elif ref.lane is Lane.FARGATE and outcome.failed and not final:
+                    # The container exits 3 when objects failed: States.TaskFailed, which the
+                    # Fargate lane retries (the retry skips what is already copied).
+                    continue
+                else:
                     return outcome
-                last = steps.BatchInterruptedError(f"batch {ref.batch_id} was interrupted")
             time.sleep(min(2.0, 0.2 * 2**attempt))
         if last is None:
             last = steps.BatchInterruptedError(f"batch {ref.batch_id} was not run: stopped")
