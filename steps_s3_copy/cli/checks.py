@@ -48,8 +48,14 @@ def check_files(manifest: Path, sidecar: Path, *, keep: int = 1000) -> CheckResu
     result.sidecar, result.sidecar_problems = check_sidecar_text(sidecar.read_bytes(), str(sidecar))
     problems = Problems(keep=keep)
     reader = ManifestReader(problems)
+    rows: list[ManifestRow] = []
     with manifest.open("rb") as raw:
-        result.rows = list(reader.read(text_lines(raw)))
+        try:
+            rows.extend(reader.read(text_lines(raw)))
+        except UnicodeDecodeError as exc:
+            # As Prepare reports it: one problem, the rows read so far are kept.
+            problems.add(f"the manifest is not UTF-8 text ({exc.reason})", row=None)
+    result.rows = rows
     result.manifest_problems = sorted(problems.items, key=lambda p: (p.row is None, p.row or 0))
     result.manifest_problem_total = problems.total
     return result

@@ -263,3 +263,13 @@ def test_exit_codes_are_stable() -> None:
     assert for_status("PARTIAL") == 3
     for status in ("FAILED", "ABORTED", "TIMED_OUT"):
         assert for_status(status) == 1
+
+
+def test_validate_reports_a_manifest_that_is_not_utf8(runner: CliRunner, tmp_path: Path) -> None:
+    manifest = tmp_path / "latin1.csv"
+    manifest.write_bytes("src-bucket,caf\u00e9.txt\n".encode("latin-1"))
+    result = runner.invoke(
+        app, ["validate", str(manifest), str(EXAMPLES / "example.json"), "--json"]
+    )
+    assert result.exit_code == ExitCode.INVALID
+    assert "not UTF-8" in json.loads(result.stdout)["manifestProblems"][0]["message"]
