@@ -31,6 +31,7 @@ from steps_s3_copy.cli.common import (
     print_json,
 )
 from steps_s3_copy.cli.exit_codes import ExitCode, for_status
+from steps_s3_copy.cli.planner import SizingError, plan_files
 from steps_s3_copy.cli.progress import RunProgress, Snapshot
 from steps_s3_copy.inbox import DEFAULT_JOBS_PREFIX, job_keys
 from steps_s3_copy.models import RunLocation
@@ -165,8 +166,6 @@ def plan(
     --size-from-s3, or taken as --assume-size. The prices and throughput assumed are printed
     with the estimate. Exit 0, or 4 when the input is invalid or sizes are missing.
     """
-    from steps_s3_copy.cli.planner import SizingError, plan_files  # noqa: PLC0415
-
     checked = check_files(manifest, sidecar)
     if not checked.ok or checked.sidecar is None:
         render.check_result(err_console, checked, manifest, sidecar)
