@@ -50,13 +50,17 @@ class PlannedBatch:
         return (self.batch_id, self.lane.value, self.start, self.end, self.objects, self.bytes)
 
 
+#: one encoder for every line (json.dumps with options builds a new encoder per call)
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def encode_item(item: dict[str, Any]) -> bytes:
     """One plan line: compact ASCII JSON, newline-terminated.
 
     ASCII (\\u escapes) so that no key character (U+2028, U+0085, ...) can look like a line
     break to a reader that splits decoded text on every Unicode line boundary.
     """
-    return (json.dumps(item, separators=(",", ":")) + "\n").encode()
+    return (_encode(item) + "\n").encode()
 
 
 class Planner:
