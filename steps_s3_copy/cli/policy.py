@@ -81,7 +81,7 @@ def bucket_policy(role: WriterRole, bucket: str, prefix: str | None = None) -> d
     prefix = _normalise_prefix(prefix)
     bucket_arn = f"arn:{role.partition}:s3:::{bucket}"
     list_statement: dict[str, Any] = {
-        "Sid": "StepsS3CopyList",
+        "Sid": "StepsS3CopyListBucket",
         "Effect": "Allow",
         "Principal": {"AWS": role.arn},
         "Action": list(BUCKET_ACTIONS),
@@ -92,14 +92,14 @@ def bucket_policy(role: WriterRole, bucket: str, prefix: str | None = None) -> d
     return {
         "Version": "2012-10-17",
         "Statement": [
-            list_statement,
             {
-                "Sid": "StepsS3CopyWrite",
+                "Sid": "StepsS3CopyWriteObjects",
                 "Effect": "Allow",
                 "Principal": {"AWS": role.arn},
                 "Action": list(OBJECT_ACTIONS),
                 "Resource": f"{bucket_arn}/{prefix}*",
             },
+            list_statement,
         ],
     }
 
@@ -123,8 +123,12 @@ def kms_key_policy_statement(role: WriterRole, key_arn: str, bucket: str) -> dic
         "Resource": "*",
         "Condition": {
             "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
+            # The object's ARN, or the bucket's when the bucket uses S3 Bucket Keys.
             "StringLike": {
-                "kms:EncryptionContext:aws:s3:arn": f"arn:{role.partition}:s3:::{bucket}/*"
+                "kms:EncryptionContext:aws:s3:arn": [
+                    f"arn:{role.partition}:s3:::{bucket}",
+                    f"arn:{role.partition}:s3:::{bucket}/*",
+                ]
             },
         },
     }

@@ -169,7 +169,8 @@ def test_destination_policy_is_valid_json_and_scoped(runner: CliRunner) -> None:
             "arn:aws:s3:::dest-bucket",
             "arn:aws:s3:::dest-bucket/incoming/*",
         )
-    listing, objects = policy["Statement"]
+    objects, listing = policy["Statement"]
+    assert [objects["Sid"], listing["Sid"]] == ["StepsS3CopyWriteObjects", "StepsS3CopyListBucket"]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["incoming/*"]}}
     assert {"s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"} <= set(
         objects["Action"]
@@ -200,6 +201,10 @@ def test_destination_policy_with_kms_and_role_parts(runner: CliRunner) -> None:
     assert statement["Principal"] == {"AWS": ROLE}
     assert set(statement["Action"]) == {"kms:GenerateDataKey", "kms:Decrypt"}
     assert statement["Condition"]["StringEquals"]["kms:ViaService"] == "s3.eu-west-1.amazonaws.com"
+    assert statement["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"] == [
+        "arn:aws:s3:::dest-bucket",
+        "arn:aws:s3:::dest-bucket/*",
+    ]
 
     only = runner.invoke(
         app,
@@ -213,7 +218,7 @@ def test_destination_policy_with_kms_and_role_parts(runner: CliRunner) -> None:
         ],
     )
     assert only.exit_code == 0
-    assert json.loads(only.stdout)["Statement"][1]["Resource"] == "arn:aws:s3:::dest-bucket/*"
+    assert json.loads(only.stdout)["Statement"][0]["Resource"] == "arn:aws:s3:::dest-bucket/*"
 
     human = runner.invoke(
         app,
