@@ -153,10 +153,13 @@ def check_destination_writable(
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=b"", **owner)
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        raise DestinationNotWritable(
-            f"cannot write to the destination bucket {bucket!r} ({code or _code(exc)})"
-        ) from exc
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if _code(exc) in ("403", "404") or status in (301, 400) or code.startswith("KMS"):
+            raise DestinationNotWritable(
+                f"cannot write to the destination bucket {bucket!r} ({code or status})"
+            ) from exc
+        raise  # throttling or a server error: let Step Functions retry Prepare
     try:
         s3.delete_object(Bucket=bucket, Key=key, **owner)
     except ClientError as exc:  # copying needs no delete permission: leave the marker
