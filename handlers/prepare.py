@@ -11,13 +11,14 @@ import functools
 import os
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from steps_s3_copy.errors import InputInvalid
 from steps_s3_copy.events import PreparePayload
 from steps_s3_copy.handlers._runtime import client
-from steps_s3_copy.observability import logger, tracer
+from steps_s3_copy.observability import logger, metrics, tracer
 from steps_s3_copy.prepare import PrepareSettings, prepare_input
 from steps_s3_copy.sidecar import DEFAULT_LANE_CUTOFF_BYTES
 
@@ -52,6 +53,7 @@ def runtime() -> tuple[PrepareSettings, Any]:
 
 
 @logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
@@ -60,4 +62,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         raise InputInvalid(f"not a Prepare payload: {exc}") from exc
     settings, s3 = runtime()
     result = prepare_input(payload.input, run_id=payload.execution.name, s3=s3, settings=settings)
+    metrics.add_metric(name="ObjectsPlanned", unit=MetricUnit.Count, value=result.objects)
+    metrics.add_metric(name="BytesPlanned", unit=MetricUnit.Bytes, value=result.bytes)
     return result.to_payload()

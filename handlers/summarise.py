@@ -12,13 +12,14 @@ import os
 from typing import Any
 
 import boto3
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from steps_s3_copy.errors import InputInvalid
 from steps_s3_copy.events import ExecutionContext
 from steps_s3_copy.handlers._runtime import client
-from steps_s3_copy.observability import logger, tracer
+from steps_s3_copy.observability import logger, metrics, tracer
 from steps_s3_copy.prepare import PrepareResult, PrepareSettings
 from steps_s3_copy.summarise import (
     ObjectReader,
@@ -67,6 +68,7 @@ def runtime() -> tuple[PrepareSettings, Any, ObjectReader]:
 
 
 @logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
@@ -82,4 +84,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     else:
         raise InputInvalid("a Summarise payload needs 'prepared' or 'error'")
+    metrics.add_dimension(name="status", value=notice.status)
+    for status, count in notice.counts.model_dump().items():
+        metrics.add_metric(name=f"Objects{status.title()}", unit=MetricUnit.Count, value=count)
     return {"notice": notice.to_payload()}
