@@ -49,6 +49,9 @@ app = typer.Typer(
     add_completion=False,
 )
 
+#: where the deployed stack keeps the runs' working areas (PrepareSettings.work_prefix)
+DEFAULT_WORK_PREFIX = "work/"
+
 # ----------------------------------------------------------------------------- options
 
 EndpointOpt = Annotated[
@@ -77,6 +80,9 @@ ExecutionOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 JobsPrefixOpt = Annotated[str, typer.Option("--jobs-prefix", help="Prefix of jobs in the inbox.")]
+WorkPrefixOpt = Annotated[
+    str, typer.Option("--work-prefix", help="Prefix of the runs' working areas in the inbox.")
+]
 ManifestArg = Annotated[
     Path,
     typer.Argument(
@@ -404,6 +410,7 @@ def _final_notice(
     job: str,
     inbox: str | None,
     prepared: dict[str, Any] | None,
+    work_prefix: str,
 ) -> dict[str, Any] | None:
     """The notice in the execution's output or, when Prepare failed, in the working area."""
     notice = deployed.notice_of(execution)
@@ -413,7 +420,8 @@ def _final_notice(
         if bucket:
             with aws_errors("reading the failure notice"):
                 notice = deployed.notice_in_work_area(
-                    s3, RunLocation(bucket=bucket, prefix=f"work/{job}/{execution['name']}/")
+                    s3,
+                    RunLocation(bucket=bucket, prefix=f"{work_prefix}{job}/{execution['name']}/"),
                 )
     return notice
 
@@ -430,6 +438,7 @@ def watch(
     execution_arn: ExecutionOpt = None,
     stack: StackOpt = None,
     jobs_prefix: JobsPrefixOpt = DEFAULT_JOBS_PREFIX,
+    work_prefix: WorkPrefixOpt = DEFAULT_WORK_PREFIX,
     interval: Annotated[
         float, typer.Option("--interval", min=0.2, help="Seconds between polls.")
     ] = 3.0,
@@ -496,7 +505,9 @@ def watch(
                 time.sleep(interval)
     except KeyboardInterrupt:
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-    notice = _final_notice(s3, execution, job=job, inbox=inbox, prepared=prepared)
+    notice = _final_notice(
+        s3, execution, job=job, inbox=inbox, prepared=prepared, work_prefix=work_prefix
+    )
     status = str(notice["status"]) if notice else str(execution["status"])
     if as_json:
         print_json(
@@ -526,6 +537,7 @@ def report(
     execution_arn: ExecutionOpt = None,
     stack: StackOpt = None,
     jobs_prefix: JobsPrefixOpt = DEFAULT_JOBS_PREFIX,
+    work_prefix: WorkPrefixOpt = DEFAULT_WORK_PREFIX,
     limit: Annotated[
         int, typer.Option("--limit", min=0, help="Failed objects to list (0: all).")
     ] = 50,
@@ -551,6 +563,7 @@ def report(
             state_machine_arn=state_machine_arn,
             execution_arn=execution_arn,
             jobs_prefix=jobs_prefix,
+            work_prefix=work_prefix,
         )
         if notice is None:
             if execution is not None and execution["status"] == "RUNNING":
@@ -590,6 +603,7 @@ def _find_run(
     state_machine_arn: str | None,
     execution_arn: str | None,
     jobs_prefix: str,
+    work_prefix: str,
 ) -> tuple[dict[str, Any] | None, RunLocation | None, dict[str, Any] | None]:
     """(notice, working area, execution) of the job's latest run."""
     s3 = session.client("s3")
@@ -615,9 +629,9 @@ def _find_run(
             location = RunLocation.model_validate(prepared["work"])
         elif bucket:
             # Prepare failed: the failure notice is in work/<job>/<execution name>/.
-            location = RunLocation(bucket=bucket, prefix=f"work/{job}/{execution['name']}/")
+            location = RunLocation(bucket=bucket, prefix=f"{work_prefix}{job}/{execution['name']}/")
     elif inbox:
-        location = deployed.latest_run(s3, inbox, job)
+        location = deployed.latest_run(s3, inbox, job, work_prefix)
     else:
         fail("give --inbox, --state-machine-arn, --execution-arn or --stack", ExitCode.USAGE)
     if notice is None and location is not None:

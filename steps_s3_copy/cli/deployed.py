@@ -288,20 +288,29 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def latest_run(s3: Any, inbox_bucket: str, job_name: str) -> RunLocation | None:
-    """The newest working area of ``job_name`` in the inbox (``work/<job>/<run-id>/run.json``)."""
-    newest: tuple[datetime, str] | None = None
+def latest_run(
+    s3: Any, inbox_bucket: str, job_name: str, work_prefix: str = "work/"
+) -> RunLocation | None:
+    """The newest finished working area of ``job_name``: the one whose ``summary.json``
+    (written by Summarise, also after a failed Prepare) is newest; without any, the newest
+    ``run.json`` (a run still going)."""
+    newest: dict[str, tuple[datetime, str]] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=inbox_bucket, Prefix=f"work/{job_name}/"
+        Bucket=inbox_bucket, Prefix=f"{work_prefix}{job_name}/"
     ):
         for item in page.get("Contents", []):
-            if item["Key"].endswith("/run.json") and (
-                newest is None or item["LastModified"] > newest[0]
+            key = item["Key"]
+            if key.count("/") != f"{work_prefix}{job_name}/".count("/") + 1:
+                continue  # results/... and map results, or another job's deeper prefix
+            name = key.rsplit("/", 1)[1]
+            if name in ("summary.json", "run.json") and (
+                name not in newest or item["LastModified"] > newest[name][0]
             ):
-                newest = (item["LastModified"], item["Key"])
-    if newest is None:
+                newest[name] = (item["LastModified"], key)
+    found = newest.get("summary.json") or newest.get("run.json")
+    if found is None:
         return None
-    return RunLocation(bucket=inbox_bucket, prefix=newest[1].removesuffix("/run.json"))
+    return RunLocation(bucket=inbox_bucket, prefix=found[1].rsplit("/", 1)[0] + "/")
 
 
 def failed_rows(s3: Any, report_uri: str, *, limit: int) -> tuple[list[dict[str, str]], int]:

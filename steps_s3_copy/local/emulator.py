@@ -98,6 +98,9 @@ class Emulator:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
+        # moto keeps its state per process, not per server: an embedded emulator starts
+        # empty even if this process ran another one before (as the tests do).
+        self.reset()
         return self.endpoint_url
 
     def stop(self) -> None:

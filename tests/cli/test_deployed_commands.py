@@ -333,6 +333,46 @@ def test_report_of_a_failed_prepare_names_the_rows(
     assert "ManifestInvalid" in result.stdout
     assert "key is empty" in result.stdout
 
+    by_inbox = runner.invoke(
+        app,
+        [
+            "report",
+            "broken",
+            "--inbox",
+            pipeline.stack.inbox_bucket,
+            "--json",
+            "--endpoint-url",
+            executing,
+        ],
+    )
+    assert by_inbox.exit_code == ExitCode.FAILED, by_inbox.output
+    assert json.loads(by_inbox.stdout)["notice"]["error"] == "ManifestInvalid"
+
+
+def test_report_with_only_the_inbox_takes_the_latest_run(
+    runner: CliRunner, pipeline: EmbeddedPipeline
+) -> None:
+    pipeline.submit("example", example("example.csv"), example("example.json"))
+    first = pipeline.run_next(timeout=15)
+    pipeline.resubmit_sidecar("example", example("example.json"))
+    second = pipeline.run_next(timeout=15)
+    assert first.notice["runId"] != second.notice["runId"]
+
+    result = runner.invoke(
+        app,
+        [
+            "report",
+            "example",
+            "--inbox",
+            pipeline.stack.inbox_bucket,
+            "--json",
+            "--endpoint-url",
+            pipeline.stack.endpoint_url,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["notice"]["runId"] == second.notice["runId"]
+
 
 def test_report_of_an_unknown_job(runner: CliRunner, pipeline: EmbeddedPipeline) -> None:
     result = runner.invoke(

@@ -105,6 +105,24 @@ def test_direct_mode_defaults_to_the_destination_bucket(
     # The copied objects are exactly the manifest's: nothing of ours under incoming/.
     assert len(destination_keys(seeded)) == 11
 
+    # `report` finds the run in the destination bucket's .steps-s3-copy/ working area.
+    report = runner.invoke(
+        app,
+        [
+            "report",
+            "example",
+            "--inbox",
+            demo.DESTINATION_BUCKET,
+            "--work-prefix",
+            ".steps-s3-copy/work/",
+            "--endpoint-url",
+            moto_server,
+            "--json",
+        ],
+    )
+    assert report.exit_code == 0, report.output
+    assert json.loads(report.stdout)["reportCsv"] == notice["reportUri"]
+
 
 def test_direct_mode_partial_exits_3(
     runner: CliRunner, moto_server: str, seeded: Any, tmp_path: Path
