@@ -330,8 +330,9 @@ def table(runs: list[Run]) -> str:
         base = engine.get(run.scenario)
         speed = run.objects_per_s / base.objects_per_s if base and base.objects_per_s else None
         cpu = run.cpu_ms_per_object / base.cpu_ms_per_object if base and base.cpu else None
+        rate = fmt(run.objects_per_s, 0 if run.objects_per_s >= 100 else 2)
         lines.append(
-            f"| {run.scenario} | {run.tool} | {fmt(run.wall)} | {fmt(run.objects_per_s, 0)} "
+            f"| {run.scenario} | {run.tool} | {fmt(run.wall)} | {rate} "
             f"| {fmt(run.mib_per_s, 1)} | {fmt(run.cpu_ms_per_object, 3)} "
             f"| {fmt(run.requests_per_object, 3)} | {fmt(speed)}x | {fmt(cpu)}x "
             f"| {'yes' if run.ok else 'NO ' + run.note} |"

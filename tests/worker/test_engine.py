@@ -407,3 +407,23 @@ def test_control_stops_starting_and_aborts_after_grace_or_deadline():
     late = Control(None, time.monotonic() - 10, grace=100)
     assert not late.may_start()
     assert late.must_abort()  # well past the deadline: abort rather than be killed
+
+
+def test_slowdown_on_part_copies_is_retried_by_the_multipart_path(
+    buckets: Any, make_engine: Engine, fault_proxy: FaultProxy
+):
+    s3 = buckets
+    data = os.urandom(11 * MiB)
+    s3.put_object(Bucket=SOURCE, Key="big", Body=data)
+    fault_proxy.fail_first(
+        2,
+        503,
+        "SlowDown",
+        match=lambda m, _p, q: (1, "") if m == "PUT" and "partNumber=" in q else None,
+    )
+    engine = make_engine(endpoint=fault_proxy.url, multipart_threshold=5 * MiB, part_size=5 * MiB)
+    [result] = engine.copy([item("big")])
+    assert (result.status, result.method) == (Status.COPIED, "multipart"), result
+    assert len(fault_proxy.injected) == 2
+    assert body_of(s3, DEST, "big") == data
+    assert no_uploads_left(s3)
