@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import logging
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +121,7 @@ def run(
             with RunProgress(out, enabled=not quiet) as bar:
                 if embedded:
                     emulator = stack.enter_context(Emulator(endpoint_url))
-                    local_run, rows = _embedded(
+                    local_run, report = _embedded(
                         emulator,
                         manifest,
                         sidecar,
@@ -147,7 +147,7 @@ def run(
                     )
                     if isinstance(direct, ExitCode):
                         return direct
-                    local_run, rows = direct
+                    local_run, report = direct
         except EventNotReceivedError as exc:
             err_console.print(f"[red]error:[/] {exc}")
             return ExitCode.TIMEOUT
@@ -161,7 +161,7 @@ def run(
         if as_json:
             print_json(local_run.notice)
         elif not quiet:
-            _print_outcome(out, local_run, rows)
+            _print_outcome(out, local_run, report)
         else:
             console.print(local_run.status)
         if embedded and keep_running:
@@ -191,7 +191,7 @@ def _direct(
     bar: RunProgress,
     stop: threading.Event,
     out: Console,
-) -> tuple[LocalRun, list[dict[str, str]]] | ExitCode:
+) -> tuple[LocalRun, _ReportHead] | ExitCode:
     checked = check_files(manifest, sidecar)
     if work_bucket:
         target = DirectTarget(work_bucket, "")
@@ -226,7 +226,7 @@ def _embedded(
     stop: threading.Event,
     quiet: bool,
     out: Console,
-) -> tuple[LocalRun, list[dict[str, str]]]:
+) -> tuple[LocalRun, _ReportHead]:
     pipeline = EmbeddedPipeline(emulator, on_progress=_progress_adapter(bar), stop=stop)
     if not quiet:
         out.print(f"emulator at {emulator.endpoint_url}: inbox s3://{pipeline.stack.inbox_bucket}")
@@ -241,7 +241,7 @@ def _embedded(
     return local_run, _report_rows(out, pipeline.s3, local_run)
 
 
-def _print_outcome(out: Console, local_run: LocalRun, rows: list[dict[str, str]]) -> None:
+def _print_outcome(out: Console, local_run: LocalRun, report: _ReportHead) -> None:
     received = local_run.received
     if received is not None:
         attrs = ", ".join(f"{k}={v}" for k, v in sorted(received.attributes.items()))
@@ -253,37 +253,52 @@ def _print_outcome(out: Console, local_run: LocalRun, rows: list[dict[str, str]]
     if failures:
         out.print(f"[red]{len(failures)} batch(es) failed after their retries[/]")
     csv_uri = render.report_csv_uri(local_run.notice)
-    if rows:
-        out.print(render.report_table(rows[:REPORT_ROWS_SHOWN], total=len(rows)))
-        if len(rows) > REPORT_ROWS_SHOWN:
-            out.print(f"... {len(rows) - REPORT_ROWS_SHOWN} more rows in the report")
+    if report.rows:
+        out.print(render.report_table(report.rows, total=report.total))
+        if report.total > len(report.rows):
+            out.print(f"... {report.total - len(report.rows)} more rows in the report")
     if csv_uri:
         out.print(f"report: {csv_uri}")
     out.print(f"took {local_run.result.seconds:.1f} s")
 
 
-def _report_rows(out: Console, s3: Any, local_run: LocalRun) -> list[dict[str, str]]:
-    """The rows of report.csv, read back from S3 (none for a dry run or a failed Prepare)."""
+@dataclass
+class _ReportHead:
+    """The first rows of report.csv and how many rows it has."""
+
+    rows: list[dict[str, str]] = field(default_factory=list)
+    total: int = 0
+
+
+def _report_rows(out: Console, s3: Any, local_run: LocalRun) -> _ReportHead:
+    """The first rows of report.csv (streamed), each with how it was copied."""
+    head = _ReportHead()
     uri = render.report_csv_uri(local_run.notice)
     if not uri:
-        return []
+        return head  # a dry run or a failed Prepare has no report
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        lines = (line.decode("utf-8") for line in body.iter_lines(keepends=True))
+        for row in csv.DictReader(lines):
+            head.total += 1
+            if len(head.rows) < REPORT_ROWS_SHOWN:
+                head.rows.append(dict(row))
     except Exception as exc:  # shown as a courtesy: the report's URI is printed anyway
         out.print(f"(could not read the report: {exc})")
-        return []
-    rows = list(csv.DictReader(io.StringIO(body)))
+        return _ReportHead()
     work = local_run.notice.get("work")
-    if isinstance(work, dict):
-        methods = _methods(s3, RunLocation.model_validate(work))
-        for row in rows:
+    if isinstance(work, dict) and head.rows:
+        wanted = {row.get("destination", "") for row in head.rows}
+        methods = _methods(s3, RunLocation.model_validate(work), wanted)
+        for row in head.rows:
             row["method"] = methods.get(row.get("destination", ""), "")
-    return rows
+    return head
 
 
-def _methods(s3: Any, location: RunLocation) -> dict[str, str]:
-    """How each object was handled (copy, multipart, skip), from the batches' results."""
+def _methods(s3: Any, location: RunLocation, wanted: set[str]) -> dict[str, str]:
+    """How the ``wanted`` destinations were handled (copy, multipart, skip), from the
+    batches' results; stops reading once every one is found."""
     methods: dict[str, str] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(
         Bucket=location.bucket, Prefix=location.results_prefix
@@ -293,5 +308,8 @@ def _methods(s3: Any, location: RunLocation) -> dict[str, str]:
             for line in body.decode("utf-8").splitlines():
                 if line.strip():
                     result = ObjectResult.model_validate_json(line)
-                    methods[result.destination] = result.method
+                    if result.destination in wanted:
+                        methods[result.destination] = result.method
+            if len(methods) == len(wanted):
+                return methods
     return methods

@@ -219,3 +219,20 @@ def test_direct_mode_with_a_missing_work_bucket_is_an_aws_error(
     )
     assert result.exit_code == ExitCode.AWS_ERROR, result.output
     assert "NoSuchBucket" in result.stderr
+
+
+def test_a_long_report_shows_its_first_rows(
+    runner: CliRunner, moto_server: str, seeded: Any, tmp_path: Path
+) -> None:
+    for i in range(30):
+        seeded.put_object(Bucket=demo.SOURCE_BUCKET, Key=f"many/{i:03d}.txt", Body=b"x" * i)
+    manifest = tmp_path / "many.csv"
+    manifest.write_text("example-source-bucket,many/*\n", encoding="utf-8")
+    result = runner.invoke(
+        app,
+        ["local", str(manifest), str(EXAMPLES / "example.json"), "--endpoint-url", moto_server],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "report (30 objects)" in result.stdout
+    assert "... 5 more rows in the report" in result.stdout
