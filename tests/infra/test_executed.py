@@ -129,7 +129,8 @@ def test_a_sidecar_in_the_inbox_copies_everything_on_both_lanes(deployment: Depl
     assert batch["lane"] == "fargate"
     assert task.environment["S3COPY_WORK_BUCKET"] == "steps-s3-copy-inbox"
     copy_calls = [c for c in recorder.lambda_calls if c[0].endswith("copy_batch.handler")]
-    assert len(copy_calls) == 3  # five small objects, two per batch
+    assert notice["planned"]["batches"] == {"lambda": 3, "fargate": 1}  # two per batch
+    assert len(copy_calls) == 3
     entered = run.states_entered()
     assert entered[:2] == ["Prepare", "DryRun"]
     assert {"Copy", "Summarise", "Notify", "Done"} <= set(entered)
@@ -201,3 +202,46 @@ def test_an_interrupted_container_is_retried_and_the_run_succeeds(
     assert len(recorder.retry_waits) == 1
     assert 0 <= recorder.retry_waits[0] <= 20  # full jitter over the first 20 s interval
     assert deployment.objects(DESTINATION) == {f"copied/{k}": v for k, v in large.items()}
+
+
+def test_spot_failing_every_retry_falls_back_to_on_demand_fargate(
+    deployment: Deployment,
+) -> None:
+    objects = _sources(deployment)
+    large = {k: v for k, v in objects.items() if len(v) > CUTOFF}
+    event = deployment.submit("fallback", _manifest([(SOURCE, k) for k in large]), _sidecar())
+
+    # Spot's first attempt and its 3 retries are all interrupted
+    with patched(deployment.endpoint, interrupt_tasks=4) as recorder:
+        run = deployment.start(event)
+
+    assert run.execution["status"] == "SUCCEEDED", run.execution
+    assert run.notice["status"] == "SUCCEEDED", run.notice
+    providers = [(r.capacity_provider, r.exit_code != 0) for r in recorder.task_runs]
+    assert providers == [
+        ("FARGATE_SPOT", True),
+        ("FARGATE_SPOT", True),
+        ("FARGATE_SPOT", True),
+        ("FARGATE_SPOT", True),
+        ("FARGATE", False),
+    ]
+    assert deployment.objects(DESTINATION) == {f"copied/{k}": v for k, v in large.items()}
+
+
+def test_a_dry_run_skips_the_copy_and_still_notifies(deployment: Deployment) -> None:
+    objects = _sources(deployment)
+    event = deployment.submit(
+        "dry", _manifest([(SOURCE, k) for k in objects]), _sidecar(dryRun=True)
+    )
+
+    with patched(deployment.endpoint) as recorder:
+        run = deployment.start(event)
+
+    assert run.execution["status"] == "SUCCEEDED", run.execution
+    assert run.notice["dryRun"] is True
+    assert run.notice["planned"]["objects"] == len(objects)
+    entered = run.states_entered()
+    assert "Copy" not in entered
+    assert entered[-3:] == ["Summarise", "Notify", "Done"]
+    assert recorder.task_runs == []
+    assert deployment.objects(DESTINATION) == {}
