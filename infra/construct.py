@@ -146,14 +146,13 @@ class StepsS3Copy(Construct):
             writer_role_name=writer_role_name,
             source_buckets=_merged(source_buckets, source_bucket_names),
             destination_buckets=_merged(destination_buckets, destination_bucket_names),
+            state_machine_timeout=state_machine_timeout,
         )
         sources = self._buckets("Source", _merged(source_buckets, source_bucket_names))
         destinations = self._buckets(
             "Destination", _merged(destination_buckets, destination_bucket_names)
         )
         timeout = state_machine_timeout or Duration.days(7)
-        if timeout.to_seconds() < 60 or timeout.to_days() > 365:
-            raise ValueError("state_machine_timeout must be between 1 minute and 365 days")
         stack = Stack.of(self)
         self.jobs_prefix = jobs_prefix
         self.lane_cutoff_bytes = lane_cutoff_bytes
@@ -344,7 +343,7 @@ class StepsS3Copy(Construct):
         self.rule = events.Rule(
             self,
             "SidecarRule",
-            description="Start a copy when a sidecar (jobs/*.json) lands in the inbox",
+            description=f"Start a copy when a sidecar ({jobs_prefix}*.json) lands in the inbox",
             event_pattern=events.EventPattern(
                 source=pattern["source"],
                 detail_type=pattern["detail-type"],
@@ -964,6 +963,7 @@ def _validate(
     writer_role_name: str | None,
     source_buckets: Sequence[s3.IBucket | str] | None,
     destination_buckets: Sequence[s3.IBucket | str] | None,
+    state_machine_timeout: Duration | None,
 ) -> None:
     """Reject bad arguments before any resource is created."""
     if task_cpu not in _FARGATE_MEMORY:
@@ -1001,3 +1001,7 @@ def _validate(
     ):
         if buckets is not None and len(buckets) == 0:
             raise ValueError(f"{name} must be None (any bucket) or name at least one bucket")
+    if state_machine_timeout is not None and not (
+        60 <= state_machine_timeout.to_seconds() <= 365 * 24 * 3600
+    ):
+        raise ValueError("state_machine_timeout must be between 1 minute and 365 days")

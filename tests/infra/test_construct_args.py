@@ -29,6 +29,10 @@ from steps_s3_copy.infra.construct import StepsS3Copy
         ({"source_buckets": []}, "source_buckets"),
         ({"destination_buckets": []}, "destination_buckets"),
         ({"state_machine_timeout": cdk.Duration.seconds(5)}, "state_machine_timeout"),
+        (
+            {"source_bucket_names": ["a"], "state_machine_timeout": cdk.Duration.days(400)},
+            "state_machine_timeout",
+        ),
     ],
 )
 def test_bad_arguments_raise_value_error_before_any_resource(
