@@ -34,10 +34,11 @@ Where it beats the usual path:
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -297,11 +298,14 @@ class CopyEngine:
     ) -> list[ObjectResult]:
         """Copy every object under a source prefix to a destination prefix (a "sync").
 
-        The source and destination listings run at the same time; the destination
-        listing answers every skip check, so the only other requests are the copies.
+        The source and destination listings run at the same time, and copying starts
+        with the first page of the source listing; the destination listing answers every
+        skip check, so the only other requests are the copies.
         """
         destination: dict[tuple[str, str], ListEntry | None] = {}
         failures: list[S3Error] = []
+        source_failures: list[S3Error] = []
+        entries: queue.Queue[ListEntry | None] = queue.Queue()
 
         def list_destination() -> None:
             try:
@@ -312,47 +316,77 @@ class CopyEngine:
             except S3Error as exc:
                 failures.append(exc)
 
-        lister = None
+        def list_source() -> None:
+            try:
+                for entry in self.fast.list_objects(
+                    source_bucket, source_prefix, headers=self._source_headers
+                ):
+                    entries.put(entry)
+            except S3Error as exc:
+                source_failures.append(exc)
+            finally:
+                entries.put(None)
+
+        listers = [threading.Thread(target=list_source, daemon=True)]
         if self.options.overwrite is not OverwritePolicy.ALWAYS:
-            lister = threading.Thread(target=list_destination, daemon=True)
+            listers.append(threading.Thread(target=list_destination, daemon=True))
+        for lister in listers:
             lister.start()
-        items = [
-            CopyItem(
-                source_bucket=source_bucket,
-                source_key=entry.key,
-                destination_bucket=destination_bucket,
-                destination_key=destination_prefix + entry.key[len(source_prefix) :],
-                size=entry.size,
-                etag=entry.etag,
-            )
-            for entry in self.fast.list_objects(
-                source_bucket, source_prefix, headers=self._source_headers
-            )
-        ]
-        if lister is not None:
-            lister.join()
-            if failures:
-                # Without a complete listing each object is checked with HeadObject.
-                logger.warning(
-                    "destination listing failed; using HeadObject",
-                    extra={"bucket": destination_bucket, "error": failures[0].code},
+        absent: object = None
+
+        def items() -> Iterator[CopyItem]:
+            """Source objects as their pages arrive: copying starts with the first page."""
+            nonlocal absent
+            if len(listers) > 1:
+                listers[1].join()  # every skip check needs the whole destination listing
+                if failures:
+                    # Without a complete listing each object is checked with HeadObject.
+                    logger.warning(
+                        "destination listing failed; using HeadObject",
+                        extra={"bucket": destination_bucket, "error": failures[0].code},
+                    )
+                    destination.clear()
+                    absent = _UNKNOWN
+            while (entry := entries.get()) is not None:
+                yield CopyItem(
+                    source_bucket=source_bucket,
+                    source_key=entry.key,
+                    destination_bucket=destination_bucket,
+                    destination_key=destination_prefix + entry.key[len(source_prefix) :],
+                    size=entry.size,
+                    etag=entry.etag,
                 )
-                destination = {}
-            else:
-                for item in items:
-                    destination.setdefault((item.destination_bucket, item.destination_key), None)
+
         control = Control(stop, deadline, grace)
-        return self._copy_all(items, destination, control, on_result)
+        results = self._copy_all(
+            items(),
+            destination,
+            control,
+            on_result,
+            missing=lambda: absent,
+        )
+        listers[0].join()
+        if source_failures:
+            # What was listed is copied (and safe to copy again); the caller learns that
+            # the source listing ended early.
+            raise source_failures[0]
+        return results
 
     def _copy_all(
         self,
-        items: Sequence[CopyItem],
+        items: Iterable[CopyItem],
         listed: dict[tuple[str, str], ListEntry | None],
         control: Control,
         on_result: Callable[[ObjectResult], None] | None,
+        missing: Callable[[], object] = lambda: _UNKNOWN,
     ) -> list[ObjectResult]:
-        results: list[ObjectResult | None] = [None] * len(items)
-        pending = iter(enumerate(items))
+        """Run ``items`` through ``concurrency`` threads; results in input order.
+
+        ``listed`` holds destinations a listing saw; a key not in it is ``missing()``:
+        unknown (ask with HeadObject) or, after a complete listing, absent (None).
+        """
+        results: dict[int, ObjectResult] = {}
+        pending = enumerate(items)
         lock = threading.Lock()
 
         def work() -> None:
@@ -365,20 +399,22 @@ class CopyEngine:
                     return
                 index, item = nxt
                 key = (item.destination_bucket, item.destination_key)
-                result = self.copy_one(item, listed.get(key, _UNKNOWN), control)
+                result = self.copy_one(item, listed.get(key, missing()), control)
                 results[index] = result
                 if on_result is not None:
                     on_result(result)
 
+        width = self.options.concurrency
+        if isinstance(items, Sequence):
+            width = min(width, len(items))
         threads = [
-            threading.Thread(target=work, name=f"copy-{n}", daemon=True)
-            for n in range(min(self.options.concurrency, len(items)))
+            threading.Thread(target=work, name=f"copy-{n}", daemon=True) for n in range(width)
         ]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        return [r for r in results if r is not None]
+        return [results[i] for i in sorted(results)]
 
     def _list_destinations(
         self, items: Iterable[CopyItem]

@@ -14,6 +14,7 @@ import pytest
 
 from steps_s3_copy.models import CopyItem, ExpectedChecksum, MiB, OverwritePolicy, Status
 from steps_s3_copy.worker.engine import Control, CopyEngine, plan_parts
+from steps_s3_copy.worker.s3http import S3Error
 from tests.worker.conftest import DEST, SOURCE, FaultProxy
 
 Engine = Callable[..., CopyEngine]
@@ -427,3 +428,9 @@ def test_slowdown_on_part_copies_is_retried_by_the_multipart_path(
     assert len(fault_proxy.injected) == 2
     assert body_of(s3, DEST, "big") == data
     assert no_uploads_left(s3)
+
+
+def test_copy_prefix_raises_when_the_source_cannot_be_listed(buckets: Any, make_engine: Engine):
+    with pytest.raises(S3Error) as caught:
+        make_engine().copy_prefix("no-such-bucket", "x/", DEST, "y/")
+    assert caught.value.code == "NoSuchBucket"
