@@ -464,6 +464,10 @@ class StepsS3Copy(Construct):
             timeout=timeout,
             role=role,
             log_group=log_group,
+            # JSON for the platform's lines too; Powertools writes the application's as JSON
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
             tracing=lambda_.Tracing.ACTIVE,
             environment=environment,
         )

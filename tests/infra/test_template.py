@@ -225,7 +225,10 @@ def test_lambdas_run_the_runtime_image_on_arm64_with_their_handler(synth: Synth)
         env = props["Environment"]["Variables"]
         assert env["POWERTOOLS_SERVICE_NAME"] == "steps-s3-copy"
         assert env["LOG_LEVEL"] == "INFO"
-        assert "LoggingConfig" in props
+        logging = props["LoggingConfig"]
+        assert logging["LogFormat"] == "JSON"
+        assert logging["ApplicationLogLevel"] == "INFO"
+        assert "LogGroup" in logging
     assert set(commands) == {
         PREPARE_HANDLER,
         COPY_BATCH_HANDLER,
