@@ -293,24 +293,30 @@ def latest_run(
 ) -> RunLocation | None:
     """The newest finished working area of ``job_name``: the one whose ``summary.json``
     (written by Summarise, also after a failed Prepare) is newest; without any, the newest
-    ``run.json`` (a run still going)."""
-    newest: dict[str, tuple[datetime, str]] = {}
+    ``run.json`` (a run still going).
+
+    S3 times have one-second resolution, so runs finished within the same second are told
+    apart by their summary's ``finishedAt``.
+    """
+    found: dict[str, list[tuple[datetime, str]]] = {"summary.json": [], "run.json": []}
+    depth = f"{work_prefix}{job_name}/".count("/") + 1
     for page in s3.get_paginator("list_objects_v2").paginate(
         Bucket=inbox_bucket, Prefix=f"{work_prefix}{job_name}/"
     ):
         for item in page.get("Contents", []):
             key = item["Key"]
-            if key.count("/") != f"{work_prefix}{job_name}/".count("/") + 1:
-                continue  # results/... and map results, or another job's deeper prefix
             name = key.rsplit("/", 1)[1]
-            if name in ("summary.json", "run.json") and (
-                name not in newest or item["LastModified"] > newest[name][0]
-            ):
-                newest[name] = (item["LastModified"], key)
-    found = newest.get("summary.json") or newest.get("run.json")
-    if found is None:
+            # <work>/<job>/<run>/<name> only: not results/, nor a deeper job's files
+            if key.count("/") == depth and name in found:
+                found[name].append((item["LastModified"], key))
+    candidates = found["summary.json"] or found["run.json"]
+    if not candidates:
         return None
-    return RunLocation(bucket=inbox_bucket, prefix=found[1].rsplit("/", 1)[0] + "/")
+    newest = max(when for when, _ in candidates)
+    tied = [key for when, key in candidates if when == newest]
+    if len(tied) > 1 and found["summary.json"]:
+        tied.sort(key=lambda key: str((read_json(s3, inbox_bucket, key) or {}).get("finishedAt")))
+    return RunLocation(bucket=inbox_bucket, prefix=tied[-1].rsplit("/", 1)[0] + "/")
 
 
 def failed_rows(s3: Any, report_uri: str, *, limit: int) -> tuple[list[dict[str, str]], int]:
