@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from moto.events.models import EventPattern
@@ -10,7 +11,7 @@ from moto.events.models import EventPattern
 from steps_s3_copy.inbox import job_keys, job_name_of, sidecar_event_pattern
 
 
-def _event(bucket: str, key: str) -> dict[str, object]:
+def _event(bucket: str, key: str) -> Any:
     return {
         "source": "aws.s3",
         "detail-type": "Object Created",
