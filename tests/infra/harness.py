@@ -207,6 +207,13 @@ class Deployment:
         self.s3.put_object(Bucket=INBOX, Key=f"jobs/{name}.json", Body=json.dumps(sidecar))
         return self._receive(self.events_url, timeout=15)
 
+    def no_more_events(self, wait: float = 2.0) -> bool:
+        """True when the rule delivered nothing else (e.g. for the CSV or a working file)."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.events_url, MaxNumberOfMessages=10, WaitTimeSeconds=int(wait)
+        ).get("Messages", [])
+        return not messages
+
     def start(self, execution_input: dict[str, Any], timeout: float = 180) -> Run:
         """StartExecution (what the rule's target does) and wait for the notice."""
         # AWS names an execution started without a name with a UUID; moto leaves

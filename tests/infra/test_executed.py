@@ -106,6 +106,10 @@ def test_a_sidecar_in_the_inbox_copies_everything_on_both_lanes(deployment: Depl
     event = deployment.submit("happy", _manifest([(SOURCE, k) for k in objects]), _sidecar())
     assert event["detail-type"] == "Object Created"
     assert event["detail"]["object"]["key"] == "jobs/happy.json"
+    # the manifest (uploaded first) and files outside jobs/ do not start anything
+    deployment.s3.put_object(Bucket="steps-s3-copy-inbox", Key="work/other.json", Body=b"{}")
+    deployment.s3.put_object(Bucket="steps-s3-copy-inbox", Key="jobs/notes.txt", Body=b"")
+    assert deployment.no_more_events()
 
     with patched(deployment.endpoint) as recorder:
         run = deployment.start(event)
