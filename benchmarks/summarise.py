@@ -166,7 +166,7 @@ def main() -> None:
     print(
         f"wall time {report['seconds']:.1f} s (target < {TARGET_SECONDS:.0f} s:"
         f" {'ok' if ok_time else 'MISSED'}); this process's CPU {report['cpu_seconds']:.1f} s"
-        " (the rest is waiting for the moto server)"
+        " (the rest is waiting: for the moto server, and for a CPU on a busy machine)"
     )
     print(
         f"peak RSS {report['peak_rss_mib']:.0f} MiB, of which {report['rss_before_mib']:.0f} MiB"
