@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from steps_s3_copy.errors import Problems
 from steps_s3_copy.manifest import ManifestReader, ManifestRow, parse_checksum, text_lines
@@ -87,3 +90,26 @@ def test_checksum_column(text: str, expected: dict[str, str]) -> None:
 def test_bad_checksums(text: str) -> None:
     with pytest.raises(ValueError, match=r"\w"):
         parse_checksum(text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    keys=st.lists(
+        st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=60).filter(
+            lambda k: k != "*" and not k.endswith("/*")
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    uri_form=st.booleans(),
+)
+def test_any_key_written_by_a_csv_writer_reads_back_exactly(
+    keys: list[str], uri_form: bool
+) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for key in keys:
+        writer.writerow([f"s3://bk1/{key}"] if uri_form else ["bk1", key])
+    rows, problems = read(buffer.getvalue())
+    assert not problems
+    assert [r.key for r in rows] == keys
