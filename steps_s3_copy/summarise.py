@@ -18,7 +18,7 @@ import csv
 import io
 import json
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -226,7 +226,10 @@ def _fetch_plan_items(s3: Any, work: RunLocation, batch: _Batch) -> list[dict[st
 
 
 def _windowed(
-    pool: ThreadPoolExecutor, batches: list[_Batch], fetch: Any, window: int
+    pool: ThreadPoolExecutor,
+    batches: list[_Batch],
+    fetch: Callable[[_Batch], bytes | None],
+    window: int,
 ) -> Iterator[tuple[_Batch, bytes | None]]:
     """(batch, results) in index order, fetching up to ``window`` batches ahead."""
     queue: deque[tuple[_Batch, Future[bytes | None]]] = deque()
