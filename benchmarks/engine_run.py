@@ -16,8 +16,14 @@ import json
 import sys
 import time
 
-from steps_s3_copy.models import CopyOptions, Status
-from steps_s3_copy.worker.engine import CopyEngine
+# The runtime image (worker/requirements.txt) has no awscrt, but this venv has it for
+# benchmarks/engine_clients.py, and botocore imports it whenever it is installed (even
+# with BOTO_DISABLE_CRT set), which costs 30-50 ms of CPU per process. Measure the engine
+# as it ships: without it.
+sys.modules["awscrt"] = None  # type: ignore[assignment]
+
+from steps_s3_copy.models import CopyOptions, Status  # noqa: E402
+from steps_s3_copy.worker.engine import CopyEngine  # noqa: E402
 
 
 def split(uri: str) -> tuple[str, str]:
