@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import botocore.session
 from botocore.config import Config
@@ -216,13 +216,23 @@ class CopyEngine:
         self._addressing_style = addressing_style
         self._client: Any = None
         self._client_lock = threading.Lock()
+        fast_endpoint, fast_style = endpoint_url, addressing_style
+        if endpoint_url is None:
+            # Follow botocore's own endpoint resolution (AWS_ENDPOINT_URL_S3, the config
+            # file's services section, FIPS/dual-stack settings): both clients must talk
+            # to the same place. Costs the botocore client's creation (~60 ms) up front.
+            fast_endpoint = self.client.meta.endpoint_url
+            if addressing_style == "auto" and (urlsplit(fast_endpoint).hostname or "").endswith(
+                ".amazonaws.com"
+            ):
+                fast_style = "virtual"
         self.fast = FastS3(
             credentials=credentials,
             region=self.region,
-            endpoint_url=endpoint_url,
+            endpoint_url=fast_endpoint,
             max_connections=self._pool_size,
             retry=self.retry,
-            addressing_style=addressing_style,
+            addressing_style=fast_style,
             ca_bundle=core.get_config_variable("ca_bundle"),
         )
         self._source_headers: dict[str, str] = {}

@@ -10,9 +10,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 
-from steps_s3_copy.models import CopyItem, ExpectedChecksum, MiB, OverwritePolicy, Status
+from steps_s3_copy.models import (
+    CopyItem,
+    CopyOptions,
+    ExpectedChecksum,
+    MiB,
+    OverwritePolicy,
+    Status,
+)
 from steps_s3_copy.worker.engine import Control, CopyEngine, plan_parts
 from steps_s3_copy.worker.s3http import S3Error
 from tests.worker.conftest import DEST, SOURCE, FaultProxy
@@ -434,3 +442,25 @@ def test_copy_prefix_raises_when_the_source_cannot_be_listed(buckets: Any, make_
     with pytest.raises(S3Error) as caught:
         make_engine().copy_prefix("no-such-bucket", "x/", DEST, "y/")
     assert caught.value.code == "NoSuchBucket"
+
+
+def test_without_endpoint_url_the_engine_follows_botocores_configured_endpoint(
+    buckets: Any, moto_server: str, monkeypatch: pytest.MonkeyPatch
+):
+    s3 = buckets
+    s3.put_object(Bucket=SOURCE, Key="env", Body=b"e")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server)
+    engine = CopyEngine(CopyOptions(), session=boto3.session.Session(region_name="us-east-1"))
+    assert engine.fast.host == moto_server.removeprefix("http://")
+    [result] = engine.copy([item("env")])
+    assert result.status is Status.COPIED
+    assert body_of(s3, DEST, "env") == b"e"
+
+
+def test_on_aws_the_hot_path_uses_virtual_hosted_addressing():
+    engine = CopyEngine(CopyOptions(), session=boto3.session.Session(region_name="eu-west-1"))
+    host, path = engine.fast._where("my-bucket", "a b")
+    assert host.startswith("my-bucket.s3.")
+    assert host.endswith(".amazonaws.com")
+    assert path == "/a%20b"
+    assert engine.fast.scheme == "https"
