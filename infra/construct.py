@@ -46,6 +46,8 @@ NOTIFY_HANDLER: Final = "steps_s3_copy.handlers.notify.handler"
 LAMBDA_ENTRYPOINT: Final = ("python", "-m", "awslambdaric")
 WORKER_COMMAND: Final = ("python", "-m", "steps_s3_copy.worker")
 CONTAINER_NAME: Final = "Worker"
+#: one full vCPU of Lambda
+SUMMARISE_MIN_MEMORY_MIB: Final = 1769
 
 #: working files of a run (Prepare writes them under <WORK_PREFIX><job>/<run-id>/)
 WORK_PREFIX: Final = "work/"
@@ -244,7 +246,10 @@ class StepsS3Copy(Construct):
             SUMMARISE_HANDLER,
             image_dir=image_dir,
             role=self.writer_role,
-            memory_mib=lambda_memory_mib,
+            # Summarise reads every batch's results file (100,000 of them for a million
+            # objects at 10 per batch) in 32 threads: CPU-bound, so at least one full vCPU
+            # (1,769 MB), whatever the other functions get.
+            memory_mib=max(lambda_memory_mib, SUMMARISE_MIN_MEMORY_MIB),
             timeout=Duration.minutes(15),
             log_retention=log_retention,
             environment={**common_env, **layout_env},

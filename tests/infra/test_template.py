@@ -270,6 +270,16 @@ def test_prepare_and_notify_get_their_environment(synth: Synth) -> None:
     assert notify["Properties"]["Environment"]["Variables"]["TOPIC_ARN"] == {"Ref": topic_id}
 
 
+def test_summarise_gets_at_least_one_vcpu(synth: Synth) -> None:
+    memory = {
+        name: synth.one("AWS::Lambda::Function", f"StepsS3Copy{name}Function")[1]["Properties"][
+            "MemorySize"
+        ]
+        for name in ("Prepare", "CopyBatch", "Summarise")
+    }
+    assert memory == {"Prepare": 1024, "CopyBatch": 1024, "Summarise": 1769}
+
+
 def test_state_machine_is_standard_traced_logged_with_a_timeout(synth: Synth) -> None:
     _, machine = synth.one("AWS::StepFunctions::StateMachine")
     props = machine["Properties"]
