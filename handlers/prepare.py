@@ -13,37 +13,28 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from steps_s3_copy.errors import InputInvalid
 from steps_s3_copy.events import PreparePayload
-from steps_s3_copy.handlers._runtime import client
+from steps_s3_copy.handlers._runtime import LayoutEnv, client
 from steps_s3_copy.observability import logger, metrics, tracer
 from steps_s3_copy.prepare import PrepareSettings, prepare_input
 from steps_s3_copy.sidecar import DEFAULT_LANE_CUTOFF_BYTES
 
 
-class PrepareEnv(BaseModel):
-    """The function's environment, validated once per execution environment."""
+class PrepareEnv(LayoutEnv):
+    """Prepare's environment: the layout, plus the lane cut-off and the manifest's size cap."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    work_bucket: str = Field(alias="WORK_BUCKET", min_length=3)
-    work_prefix: str = Field("work/", alias="WORK_PREFIX")
-    jobs_prefix: str = Field("jobs/", alias="JOBS_PREFIX")
-    reports_prefix: str = Field("reports/", alias="REPORTS_PREFIX")
     lane_cutoff_bytes: int = Field(DEFAULT_LANE_CUTOFF_BYTES, alias="LANE_CUTOFF_BYTES", ge=0)
     max_manifest_rows: int = Field(2_000_000, alias="MAX_MANIFEST_ROWS", ge=1)
 
-    def settings(self) -> PrepareSettings:
-        return PrepareSettings(
-            work_bucket=self.work_bucket,
-            work_prefix=self.work_prefix,
-            jobs_prefix=self.jobs_prefix,
-            reports_prefix=self.reports_prefix,
-            lane_cutoff_bytes=self.lane_cutoff_bytes,
-            max_manifest_rows=self.max_manifest_rows,
-        )
+    def _settings_fields(self) -> dict[str, Any]:
+        return {
+            **super()._settings_fields(),
+            "lane_cutoff_bytes": self.lane_cutoff_bytes,
+            "max_manifest_rows": self.max_manifest_rows,
+        }
 
 
 @functools.cache

@@ -14,11 +14,11 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from steps_s3_copy.errors import InputInvalid
 from steps_s3_copy.events import ExecutionContext
-from steps_s3_copy.handlers._runtime import client
+from steps_s3_copy.handlers._runtime import LayoutEnv, client
 from steps_s3_copy.observability import logger, metrics, tracer
 from steps_s3_copy.prepare import PrepareResult, PrepareSettings
 from steps_s3_copy.summarise import (
@@ -28,25 +28,6 @@ from steps_s3_copy.summarise import (
     summarise,
     summarise_failure,
 )
-
-
-class SummariseEnv(BaseModel):
-    """The function's environment (the same layout settings as Prepare's)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    work_bucket: str = Field(alias="WORK_BUCKET", min_length=3)
-    work_prefix: str = Field("work/", alias="WORK_PREFIX")
-    jobs_prefix: str = Field("jobs/", alias="JOBS_PREFIX")
-    reports_prefix: str = Field("reports/", alias="REPORTS_PREFIX")
-
-    def settings(self) -> PrepareSettings:
-        return PrepareSettings(
-            work_bucket=self.work_bucket,
-            work_prefix=self.work_prefix,
-            jobs_prefix=self.jobs_prefix,
-            reports_prefix=self.reports_prefix,
-        )
 
 
 class SummarisePayload(BaseModel):
@@ -61,7 +42,7 @@ class SummarisePayload(BaseModel):
 @functools.cache
 def runtime() -> tuple[PrepareSettings, Any, ObjectReader]:
     """Settings, the S3 client and the lean results reader, made at the cold start."""
-    settings = SummariseEnv.model_validate(dict(os.environ)).settings()
+    settings = LayoutEnv.model_validate(dict(os.environ)).settings()
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     reader = fast_reader(boto3.session.Session(), endpoint_url=endpoint)
     return settings, client("s3"), reader
