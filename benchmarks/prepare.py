@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,23 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def measured(call: Callable[[], Any]) -> dict[str, Any]:
+    """Run ``call`` once: wall and CPU seconds, peak RSS before and after, and its value."""
+    base = peak_rss_mib()
+    start = time.perf_counter()
+    cpu = time.process_time()
+    value = call()
+    seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    return {
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 2),
+        "peak_rss_mib": round(peak_rss_mib(), 1),
+        "rss_before_mib": round(base, 1),
+        "value": value,
+    }
+
+
 def manifest_lines(rows: int, bucket: str, seed: int = 7) -> Iterator[str]:
     """Genomics-shaped keys with sizes: mostly small files, 2% above the 1 GiB cut-off."""
     rnd = random.Random(seed)
@@ -138,19 +155,8 @@ def child(endpoint: str) -> None:
         "sourceFilesCsvKey": "jobs/bench.csv",
         "destinationBucket": "dst-bucket",
     }
-    base = peak_rss_mib()
-    start = time.perf_counter()
-    cpu = time.process_time()
-    result = prepare_input(event, run_id="bench-1", s3=s3, settings=settings)
-    seconds = time.perf_counter() - start
-    cpu = time.process_time() - cpu
-    report = {
-        "seconds": round(seconds, 2),
-        "cpu_seconds": round(cpu, 2),
-        "peak_rss_mib": round(peak_rss_mib(), 1),
-        "rss_before_mib": round(base, 1),
-        "result": result.to_payload(),
-    }
+    report = measured(lambda: prepare_input(event, run_id="bench-1", s3=s3, settings=settings))
+    report["result"] = report.pop("value").to_payload()
     print(json.dumps(report))
 
 

@@ -25,8 +25,8 @@ from benchmarks.prepare import (
     TARGET_MIB,
     TARGET_SECONDS,
     measure_child,
+    measured,
     moto_server,
-    peak_rss_mib,
     s3_client,
 )
 
@@ -116,19 +116,8 @@ def child(endpoint: str, payload: str) -> None:
     reader = fast_reader(boto3.session.Session(), endpoint_url=endpoint)  # as the handler does
     result = PrepareResult.model_validate_json(payload)
     execution = ExecutionContext(id="arn:bench", name="bench-1")
-    base = peak_rss_mib()
-    start = time.perf_counter()
-    cpu = time.process_time()
-    notice = summarise(result, execution, s3=s3, reader=reader)
-    seconds = time.perf_counter() - start
-    cpu = time.process_time() - cpu
-    report = {
-        "seconds": round(seconds, 2),
-        "cpu_seconds": round(cpu, 2),
-        "peak_rss_mib": round(peak_rss_mib(), 1),
-        "rss_before_mib": round(base, 1),
-        "notice": notice.to_payload(),
-    }
+    report = measured(lambda: summarise(result, execution, s3=s3, reader=reader))
+    report["notice"] = report.pop("value").to_payload()
     print(json.dumps(report))
 
 
