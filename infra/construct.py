@@ -730,34 +730,20 @@ class StepsS3Copy(Construct):
 
         on_demand = self._run_task(
             "CopyBatchOnDemand",
-            tasks.CapacityProviderOptions.custom(
-                [ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=1)]
-            ),
-        )
-        on_demand.add_retry(
-            errors=list(ECS_RETRY_ERRORS),
-            interval=Duration.seconds(30),
-            backoff_rate=2,
+            capacity_provider="FARGATE",
+            retry_interval=Duration.seconds(30),
             max_attempts=5,
             max_delay=Duration.minutes(5),
-            jitter_strategy=sfn.JitterType.FULL,
         )
         on_demand.add_catch(batch_failed, errors=["States.ALL"], result_path="$.error")
         fargate: sfn.IChainable = on_demand
         if use_spot:
             spot = self._run_task(
                 "CopyBatchSpot",
-                tasks.CapacityProviderOptions.custom(
-                    [ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=1)]
-                ),
-            )
-            spot.add_retry(
-                errors=list(ECS_RETRY_ERRORS),
-                interval=Duration.seconds(20),
-                backoff_rate=2,
+                capacity_provider="FARGATE_SPOT",
+                retry_interval=Duration.seconds(20),
                 max_attempts=3,
                 max_delay=Duration.minutes(2),
-                jitter_strategy=sfn.JitterType.FULL,
             )
             # Spot capacity gone or the task interrupted more than the retries absorb:
             # run the batch again on on-demand Fargate (it skips what is already copied).
@@ -771,9 +757,17 @@ class StepsS3Copy(Construct):
         )
 
     def _run_task(
-        self, construct_id: str, capacity: tasks.CapacityProviderOptions
+        self,
+        construct_id: str,
+        *,
+        capacity_provider: str,
+        retry_interval: Duration,
+        max_attempts: int,
+        max_delay: Duration,
     ) -> tasks.EcsRunTask:
-        return tasks.EcsRunTask(
+        """One batch as an ECS RunTask.sync on ``capacity_provider``, retried on ECS
+        throttling, capacity errors and a failed task with full-jitter backoff."""
+        task = tasks.EcsRunTask(
             self,
             construct_id,
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
@@ -781,7 +775,9 @@ class StepsS3Copy(Construct):
             task_definition=self.task_definition,
             launch_target=tasks.EcsFargateLaunchTarget(
                 platform_version=ecs.FargatePlatformVersion.LATEST,
-                capacity_provider_options=capacity,
+                capacity_provider_options=tasks.CapacityProviderOptions.custom(
+                    [ecs.CapacityProviderStrategy(capacity_provider=capacity_provider, weight=1)]
+                ),
             ),
             assign_public_ip=True,
             subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
@@ -809,6 +805,15 @@ class StepsS3Copy(Construct):
             result_selector={"taskArn": sfn.JsonPath.string_at("$.TaskArn")},
             result_path="$.task",
         )
+        task.add_retry(
+            errors=list(ECS_RETRY_ERRORS),
+            interval=retry_interval,
+            backoff_rate=2,
+            max_attempts=max_attempts,
+            max_delay=max_delay,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        return task
 
     # ------------------------------------------------------------------------------------
     def _acknowledge_findings(
