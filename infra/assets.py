@@ -5,27 +5,29 @@ The Lambda functions and the Fargate task run the same image, built from
 
     Dockerfile               (from the package's worker/)
     requirements.txt         (from the package's worker/requirements.txt)
-    steps_s3_copy/           the package tree, without infra/, tests and caches
+    steps_s3_copy/           the runtime packages, without infra/, tests and caches
 
-The package is found through ``steps_s3_copy.__file__`` and its symlinks are followed, so
-the same code works from a checkout (where ``steps_s3_copy/worker`` is a symlink) and from
-an installed wheel (where it is a real folder). The staged directory's name is a hash of
-its contents, so synthesizing twice gives the same directory and the same asset hash; a
-synth never needs Docker, it only records the asset.
+Each package's folder is found from the package itself (``module.__path__``), so the same
+code works from a checkout, where setuptools maps the top-level ``worker/`` and
+``handlers/`` folders to ``steps_s3_copy.worker`` and ``steps_s3_copy.handlers``, and
+from an installed wheel, where they are sub-folders of ``steps_s3_copy/``. The staged
+directory's name is a hash of its contents, so synthesizing twice gives the same
+directory and the same asset hash; a synth never needs Docker, it only records the asset.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import steps_s3_copy
-
-#: folders and files of the package that never go into the image
+#: the packages the image runs, in the order their files are staged
+RUNTIME_PACKAGES = ("steps_s3_copy", "steps_s3_copy.worker", "steps_s3_copy.handlers")
+#: folders and files of the packages that never go into the image
 EXCLUDED_NAMES = frozenset({"infra", "tests", "__pycache__", ".mypy_cache", ".pytest_cache"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 
@@ -34,9 +36,13 @@ class AssetStagingError(RuntimeError):
     """The package tree lacks something the image needs (the Dockerfile, requirements)."""
 
 
-def package_root() -> Path:
-    """The directory of the ``steps_s3_copy`` package (symlinks resolved)."""
-    return Path(steps_s3_copy.__file__).resolve().parent
+def package_roots() -> dict[str, Path]:
+    """The folder of each runtime package, as the import system finds it."""
+    roots: dict[str, Path] = {}
+    for name in RUNTIME_PACKAGES:
+        module = importlib.import_module(name)
+        roots[name] = Path(next(iter(module.__path__))).resolve()
+    return roots
 
 
 def _included(name: str) -> bool:
@@ -48,35 +54,41 @@ def _included(name: str) -> bool:
     )
 
 
-def _package_files(root: Path) -> Iterator[tuple[str, Path]]:
-    """(relative posix path, real file) for every file the image gets, in sorted order."""
-
-    def walk(directory: Path, relative: str) -> Iterator[tuple[str, Path]]:
-        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-            if not _included(entry.name):
-                continue
-            path = Path(entry.path).resolve()  # follows the checkout's symlinks
-            rel = f"{relative}/{entry.name}" if relative else entry.name
-            if path.is_dir():
-                yield from walk(path, rel)
-            elif path.is_file():
-                yield rel, path
-
-    yield from walk(root, "")
+def _package_files(directory: Path, relative: str) -> Iterator[tuple[str, Path]]:
+    """(relative posix path, file) for every file under ``directory``, in sorted order."""
+    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+        if not _included(entry.name):
+            continue
+        path = Path(entry.path)
+        rel = f"{relative}/{entry.name}"
+        if entry.is_dir():
+            yield from _package_files(path, rel)
+        elif entry.is_file():
+            yield rel, path
 
 
-def build_context_files(root: Path | None = None) -> list[tuple[str, Path]]:
-    """Every file of the build context as (path inside the context, source file)."""
-    root = root or package_root()
-    worker = root / "worker"
+def build_context_files(roots: Mapping[str, Path] | None = None) -> list[tuple[str, Path]]:
+    """Every file of the build context as (path inside the context, source file).
+
+    ``roots`` maps each runtime package's dotted name to its folder (default: where the
+    import system finds them). A file reachable twice (a wheel's ``steps_s3_copy/worker``
+    is both a sub-folder of ``steps_s3_copy`` and the root of ``steps_s3_copy.worker``)
+    is staged once.
+    """
+    roots = dict(roots or package_roots())
+    worker = roots.get("steps_s3_copy.worker")
+    if worker is None:
+        raise AssetStagingError("the runtime image needs the steps_s3_copy.worker package")
     dockerfile = worker / "Dockerfile"
     requirements = worker / "requirements.txt"
     for needed in (dockerfile, requirements):
         if not needed.is_file():
             raise AssetStagingError(f"the runtime image needs {needed}, which does not exist")
-    files = [("Dockerfile", dockerfile), ("requirements.txt", requirements)]
-    files += [(f"steps_s3_copy/{rel}", path) for rel, path in _package_files(root)]
-    return files
+    files: dict[str, Path] = {"Dockerfile": dockerfile, "requirements.txt": requirements}
+    for name, root in roots.items():
+        for rel, path in _package_files(root, name.replace(".", "/")):
+            files.setdefault(rel, path)
+    return sorted(files.items())
 
 
 def _digest(files: list[tuple[str, Path]]) -> str:
@@ -88,13 +100,15 @@ def _digest(files: list[tuple[str, Path]]) -> str:
     return digest.hexdigest()[:16]
 
 
-def stage_image_context(base_dir: Path | None = None, root: Path | None = None) -> Path:
+def stage_image_context(
+    base_dir: Path | None = None, roots: Mapping[str, Path] | None = None
+) -> Path:
     """Stage the image's build context and return its directory.
 
     ``base_dir`` defaults to ``<tmp>/steps-s3-copy-image``. The directory is named after
     the hash of its contents and written atomically, so concurrent synths agree.
     """
-    files = build_context_files(root)
+    files = build_context_files(roots)
     base = base_dir or Path(tempfile.gettempdir()) / "steps-s3-copy-image"
     target = base / _digest(files)
     if target.is_dir():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -80,27 +81,31 @@ def test_a_bad_flag_value_is_an_error() -> None:
         copy_args_from_context(cdk.App(context={"allowWriteToInstalledAccount": "maybe"}))
 
 
-def _fake_package(tmp_path: Path) -> Path:
-    """A checkout-like tree: the package with symlinked worker/ and infra/ folders."""
+def _fake_roots(tmp_path: Path) -> dict[str, Path]:
+    """A checkout-like tree: top-level worker/ and handlers/ folders mapped into the package."""
     (tmp_path / "worker").mkdir()
     (tmp_path / "worker" / "Dockerfile").write_text("FROM python:3.11-slim\n")
     (tmp_path / "worker" / "requirements.txt").write_text("boto3\n")
     (tmp_path / "worker" / "__main__.py").write_text("print('worker')\n")
-    (tmp_path / "infra").mkdir()
-    (tmp_path / "infra" / "construct.py").write_text("# cdk\n")
+    (tmp_path / "handlers").mkdir()
+    (tmp_path / "handlers" / "prepare.py").write_text("# handler\n")
     package = tmp_path / "steps_s3_copy"
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "__pycache__").mkdir()
     (package / "__pycache__" / "x.pyc").write_bytes(b"\0")
-    (package / "worker").symlink_to("../worker")
-    (package / "infra").symlink_to("../infra")
-    return package
+    (package / "infra").mkdir()  # as in a wheel: never staged
+    (package / "infra" / "construct.py").write_text("# cdk\n")
+    return {
+        "steps_s3_copy": package,
+        "steps_s3_copy.worker": tmp_path / "worker",
+        "steps_s3_copy.handlers": tmp_path / "handlers",
+    }
 
 
-def test_image_context_follows_symlinks_and_leaves_out_infra(tmp_path: Path) -> None:
-    package = _fake_package(tmp_path)
-    files = dict(build_context_files(package))
+def test_image_context_maps_the_folders_and_leaves_out_infra(tmp_path: Path) -> None:
+    roots = _fake_roots(tmp_path)
+    files = dict(build_context_files(roots))
     assert set(files) == {
         "Dockerfile",
         "requirements.txt",
@@ -108,21 +113,32 @@ def test_image_context_follows_symlinks_and_leaves_out_infra(tmp_path: Path) -> 
         "steps_s3_copy/worker/Dockerfile",
         "steps_s3_copy/worker/__main__.py",
         "steps_s3_copy/worker/requirements.txt",
+        "steps_s3_copy/handlers/prepare.py",
     }
-    staged = stage_image_context(tmp_path / "out", package)
-    again = stage_image_context(tmp_path / "out", package)
+    staged = stage_image_context(tmp_path / "out", roots)
+    again = stage_image_context(tmp_path / "out", roots)
     assert staged == again  # same content, same directory: the asset hash is stable
     assert (staged / "steps_s3_copy" / "worker" / "__main__.py").is_file()
-    assert not (staged / "steps_s3_copy" / "worker").is_symlink()
     (tmp_path / "worker" / "__main__.py").write_text("print('changed')\n")
-    assert stage_image_context(tmp_path / "out", package) != staged
+    assert stage_image_context(tmp_path / "out", roots) != staged
+
+
+def test_image_context_from_a_wheel_layout_stages_each_file_once(tmp_path: Path) -> None:
+    roots = _fake_roots(tmp_path)
+    package = roots["steps_s3_copy"]
+    shutil.move(str(tmp_path / "worker"), str(package / "worker"))
+    roots["steps_s3_copy.worker"] = package / "worker"
+    files = build_context_files(roots)
+    names = [name for name, _ in files]
+    assert len(names) == len(set(names))
+    assert "steps_s3_copy/worker/__main__.py" in names
 
 
 def test_image_context_needs_the_dockerfile(tmp_path: Path) -> None:
-    package = _fake_package(tmp_path)
+    roots = _fake_roots(tmp_path)
     (tmp_path / "worker" / "Dockerfile").unlink()
     with pytest.raises(AssetStagingError, match="Dockerfile"):
-        build_context_files(package)
+        build_context_files(roots)
 
 
 def test_the_real_image_context_has_the_runtime_and_not_the_infra() -> None:
