@@ -1,17 +1,47 @@
-"""The inbox convention, shared by the deployed rule, the local runner and ``s3copy submit``.
+"""The inbox bucket's layout, shared by the deployed stack, the steps, the local runner
+and the CLI: where jobs are dropped, where each run works, where reports go.
 
-A job is two objects under the jobs prefix of the inbox bucket: ``jobs/<name>.csv`` (the
-manifest) and ``jobs/<name>.json`` (the sidecar). The sidecar's arrival starts the run, so
-it is uploaded second.
+A job is two objects under the jobs prefix: ``jobs/<name>.csv`` (the manifest) and
+``jobs/<name>.json`` (the sidecar). The sidecar's arrival starts the run, so it is
+uploaded second. Each run works under ``work/<job>/<run-id>/`` and, unless the sidecar
+names another place, reports under ``reports/<job>/<run-id>/``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from steps_s3_copy.models import RunLocation
+from steps_s3_copy.s3uri import S3Uri
+
 DEFAULT_JOBS_PREFIX = "jobs/"
+DEFAULT_WORK_PREFIX = "work/"
+DEFAULT_REPORTS_PREFIX = "reports/"
 SIDECAR_SUFFIX = ".json"
 MANIFEST_SUFFIX = ".csv"
+
+
+@dataclass(frozen=True, slots=True)
+class InboxLayout:
+    """Where one deployment keeps jobs, working areas and reports in its inbox bucket."""
+
+    bucket: str
+    jobs_prefix: str = DEFAULT_JOBS_PREFIX
+    work_prefix: str = DEFAULT_WORK_PREFIX
+    reports_prefix: str = DEFAULT_REPORTS_PREFIX
+
+    def job_keys(self, name: str) -> tuple[str, str]:
+        """The (manifest, sidecar) keys of job ``name``."""
+        return job_keys(name, self.jobs_prefix)
+
+    def work(self, job_name: str, run_id: str) -> RunLocation:
+        """The working area of one run."""
+        return RunLocation(bucket=self.bucket, prefix=f"{self.work_prefix}{job_name}/{run_id}/")
+
+    def report_uri(self, job_name: str, run_id: str) -> S3Uri:
+        """The default report location of one run (a prefix ending in ``/``)."""
+        return S3Uri(self.bucket, f"{self.reports_prefix}{job_name}/{run_id}/")
 
 
 def sidecar_event_pattern(

@@ -1,0 +1,52 @@
+"""One factory for the botocore clients every part of the service uses.
+
+One retry policy everywhere (botocore's ``standard`` mode: exponential backoff with jitter
+for throttling, 5xx and connection errors); callers choose only what differs by use: the
+connection pool (parallel HEADs in Prepare, parallel fetches in Summarise, the engine's
+threads) and the read timeout (a CopyObject of 5 GiB takes minutes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+#: attempts per request, the first included (botocore "standard" retry mode)
+MAX_ATTEMPTS = 8
+
+
+def config(
+    *,
+    max_pool_connections: int = 64,
+    read_timeout: float = 60,
+    connect_timeout: float = 10,
+    max_attempts: int = MAX_ATTEMPTS,
+    addressing_style: str | None = None,
+) -> Config:
+    """The botocore ``Config`` of every client the service makes."""
+    return Config(
+        max_pool_connections=max_pool_connections,
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        tcp_keepalive=True,
+        s3={"addressing_style": addressing_style} if addressing_style else None,
+    )
+
+
+def client(
+    service: str,
+    *,
+    session: boto3.session.Session | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    **options: Any,
+) -> Any:
+    """A boto3 client for ``service``; the endpoint defaults to botocore's own resolution
+    (``AWS_ENDPOINT_URL_S3`` and the like), ``options`` go to :func:`config`."""
+    session = session or boto3.session.Session()
+    return session.client(
+        service, endpoint_url=endpoint_url, region_name=region, config=config(**options)
+    )

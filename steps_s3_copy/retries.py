@@ -1,0 +1,53 @@
+"""How often each step is tried and how long between tries: one table for the deployed
+state machine (infra builds its ``Retry`` fields from it) and for the local runner (which
+retries a batch the same number of times), so ``s3copy local`` fails and recovers the way
+the deployed service does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: errors of a Lambda invocation worth retrying (throttling, the service, the network)
+LAMBDA_SERVICE_ERRORS = (
+    "Lambda.TooManyRequestsException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.ClientExecutionTimeoutException",
+)
+#: ... and for a copy batch also BatchIncomplete: it ran out of time and continues on retry
+LAMBDA_COPY_ERRORS = (*LAMBDA_SERVICE_ERRORS, "BatchIncomplete")
+#: errors of ecs:runTask worth retrying: throttling, capacity, a task that stopped badly
+ECS_RETRY_ERRORS = (
+    "ECS.AmazonECSException",
+    "ECS.ThrottlingException",
+    "ECS.LimitExceededException",
+    "ECS.ServerException",
+    "States.TaskFailed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """One ``Retry`` field of a task state (full jitter)."""
+
+    errors: tuple[str, ...]
+    interval_seconds: int
+    max_attempts: int
+    max_delay_seconds: int
+    backoff_rate: float = 2.0
+
+    @property
+    def attempts(self) -> int:
+        """Tries in all: the first one plus ``max_attempts`` retries."""
+        return 1 + self.max_attempts
+
+
+#: Prepare, Summarise and Notify (and their failure-path twins)
+LAMBDA_STEP = RetryPolicy(LAMBDA_SERVICE_ERRORS, 2, 6, 60)
+#: a Lambda-lane batch
+COPY_BATCH_LAMBDA = RetryPolicy(LAMBDA_COPY_ERRORS, 5, 4, 120)
+#: a Fargate-lane batch on Spot, then (caught) on on-demand Fargate
+COPY_BATCH_SPOT = RetryPolicy(ECS_RETRY_ERRORS, 20, 3, 120)
+COPY_BATCH_ON_DEMAND = RetryPolicy(ECS_RETRY_ERRORS, 30, 5, 300)
