@@ -146,16 +146,22 @@ def manifest_lines(rows: int, bucket: str, seed: int = 7) -> Iterator[str]:
 
 
 def child(endpoint: str) -> None:
-    from steps_s3_copy.prepare import PrepareSettings, prepare_input  # noqa: PLC0415
+    from steps_s3_copy import prepare  # noqa: PLC0415
+    from steps_s3_copy.inbox import InboxLayout  # noqa: PLC0415
+    from steps_s3_copy.payloads import PreparePayload  # noqa: PLC0415
+    from steps_s3_copy.prepare import PrepareSettings  # noqa: PLC0415
 
     s3 = s3_client(endpoint)
-    settings = PrepareSettings(work_bucket="inbox")
+    settings = PrepareSettings(layout=InboxLayout("inbox"))
     event = {
         "sourceFilesCsvBucket": "inbox",
         "sourceFilesCsvKey": "jobs/bench.csv",
         "destinationBucket": "dst-bucket",
     }
-    report = measured(lambda: prepare_input(event, run_id="bench-1", s3=s3, settings=settings))
+    payload = PreparePayload.model_validate(
+        {"input": event, "execution": {"id": "arn:bench", "name": "bench-1"}}
+    )
+    report = measured(lambda: prepare.run(payload, s3=s3, settings=settings))
     report["result"] = report.pop("value").to_payload()
     print(json.dumps(report))
 

@@ -51,7 +51,8 @@ def prepared(rows: int, batches: dict[str, int], total: int) -> dict[str, Any]:
 
 def setup(s3: Any, rows: int, batch: int) -> dict[str, Any]:
     from steps_s3_copy.models import RunLocation  # noqa: PLC0415
-    from steps_s3_copy.planning import Planner, index_csv  # noqa: PLC0415
+    from steps_s3_copy.planning import Planner  # noqa: PLC0415
+    from steps_s3_copy.workarea import index_csv  # noqa: PLC0415
 
     location = RunLocation.model_validate(WORK)
     plan = io.BytesIO()
@@ -108,8 +109,7 @@ def setup(s3: Any, rows: int, batch: int) -> dict[str, Any]:
 
 
 def child(endpoint: str, payload: str) -> None:
-    from steps_s3_copy.events import ExecutionContext  # noqa: PLC0415
-    from steps_s3_copy.prepare import PrepareResult  # noqa: PLC0415
+    from steps_s3_copy.payloads import ExecutionContext, PrepareResult  # noqa: PLC0415
     from steps_s3_copy.summarise import fast_reader, summarise  # noqa: PLC0415
 
     s3 = s3_client(endpoint)

@@ -1,47 +1,57 @@
-"""What every handler shares: boto3 clients made once per execution environment."""
+"""What every handler shares: the environment models (read and validated once per
+execution environment) and the parsing of an event into its payload model."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-import boto3
-from botocore.config import Config
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-from steps_s3_copy.prepare import PrepareSettings
-
-#: enough pooled connections for Prepare's parallel HeadObject and Summarise's fetches
-_CONFIG = Config(
-    max_pool_connections=64,
-    retries={"mode": "adaptive", "max_attempts": 10},
-    connect_timeout=10,
-    read_timeout=60,
+from steps_s3_copy.aws import StepClients
+from steps_s3_copy.errors import InputInvalid
+from steps_s3_copy.inbox import (
+    DEFAULT_JOBS_PREFIX,
+    DEFAULT_REPORTS_PREFIX,
+    DEFAULT_WORK_PREFIX,
+    InboxLayout,
 )
 
-
-def client(service: str) -> Any:
-    """A boto3 client; the endpoint comes from the standard AWS_ENDPOINT_URL* settings."""
-    return boto3.session.Session().client(service, config=_CONFIG)
+P = TypeVar("P", bound=BaseModel)
 
 
-class LayoutEnv(BaseModel):
-    """Where the inbox keeps jobs, working areas and reports: Prepare's and Summarise's
-    environment, validated once per execution environment."""
+def parse(model: type[P], event: dict[str, Any], step: str) -> P:
+    """The event as ``model``; ``InputInvalid`` (a named error Step Functions can match)."""
+    try:
+        return model.model_validate(event)
+    except ValidationError as exc:
+        raise InputInvalid(f"not a {step} payload: {exc}") from exc
+
+
+class StepEnv(BaseModel):
+    """What every function's environment may set: another S3/SNS endpoint (local runs)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
+    endpoint_url: str | None = Field(
+        None, validation_alias=AliasChoices("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+    )
+
+    def clients(self) -> StepClients:
+        return StepClients(endpoint_url=self.endpoint_url)
+
+
+class LayoutEnv(StepEnv):
+    """Where the inbox keeps jobs, working areas and reports (Prepare and Summarise)."""
+
     work_bucket: str = Field(alias="WORK_BUCKET", min_length=3)
-    work_prefix: str = Field("work/", alias="WORK_PREFIX")
-    jobs_prefix: str = Field("jobs/", alias="JOBS_PREFIX")
-    reports_prefix: str = Field("reports/", alias="REPORTS_PREFIX")
+    work_prefix: str = Field(DEFAULT_WORK_PREFIX, alias="WORK_PREFIX")
+    jobs_prefix: str = Field(DEFAULT_JOBS_PREFIX, alias="JOBS_PREFIX")
+    reports_prefix: str = Field(DEFAULT_REPORTS_PREFIX, alias="REPORTS_PREFIX")
 
-    def settings(self) -> PrepareSettings:
-        return PrepareSettings(**self._settings_fields())
-
-    def _settings_fields(self) -> dict[str, Any]:
-        return {
-            "work_bucket": self.work_bucket,
-            "work_prefix": self.work_prefix,
-            "jobs_prefix": self.jobs_prefix,
-            "reports_prefix": self.reports_prefix,
-        }
+    def layout(self) -> InboxLayout:
+        return InboxLayout(
+            bucket=self.work_bucket,
+            jobs_prefix=self.jobs_prefix,
+            work_prefix=self.work_prefix,
+            reports_prefix=self.reports_prefix,
+        )

@@ -1,4 +1,4 @@
-"""Notify (Lambda): publish the completion notice once per run.
+"""Notify (Lambda): a thin adapter over :func:`steps_s3_copy.notify.run`.
 
 Payload ``{"notice": Notice}``; returns ``{"published": bool, "messageId": str | None}``.
 """
@@ -10,39 +10,28 @@ import os
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from steps_s3_copy.errors import InputInvalid
-from steps_s3_copy.handlers._runtime import client
-from steps_s3_copy.notify import publish_notice
+from steps_s3_copy import notify
+from steps_s3_copy.aws import StepClients
+from steps_s3_copy.handlers._runtime import StepEnv, parse
 from steps_s3_copy.observability import logger, tracer
-from steps_s3_copy.summarise import Notice
+from steps_s3_copy.payloads import NotifyPayload
 
 
-class NotifyEnv(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
+class NotifyEnv(StepEnv):
     topic_arn: str = Field(alias="TOPIC_ARN", pattern=r"^arn:[\w-]+:sns:")
 
 
-class NotifyPayload(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    notice: Notice
-
-
 @functools.cache
-def runtime() -> tuple[str, Any, Any]:
+def runtime() -> tuple[str, StepClients]:
     env = NotifyEnv.model_validate(dict(os.environ))
-    return env.topic_arn, client("sns"), client("s3")
+    return env.topic_arn, env.clients()
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    try:
-        payload = NotifyPayload.model_validate(event)
-    except ValidationError as exc:
-        raise InputInvalid(f"not a Notify payload: {exc}") from exc
-    topic_arn, sns, s3 = runtime()
-    return publish_notice(payload.notice, sns=sns, s3=s3, topic_arn=topic_arn).to_payload()
+    payload = parse(NotifyPayload, event, "Notify")
+    topic_arn, clients = runtime()
+    return notify.run(payload, sns=clients.sns, s3=clients.s3, topic_arn=topic_arn).to_payload()

@@ -1,4 +1,4 @@
-"""Prepare (Lambda): read the sidecar and the manifest, validate, size, plan.
+"""Prepare (Lambda): a thin adapter over :func:`steps_s3_copy.prepare.run`.
 
 Payload ``{"input": <execution input>, "execution": {"id", "name", "startTime"}}``;
 returns the PrepareResult (docs/architecture.md); raises the named errors of
@@ -13,13 +13,14 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from steps_s3_copy.errors import InputInvalid
-from steps_s3_copy.events import PreparePayload
-from steps_s3_copy.handlers._runtime import LayoutEnv, client
+from steps_s3_copy import prepare
+from steps_s3_copy.aws import StepClients
+from steps_s3_copy.handlers._runtime import LayoutEnv, parse
 from steps_s3_copy.observability import logger, metrics, tracer
-from steps_s3_copy.prepare import PrepareSettings, prepare_input
+from steps_s3_copy.payloads import PreparePayload
+from steps_s3_copy.prepare import PrepareSettings
 from steps_s3_copy.sidecar import DEFAULT_LANE_CUTOFF_BYTES
 
 
@@ -29,30 +30,28 @@ class PrepareEnv(LayoutEnv):
     lane_cutoff_bytes: int = Field(DEFAULT_LANE_CUTOFF_BYTES, alias="LANE_CUTOFF_BYTES", ge=0)
     max_manifest_rows: int = Field(2_000_000, alias="MAX_MANIFEST_ROWS", ge=1)
 
-    def _settings_fields(self) -> dict[str, Any]:
-        return {
-            **super()._settings_fields(),
-            "lane_cutoff_bytes": self.lane_cutoff_bytes,
-            "max_manifest_rows": self.max_manifest_rows,
-        }
+    def settings(self) -> PrepareSettings:
+        return PrepareSettings(
+            layout=self.layout(),
+            lane_cutoff_bytes=self.lane_cutoff_bytes,
+            max_manifest_rows=self.max_manifest_rows,
+        )
 
 
 @functools.cache
-def runtime() -> tuple[PrepareSettings, Any]:
-    """Settings and the S3 client, made on the first (cold-start) invocation."""
-    return PrepareEnv.model_validate(dict(os.environ)).settings(), client("s3")
+def runtime() -> tuple[PrepareSettings, StepClients]:
+    """Settings and clients, made on the first (cold-start) invocation."""
+    env = PrepareEnv.model_validate(dict(os.environ))
+    return env.settings(), env.clients()
 
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    try:
-        payload = PreparePayload.model_validate(event)
-    except ValidationError as exc:
-        raise InputInvalid(f"not a Prepare payload: {exc}") from exc
-    settings, s3 = runtime()
-    result = prepare_input(payload.input, run_id=payload.execution.name, s3=s3, settings=settings)
+    payload = parse(PreparePayload, event, "Prepare")
+    settings, clients = runtime()
+    result = prepare.run(payload, s3=clients.s3, settings=settings)
     metrics.add_metric(name="ObjectsPlanned", unit=MetricUnit.Count, value=result.objects)
     metrics.add_metric(name="BytesPlanned", unit=MetricUnit.Bytes, value=result.bytes)
     return result.to_payload()

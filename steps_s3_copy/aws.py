@@ -8,6 +8,7 @@ threads) and the read timeout (a CopyObject of 5 GiB takes minutes).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import boto3
@@ -50,3 +51,30 @@ def client(
     return session.client(
         service, endpoint_url=endpoint_url, region_name=region, config=config(**options)
     )
+
+
+class StepClients:
+    """The clients the steps use, made on first use from one session and endpoint: the
+    Lambda handlers make one per execution environment, the local runner one per run, so
+    both hand the steps the same kinds of client (and the same results reader)."""
+
+    def __init__(
+        self, session: boto3.session.Session | None = None, endpoint_url: str | None = None
+    ) -> None:
+        self.session = session or boto3.session.Session()
+        self.endpoint_url = endpoint_url
+
+    @functools.cached_property
+    def s3(self) -> Any:
+        return client("s3", session=self.session, endpoint_url=self.endpoint_url)
+
+    @functools.cached_property
+    def sns(self) -> Any:
+        return client("sns", session=self.session, endpoint_url=self.endpoint_url)
+
+    @functools.cached_property
+    def results_reader(self) -> Any:
+        """Summarise's reader of the batches' results files (the engine's lean client)."""
+        from steps_s3_copy.summarise import fast_reader  # noqa: PLC0415 - loads the engine
+
+        return fast_reader(self.session, endpoint_url=self.endpoint_url)

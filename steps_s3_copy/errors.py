@@ -153,7 +153,19 @@ class DestinationNotWritable(StepsS3CopyError):
 
 
 class PlanNotFound(StepsS3CopyError):
-    """Summarise cannot find the plan (index.csv) of the run."""
+    """The run's batch index (index.csv) cannot be read."""
+
+
+class RunConfigUnreadable(StepsS3CopyError):
+    """The run's ``run.json`` cannot be read or is invalid."""
+
+
+class PlanUnreadable(StepsS3CopyError):
+    """A batch's byte range of ``plan.jsonl`` cannot be read or holds invalid lines."""
+
+
+class ResultsNotWritable(StepsS3CopyError):
+    """A batch's results could not be written to the working area."""
 
 
 class ResultsUnreadable(StepsS3CopyError):
@@ -161,7 +173,12 @@ class ResultsUnreadable(StepsS3CopyError):
 
 
 class BatchIncomplete(StepsS3CopyError):
-    """A batch stopped before its end (time ran out); retrying it skips what is done."""
+    """A batch stopped before its end (time ran out, SIGTERM); retrying it skips what is
+    done. ``outcome`` is the BatchOutcome of what it did."""
+
+    def __init__(self, message: str, *, outcome: Any = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 
 class PublishFailed(StepsS3CopyError):
@@ -180,6 +197,9 @@ ERRORS_BY_NAME: dict[str, type[StepsS3CopyError]] = {
         SourceAccessDenied,
         DestinationNotWritable,
         PlanNotFound,
+        RunConfigUnreadable,
+        PlanUnreadable,
+        ResultsNotWritable,
         ResultsUnreadable,
         BatchIncomplete,
         PublishFailed,

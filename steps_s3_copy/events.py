@@ -1,4 +1,4 @@
-"""What starts a run, and the step payloads, as models.
+"""What starts a run: the sidecar's event or the original direct input.
 
 An execution's input is either the EventBridge "Object Created" event of a sidecar in the
 inbox (parsed with Powertools' ready-made ``S3EventNotificationEventBridgeModel``) or the
@@ -14,41 +14,12 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
-from pydantic import ConfigDict, ValidationError, model_validator
+from pydantic import ValidationError
 
 from steps_s3_copy.errors import InputInvalid, Problem
 from steps_s3_copy.inbox import DEFAULT_JOBS_PREFIX, MANIFEST_SUFFIX, SIDECAR_SUFFIX
-from steps_s3_copy.models import Model
+from steps_s3_copy.s3uri import S3Uri
 from steps_s3_copy.sidecar import DirectInput, parse_direct_input
-
-
-class ExecutionContext(Model):
-    """``$$.Execution`` of the state machine: the run id is its ``name``.
-
-    Accepts the camelCase keys of the contract and the PascalCase keys of the context object.
-    """
-
-    model_config = ConfigDict(extra="ignore")
-
-    id: str
-    name: str
-    start_time: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _camel_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {
-                (k[:1].lower() + k[1:]) if isinstance(k, str) else k: v for k, v in data.items()
-            }
-        return data
-
-
-class PreparePayload(Model):
-    """Prepare's payload: ``{"input": <execution input>, "execution": {...}}``."""
-
-    input: dict[str, Any]
-    execution: ExecutionContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +37,13 @@ class JobSource:
 
     @property
     def manifest_uri(self) -> str:
-        return f"s3://{self.manifest_bucket}/{self.manifest_key}"
+        return str(S3Uri(self.manifest_bucket, self.manifest_key))
 
     @property
     def sidecar_uri(self) -> str | None:
         if self.sidecar_bucket is None:
             return None
-        return f"s3://{self.sidecar_bucket}/{self.sidecar_key}"
+        return str(S3Uri(self.sidecar_bucket, self.sidecar_key or ""))
 
     def with_sidecar_key(self, key: str, jobs_prefix: str) -> JobSource:
         """The same job with the sidecar found at ``key`` (e.g. after URL-decoding)."""

@@ -210,22 +210,6 @@ class BatchRef(Model):
     bytes: Annotated[int, Field(ge=0)]
 
 
-class BatchOutcome(Model):
-    """What running one batch returns (to the Map, and printed by the container)."""
-
-    batch_id: int
-    copied: int = 0
-    skipped: int = 0
-    failed: int = 0
-    bytes_copied: int = 0
-    bytes_skipped: int = 0
-    bytes_failed: int = 0
-    #: objects not attempted because the run was interrupted (SIGTERM, Lambda time)
-    not_attempted: int = 0
-    interrupted: bool = False
-    results_key: str | None = None
-
-
 class RunConfig(Model):
     """``run.json``: what Prepare decided for the run, read by every batch and by Summarise.
 

@@ -24,20 +24,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from steps_s3_copy.errors import PublishFailed
-from steps_s3_copy.models import Model
 from steps_s3_copy.observability import logger
-from steps_s3_copy.summarise import Notice
+from steps_s3_copy.payloads import Notice, NotifyPayload, PublishResult
 
 #: SNS subjects are at most 100 printable ASCII characters
 _MAX_SUBJECT = 100
-
-
-class PublishResult(Model):
-    published: bool
-    message_id: str | None = None
-
-    def to_payload(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
 
 
 def subject(notice: Notice) -> str:
@@ -84,6 +75,11 @@ def _put_marker(s3: Any, notice: Notice, state: str, message_id: str | None, **e
         ContentType="application/json",
         **extra,
     )
+
+
+def run(payload: NotifyPayload, *, sns: Any, s3: Any, topic_arn: str) -> PublishResult:
+    """The Notify step: publish the run's notice, once."""
+    return publish_notice(payload.notice, sns=sns, s3=s3, topic_arn=topic_arn)
 
 
 def publish_notice(notice: Notice, *, sns: Any, s3: Any, topic_arn: str) -> PublishResult:

@@ -5,7 +5,8 @@ Each lane has one open batch; a batch is closed (its lines written to the plan, 
 :class:`~steps_s3_copy.models.BatchRef` row recorded) when one more item would break
 ``max_items`` or ``max_bytes``. An item larger than ``max_bytes`` gets a batch of its own.
 The lines of one batch are contiguous in the plan, so a batch is a byte range
-``[start, end)`` of ``plan.jsonl``. Batch ids are given in the order batches are closed.
+``[start, end)`` of ``plan.jsonl``: its row of ``index.csv`` is a
+:class:`~steps_s3_copy.models.BatchRef`. Batch ids are given in the order batches are closed.
 
 Items are plain dicts in the CopyItem wire shape (camelCase): one pydantic model per row
 would cost more than the rest of planning together on a million-row manifest.
@@ -13,13 +14,11 @@ would cost more than the rest of planning together on a million-row manifest.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from steps_s3_copy.models import INDEX_COLUMNS, Lane
+from steps_s3_copy.models import BatchRef, Lane
 
 
 class Writable(Protocol):
@@ -33,21 +32,6 @@ class _OpenBatch:
     lane: Lane
     lines: list[bytes] = field(default_factory=list)
     bytes: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedBatch:
-    """One row of index.csv."""
-
-    batch_id: int
-    lane: Lane
-    start: int
-    end: int
-    objects: int
-    bytes: int
-
-    def row(self) -> tuple[int | str, ...]:
-        return (self.batch_id, self.lane.value, self.start, self.end, self.objects, self.bytes)
 
 
 #: one encoder for every line (json.dumps with options builds a new encoder per call)
@@ -74,7 +58,7 @@ class Planner:
         self.max_bytes = max_bytes
         self.lane_cutoff = lane_cutoff
         self.offset = 0
-        self.batches: list[PlannedBatch] = []
+        self.batches: list[BatchRef] = []
         self.objects = 0
         self.bytes = 0
         self._open = {lane: _OpenBatch(lane) for lane in Lane}
@@ -109,7 +93,7 @@ class Planner:
             self.out.write(line)
             self.offset += len(line)
         self.batches.append(
-            PlannedBatch(
+            BatchRef(
                 batch_id=len(self.batches),
                 lane=batch.lane,
                 start=start,
@@ -121,7 +105,7 @@ class Planner:
         batch.lines = []
         batch.bytes = 0
 
-    def finish(self) -> list[PlannedBatch]:
+    def finish(self) -> list[BatchRef]:
         for lane in Lane:
             if self._open[lane].lines:
                 self._close(self._open[lane])
@@ -132,12 +116,3 @@ class Planner:
         for batch in self.batches:
             counts[batch.lane.value] += 1
         return counts
-
-
-def index_csv(batches: list[PlannedBatch]) -> bytes:
-    """index.csv: a header row of INDEX_COLUMNS, then one row per batch."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(INDEX_COLUMNS)
-    writer.writerows(batch.row() for batch in batches)
-    return buffer.getvalue().encode()

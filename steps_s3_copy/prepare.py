@@ -32,12 +32,15 @@ from steps_s3_copy.errors import (
     Problems,
 )
 from steps_s3_copy.events import JobSource, decoded_key_candidates, job_source
+from steps_s3_copy.inbox import InboxLayout
 from steps_s3_copy.manifest import MAX_KEY_BYTES, ManifestReader, ManifestRow, text_lines
-from steps_s3_copy.models import Model, RunConfig, RunLocation
+from steps_s3_copy.models import RunConfig
 from steps_s3_copy.observability import logger
-from steps_s3_copy.planning import Planner, index_csv
+from steps_s3_copy.payloads import PreparePayload, PrepareResult
+from steps_s3_copy.planning import Planner
 from steps_s3_copy.s3io import MultipartWriter
 from steps_s3_copy.sidecar import DEFAULT_LANE_CUTOFF_BYTES, Sidecar, parse_sidecar
+from steps_s3_copy.workarea import WorkArea
 
 NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
 DENIED_CODES = frozenset({"403", "AccessDenied", "AllAccessDisabled", "InvalidObjectState"})
@@ -49,10 +52,8 @@ WRITE_CHECK_DIR = ".steps-s3-copy/write-check/"
 class PrepareSettings:
     """The deployment's settings for Prepare (the handler reads them from the environment)."""
 
-    work_bucket: str
-    work_prefix: str = "work/"
-    jobs_prefix: str = "jobs/"
-    reports_prefix: str = "reports/"
+    #: the inbox: where jobs are, where runs work, where reports go by default
+    layout: InboxLayout
     lane_cutoff_bytes: int = DEFAULT_LANE_CUTOFF_BYTES
     max_manifest_rows: int = 2_000_000
     #: HeadObject / ListObjectsV2 calls at once when sizing sources
@@ -61,38 +62,6 @@ class PrepareSettings:
     list_threshold: int = 32
     #: unsized rows sized together
     chunk_rows: int = 2000
-
-
-class PrepareResult(Model):
-    """What Prepare returns to the state machine (docs/architecture.md)."""
-
-    job_name: str
-    run_id: str
-    #: s3:// URI of the manifest CSV
-    manifest: str
-    work: RunLocation
-    index_key: str
-    objects: int
-    bytes: int
-    #: batches per lane: {"lambda": n, "fargate": n}
-    batches: dict[str, int]
-    max_concurrency: int
-    dry_run: bool
-    #: s3://bucket/prefix/ where Summarise writes report.csv and summary.json
-    report_uri: str
-
-    def to_payload(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
-
-
-def work_location(settings: PrepareSettings, job_name: str, run_id: str) -> RunLocation:
-    return RunLocation(
-        bucket=settings.work_bucket, prefix=f"{settings.work_prefix}{job_name}/{run_id}/"
-    )
-
-
-def default_report_uri(work_bucket: str, reports_prefix: str, job_name: str, run_id: str) -> str:
-    return f"s3://{work_bucket}/{reports_prefix}{job_name}/{run_id}/"
 
 
 def _code(exc: ClientError) -> str:
@@ -435,12 +404,11 @@ def prepare(
     the working area unless the whole manifest is valid.
     """
     started = datetime.now(UTC) if now is None else now
-    source, sidecar = read_sidecar(s3, source, settings.jobs_prefix)
+    layout = settings.layout
+    source, sidecar = read_sidecar(s3, source, layout.jobs_prefix)
     options = sidecar.copy_options()
-    location = work_location(settings, source.job_name, run_id)
-    report_uri = sidecar.report_uri or default_report_uri(
-        settings.work_bucket, settings.reports_prefix, source.job_name, run_id
-    )
+    location = layout.work(source.job_name, run_id)
+    report_uri = sidecar.report_uri or str(layout.report_uri(source.job_name, run_id))
     log = {"job": source.job_name, "run_id": run_id, "manifest": source.manifest_uri}
     logger.info("prepare started", extra=log)
     check_manifest(s3, source)
@@ -499,18 +467,9 @@ def prepare(
         batches=len(batches),
         created_at=started.isoformat(),
     )
-    s3.put_object(
-        Bucket=location.bucket,
-        Key=location.run_config_key,
-        Body=config.to_json().encode(),
-        ContentType="application/json",
-    )
-    s3.put_object(
-        Bucket=location.bucket,
-        Key=location.index_key,
-        Body=index_csv(batches),
-        ContentType="text/csv",
-    )
+    area = WorkArea(s3, location)
+    area.write_run_config(config)
+    area.write_index(batches)  # last: its presence means the plan is complete
     result = PrepareResult(
         job_name=source.job_name,
         run_id=run_id,
@@ -585,18 +544,18 @@ def _plan_manifest(
     sizer.check_samples(samples)
 
 
-def prepare_input(
-    raw_input: dict[str, Any],
+def run(
+    payload: PreparePayload,
     *,
-    run_id: str,
     s3: Any,
     settings: PrepareSettings,
     now: datetime | None = None,
 ) -> PrepareResult:
-    """Prepare from an execution input: the sidecar event or the direct input."""
+    """The Prepare step: from the execution input (the sidecar's event or the direct input)
+    to the run's plan; the run id is the execution's name."""
     return prepare(
-        job_source(raw_input, settings.jobs_prefix),
-        run_id=run_id,
+        job_source(payload.input, settings.layout.jobs_prefix),
+        run_id=payload.execution.name,
         s3=s3,
         settings=settings,
         now=now,

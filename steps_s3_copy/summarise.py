@@ -22,77 +22,38 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import boto3
 from botocore.exceptions import ClientError
 
 from steps_s3_copy.errors import (
     MAX_PROBLEMS_IN_MESSAGE,
-    PlanNotFound,
+    InputInvalid,
     ResultsUnreadable,
     StepsS3CopyError,
     parse_error_message,
 )
-from steps_s3_copy.events import ExecutionContext, job_source
-from steps_s3_copy.models import MiB, Model, RunLocation, Status
+from steps_s3_copy.events import job_source
+from steps_s3_copy.inbox import InboxLayout
+from steps_s3_copy.models import BatchRef, MiB, RunLocation, Status
 from steps_s3_copy.observability import logger
-from steps_s3_copy.prepare import (
+from steps_s3_copy.payloads import (
+    ExecutionContext,
+    Notice,
+    PlanSummary,
     PrepareResult,
-    PrepareSettings,
-    default_report_uri,
-    work_location,
+    RunStatus,
+    StatusCounts,
+    StepError,
+    SummarisePayload,
 )
 from steps_s3_copy.s3io import MultipartWriter
+from steps_s3_copy.s3uri import S3Uri
+from steps_s3_copy.workarea import WorkArea
 from steps_s3_copy.worker.s3http import FastS3, S3Error
 
 REPORT_COLUMNS = ("source", "destination", "status", "bytes", "checksum", "seconds", "error")
-RunStatus = Literal["SUCCEEDED", "PARTIAL", "FAILED"]
-
-
-class StatusCounts(Model):
-    copied: int = 0
-    skipped: int = 0
-    failed: int = 0
-
-
-class PlanSummary(Model):
-    objects: int
-    bytes: int
-    #: batches per lane: {"lambda": n, "fargate": n}
-    batches: dict[str, int]
-
-
-class Notice(Model):
-    """The completion notice: published as JSON on SNS, and written as summary.json."""
-
-    job_name: str
-    run_id: str
-    execution_id: str
-    #: s3:// URI of the manifest CSV (None when the input named none)
-    manifest: str | None = None
-    status: RunStatus
-    dry_run: bool = False
-    #: objects and bytes per status
-    counts: StatusCounts = StatusCounts()
-    bytes: StatusCounts = StatusCounts()
-    #: what Prepare planned (None when Prepare failed)
-    planned: PlanSummary | None = None
-    started_at: str | None = None
-    finished_at: str
-    duration_seconds: float
-    #: s3:// URI of report.csv (None for a dry run or a failed Prepare)
-    report_uri: str | None = None
-    summary_uri: str | None = None
-    #: the run's working area (where notice.json makes publishing idempotent)
-    work: RunLocation
-    #: the error name and its problems when the run failed before copying
-    error: str | None = None
-    problems: list[dict[str, Any]] = []
-    more_problems: int = 0
-
-    def to_payload(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
 
 
 @dataclass(slots=True)
@@ -122,12 +83,6 @@ class _Tally:
         return lower(self.counts), lower(self.bytes)
 
 
-def split_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/prefix`` -> (bucket, prefix)."""
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    return bucket, prefix
-
-
 def _duration(execution: ExecutionContext, finished: datetime) -> tuple[str | None, float]:
     if not execution.start_time:
         return None, 0.0
@@ -141,35 +96,6 @@ def _duration(execution: ExecutionContext, finished: datetime) -> tuple[str | No
 
 
 # -- reading the run ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Batch:
-    batch_id: int
-    lane: str
-    start: int
-    end: int
-    objects: int
-    bytes: int
-
-
-def _read_index(s3: Any, work: RunLocation) -> list[_Batch]:
-    try:
-        body = s3.get_object(Bucket=work.bucket, Key=work.index_key)["Body"].read()
-    except ClientError as exc:
-        raise PlanNotFound(f"cannot read s3://{work.bucket}/{work.index_key}") from exc
-    rows = csv.DictReader(io.StringIO(body.decode()))
-    return [
-        _Batch(
-            batch_id=int(r["batchId"]),
-            lane=r["lane"],
-            start=int(r["start"]),
-            end=int(r["end"]),
-            objects=int(r["objects"]),
-            bytes=int(r["bytes"]),
-        )
-        for r in rows
-    ]
 
 
 class ObjectReader(Protocol):
@@ -218,21 +144,14 @@ def fast_reader(
     return read
 
 
-def _fetch_plan_items(s3: Any, work: RunLocation, batch: _Batch) -> list[dict[str, Any]]:
-    body = s3.get_object(
-        Bucket=work.bucket, Key=work.plan_key, Range=f"bytes={batch.start}-{batch.end - 1}"
-    )["Body"].read()
-    return [json.loads(line) for line in body.splitlines() if line.strip()]
-
-
 def _windowed(
     pool: ThreadPoolExecutor,
-    batches: list[_Batch],
-    fetch: Callable[[_Batch], bytes | None],
+    batches: list[BatchRef],
+    fetch: Callable[[BatchRef], bytes | None],
     window: int,
-) -> Iterator[tuple[_Batch, bytes | None]]:
+) -> Iterator[tuple[BatchRef, bytes | None]]:
     """(batch, results) in index order, fetching up to ``window`` batches ahead."""
-    queue: deque[tuple[_Batch, Future[bytes | None]]] = deque()
+    queue: deque[tuple[BatchRef, Future[bytes | None]]] = deque()
     position = 0
     while position < len(batches) or queue:
         while position < len(batches) and len(queue) < window:
@@ -269,24 +188,24 @@ def summarise(
     :func:`fast_reader`).
     """
     work = prepared.work
-    report_bucket, report_prefix = split_uri(prepared.report_uri)
+    report = S3Uri.parse(prepared.report_uri).as_prefix()
     planned = PlanSummary(
         objects=prepared.objects, bytes=prepared.bytes, batches=dict(prepared.batches)
     )
     tally = _Tally.empty()
     report_uri: str | None = None
     if not prepared.dry_run:
-        report_key = f"{report_prefix}report.csv"
+        report_csv = report.join("report.csv")
         _write_report(
             s3,
             reader or boto3_reader(s3),
             work,
             tally,
-            bucket=report_bucket,
-            key=report_key,
+            bucket=report_csv.bucket,
+            key=report_csv.key,
             concurrency=concurrency,
         )
-        report_uri = f"s3://{report_bucket}/{report_key}"
+        report_uri = str(report_csv)
     finished = now or datetime.now(UTC)
     started_at, duration = _duration(execution, finished)
     counts, sizes = tally.models()
@@ -304,7 +223,7 @@ def summarise(
         finished_at=finished.isoformat(),
         duration_seconds=duration,
         report_uri=report_uri,
-        summary_uri=f"s3://{report_bucket}/{report_prefix}summary.json",
+        summary_uri=str(report.join("summary.json")),
         work=work,
     )
     _write_summary(s3, notice)
@@ -325,7 +244,8 @@ def _write_report(
     key: str,
     concurrency: int,
 ) -> None:
-    batches = _read_index(s3, work)
+    area = WorkArea(s3, work)
+    batches = area.read_index()
     decode = json.JSONDecoder().decode
     with (
         ThreadPoolExecutor(concurrency, thread_name_prefix="results") as pool,
@@ -337,7 +257,7 @@ def _write_report(
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(REPORT_COLUMNS)
 
-        def fetch(batch: _Batch) -> bytes | None:
+        def fetch(batch: BatchRef) -> bytes | None:
             return reader(work.bucket, work.results_key(batch.batch_id))
 
         for batch, body in _windowed(pool, batches, fetch, concurrency * 4):
@@ -364,7 +284,7 @@ def _write_report(
                 )
             if len(seen) < batch.objects:
                 _unaccounted(
-                    s3, work, batch, seen=seen, partial=body is not None, tally=tally, writer=writer
+                    area, batch, seen=seen, partial=body is not None, tally=tally, writer=writer
                 )
             if buffer.tell() >= MiB:
                 raw.write(buffer.getvalue().encode())
@@ -374,9 +294,8 @@ def _write_report(
 
 
 def _unaccounted(
-    s3: Any,
-    work: RunLocation,
-    batch: _Batch,
+    area: WorkArea,
+    batch: BatchRef,
     *,
     seen: dict[str, dict[str, Any]],
     partial: bool,
@@ -390,12 +309,12 @@ def _unaccounted(
         if partial
         else f"batch {batch.batch_id} ({batch.lane} lane) failed after its retries"
     )
-    for item in _fetch_plan_items(s3, work, batch):
-        source = f"s3://{item['sourceBucket']}/{item['sourceKey']}"
-        destination = f"s3://{item['destinationBucket']}/{item['destinationKey']}"
+    for item in area.read_batch(batch):
+        source = str(S3Uri(item.source_bucket, item.source_key))
+        destination = str(S3Uri(item.destination_bucket, item.destination_key))
         if destination in seen:
             continue
-        size = int(item.get("size", item.get("expectedSize", 0)) or 0)
+        size = item.size if item.size is not None else (item.expected_size or 0)
         tally.add(Status.FAILED, size)
         writer.writerow(
             (source, destination, Status.FAILED.value, size, "", 0, f"{code}: {message}")
@@ -406,21 +325,13 @@ def _write_summary(s3: Any, notice: Notice) -> None:
     body = json.dumps(notice.to_payload(), ensure_ascii=False, indent=2).encode()
     targets = [(notice.work.bucket, notice.work.key("summary.json"))]
     if notice.summary_uri:
-        targets.append(split_uri(notice.summary_uri))
+        summary = S3Uri.parse(notice.summary_uri)
+        targets.append((summary.bucket, summary.key))
     for bucket, key in targets:
         s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
 
 
 # -- the failure path --------------------------------------------------------------------
-
-
-class StepError(Model):
-    """What a Catch puts in ``$.error``: ``{"Error": name, "Cause": text}``."""
-
-    error: str
-    cause: str | None = None
-
-    model_config = Model.model_config | {"alias_generator": lambda name: name.capitalize()}
 
 
 def problems_of(error: StepError) -> tuple[list[dict[str, Any]], int, str]:
@@ -453,7 +364,7 @@ def summarise_failure(
     execution: ExecutionContext,
     *,
     s3: Any,
-    settings: PrepareSettings,
+    layout: InboxLayout,
     now: datetime | None = None,
 ) -> Notice:
     """The FAILED notice of a run whose Prepare (or another step) failed; writes summary.json."""
@@ -461,7 +372,7 @@ def summarise_failure(
     manifest: str | None = None
     if isinstance(raw_input, dict):
         try:
-            source = job_source(raw_input, settings.jobs_prefix)
+            source = job_source(raw_input, layout.jobs_prefix)
         except StepsS3CopyError:
             pass
         else:
@@ -469,10 +380,7 @@ def summarise_failure(
     problems, more, _ = problems_of(error)
     finished = now or datetime.now(UTC)
     started_at, duration = _duration(execution, finished)
-    report_uri = default_report_uri(
-        settings.work_bucket, settings.reports_prefix, job_name, execution.name
-    )
-    report_bucket, report_prefix = split_uri(report_uri)
+    report = layout.report_uri(job_name, execution.name)
     notice = Notice(
         job_name=job_name,
         run_id=execution.name,
@@ -482,8 +390,8 @@ def summarise_failure(
         started_at=started_at,
         finished_at=finished.isoformat(),
         duration_seconds=duration,
-        summary_uri=f"s3://{report_bucket}/{report_prefix}summary.json",
-        work=work_location(settings, job_name, execution.name),
+        summary_uri=str(report.join("summary.json")),
+        work=layout.work(job_name, execution.name),
         error=error.error,
         problems=problems,
         more_problems=more,
@@ -494,3 +402,25 @@ def summarise_failure(
         extra={"job": job_name, "run_id": execution.name, "error": error.error},
     )
     return notice
+
+
+# -- the step ----------------------------------------------------------------------------
+
+
+def run(
+    payload: SummarisePayload,
+    *,
+    s3: Any,
+    layout: InboxLayout,
+    reader: ObjectReader | None = None,
+    now: datetime | None = None,
+) -> Notice:
+    """The Summarise step: the notice of a run that copied (or planned a dry run), or of a
+    run whose earlier step failed (the Catch's ``error`` with the execution input)."""
+    if payload.error is not None:
+        return summarise_failure(
+            payload.error, payload.input, payload.execution, s3=s3, layout=layout, now=now
+        )
+    if payload.prepared is None:
+        raise InputInvalid("a Summarise payload needs 'prepared' or 'error'")
+    return summarise(payload.prepared, payload.execution, s3=s3, reader=reader, now=now)

@@ -31,15 +31,17 @@ from types import FrameType
 
 from pydantic import ValidationError
 
-from steps_s3_copy.models import BatchOutcome, BatchRef, RunLocation
-from steps_s3_copy.observability import logger
-from steps_s3_copy.worker.engine import DEFAULT_GRACE_SECONDS
-from steps_s3_copy.worker.errors import (
-    ConfigurationError,
-    PlanUnreadableError,
-    RunConfigUnreadableError,
-    WorkerError,
+from steps_s3_copy.errors import (
+    BatchIncomplete,
+    PlanUnreadable,
+    RunConfigUnreadable,
+    StepsS3CopyError,
 )
+from steps_s3_copy.models import BatchRef, RunLocation
+from steps_s3_copy.observability import logger
+from steps_s3_copy.payloads import BatchOutcome, CopyPayload
+from steps_s3_copy.worker.engine import DEFAULT_GRACE_SECONDS
+from steps_s3_copy.worker.errors import ConfigurationError, WorkerError
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
@@ -132,7 +134,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     signal.signal(signal.SIGINT, on_signal)
 
     # Imported here so that a bad configuration is reported without loading boto3.
-    from steps_s3_copy.worker.batch import run_batch  # noqa: PLC0415
+    from steps_s3_copy.worker import copy_batch  # noqa: PLC0415
 
     logger.info(
         "batch starting",
@@ -144,17 +146,18 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         },
     )
     try:
-        outcome = run_batch(
-            settings.batch,
-            settings.location,
+        outcome = copy_batch.run(
+            CopyPayload(batch=settings.batch, work=settings.location),
             endpoint_url=settings.endpoint_url,
             stop=stop,
             grace=settings.grace_seconds,
         )
-    except (ConfigurationError, RunConfigUnreadableError, PlanUnreadableError) as exc:
+    except BatchIncomplete as exc:
+        outcome = exc.outcome
+    except (ConfigurationError, RunConfigUnreadable, PlanUnreadable) as exc:
         logger.error("bad configuration", extra={"error": type(exc).__name__, "why": str(exc)})
         return EXIT_CONFIG
-    except WorkerError as exc:
+    except (WorkerError, StepsS3CopyError) as exc:
         logger.error("batch impossible", extra={"error": type(exc).__name__, "why": str(exc)})
         return EXIT_UNEXPECTED
     except Exception:

@@ -1,7 +1,9 @@
 """Named exceptions of the copy engine and the worker.
 
 Only what makes a whole batch impossible is raised; a single object's failure is an
-``ObjectResult`` with status FAILED, never an exception.
+``ObjectResult`` with status FAILED, never an exception. A working area that cannot be
+read or written raises the steps' own named errors (``steps_s3_copy.errors``:
+RunConfigUnreadable, PlanUnreadable, ResultsNotWritable), the same in both lanes.
 """
 
 from __future__ import annotations
@@ -17,15 +19,3 @@ class ConfigurationError(WorkerError):
 
 class CredentialsMissingError(ConfigurationError):
     """No AWS credentials could be found by botocore's provider chain."""
-
-
-class RunConfigUnreadableError(WorkerError):
-    """``run.json`` of the working area cannot be read or is invalid."""
-
-
-class PlanUnreadableError(WorkerError):
-    """The batch's byte range of ``plan.jsonl`` cannot be read or holds invalid lines."""
-
-
-class ResultsNotWritableError(WorkerError):
-    """The batch's results could not be written to the working area."""

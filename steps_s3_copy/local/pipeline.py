@@ -22,8 +22,14 @@ from typing import Any
 
 import boto3
 
-from steps_s3_copy.inbox import DEFAULT_JOBS_PREFIX, job_keys
-from steps_s3_copy.local import steps
+from steps_s3_copy import aws
+from steps_s3_copy.inbox import (
+    DEFAULT_JOBS_PREFIX,
+    DEFAULT_REPORTS_PREFIX,
+    DEFAULT_WORK_PREFIX,
+    InboxLayout,
+    job_keys,
+)
 from steps_s3_copy.local.emulator import ACCOUNT_ID, Emulator, LocalStack, receive_one
 from steps_s3_copy.local.runner import LocalRunner, Progress, RunResult
 from steps_s3_copy.prepare import PrepareSettings
@@ -121,7 +127,7 @@ class EmbeddedPipeline:
             session=self.stack.session,
             endpoint_url=self.stack.endpoint_url,
             settings=PrepareSettings(
-                work_bucket=self.stack.inbox_bucket, jobs_prefix=self.stack.jobs_prefix
+                layout=InboxLayout(self.stack.inbox_bucket, jobs_prefix=self.stack.jobs_prefix)
             ),
             topic_arn=self.stack.topic_arn,
             account=ACCOUNT_ID,
@@ -186,10 +192,12 @@ class DirectTarget:
 
     def settings(self) -> PrepareSettings:
         return PrepareSettings(
-            work_bucket=self.work_bucket,
-            work_prefix=f"{self.prefix}work/",
-            jobs_prefix=f"{self.prefix}jobs/",
-            reports_prefix=f"{self.prefix}reports/",
+            layout=InboxLayout(
+                self.work_bucket,
+                jobs_prefix=f"{self.prefix}{DEFAULT_JOBS_PREFIX}",
+                work_prefix=f"{self.prefix}{DEFAULT_WORK_PREFIX}",
+                reports_prefix=f"{self.prefix}{DEFAULT_REPORTS_PREFIX}",
+            )
         )
 
 
@@ -206,14 +214,14 @@ def run_direct(
 ) -> LocalRun:
     """Run one job against ``endpoint_url`` (or AWS): S3 only, the notice is returned."""
     settings = target.settings()
-    s3 = steps.client(session, "s3", endpoint_url)
+    s3 = aws.client("s3", session=session, endpoint_url=endpoint_url)
     _, sidecar_key = upload_job(
         s3,
         target.work_bucket,
         job,
         manifest=manifest,
         sidecar=sidecar,
-        jobs_prefix=settings.jobs_prefix,
+        jobs_prefix=settings.layout.jobs_prefix,
     )
     head = s3.head_object(Bucket=target.work_bucket, Key=sidecar_key)
     region = session.region_name or "us-east-1"

@@ -1,19 +1,21 @@
 """The local runner: the state machine's steps, run on this machine by the same code.
 
-It does what the deployed state machine does, in the same order and with the same
-payloads (docs/architecture.md), calling the same functions the Lambda handlers and the
-container call:
+It does what the deployed state machine does, in the same order, with the same payload
+models (``steps_s3_copy.payloads``) and the same step functions the Lambda handlers and
+the container call, with the same kinds of client (``aws.StepClients``: the same results
+reader as the Summarise function) and the same retry counts (``steps_s3_copy.retries``):
 
-    Prepare   {"input": <event>, "execution": {...}}  -> PrepareResult
+    Prepare   prepare.run(PreparePayload)  -> PrepareResult
               a named error (ManifestInvalid, ...) is caught -> Summarise's failure mode
     DryRun?   straight to Summarise
     Copy      every row of index.csv, in parallel (a thread pool as wide as maxConcurrency
-              allows), each through ``run_batch``: the function behind both the Lambda lane's
-              handler and the Fargate container; a batch that raises or is interrupted (and,
-              in the Fargate lane, one with failed objects: the container's exit 3) is
-              retried like the Map's Retry, then caught and left to Summarise
-    Summarise {"prepared": ..., "execution": ...} or {"error": ..., "input": ..., ...}
-    Notify    publishes the notice to the SNS topic (embedded mode), or returns it
+              allows), each through copy_batch.run(CopyPayload): the step behind both the
+              Lambda lane's handler and the Fargate container; a batch that raises (or, in
+              the Fargate lane, one with failed objects: the container's exit 3) is
+              retried as the Map's Retry fields say, then caught and left to Summarise
+    Summarise summarise.run(SummarisePayload) -> Notice
+    Notify    notify.run(NotifyPayload) to the SNS topic (embedded mode), or the notice is
+              returned
 
 The runner has no user interface; ``on_progress`` receives a :class:`Progress` after each
 batch and the CLI draws it.
@@ -21,8 +23,7 @@ batch and the CLI draws it.
 
 from __future__ import annotations
 
-import csv
-import io
+import json
 import threading
 import time
 import uuid
@@ -34,12 +35,27 @@ from typing import Any
 
 import boto3
 
-from steps_s3_copy.local import steps
-from steps_s3_copy.models import BatchOutcome, BatchRef, Lane, RunLocation
+from steps_s3_copy import notify, prepare, retries, summarise
+from steps_s3_copy.aws import StepClients
+from steps_s3_copy.errors import BatchIncomplete
+from steps_s3_copy.models import BatchRef, Lane, RunLocation
+from steps_s3_copy.payloads import (
+    BatchOutcome,
+    CopyPayload,
+    NotifyPayload,
+    PreparePayload,
+    SummarisePayload,
+)
 from steps_s3_copy.prepare import PrepareSettings
+from steps_s3_copy.workarea import WorkArea
+from steps_s3_copy.worker import copy_batch
 
-#: the state machine retries a failed batch this many times (then catches it)
-BATCH_ATTEMPTS = 3
+#: tries of one batch per lane, as the definition's Retry fields give them (the Fargate
+#: lane: the Spot attempts, then the on-demand ones its Catch falls back to)
+BATCH_ATTEMPTS = {
+    Lane.LAMBDA: retries.COPY_BATCH_LAMBDA.attempts,
+    Lane.FARGATE: retries.COPY_BATCH_SPOT.attempts + retries.COPY_BATCH_ON_DEMAND.attempts,
+}
 #: threads copying batches at once, whatever maxConcurrency says (one machine, not a fleet)
 MAX_LOCAL_WORKERS = 16
 STATE_MACHINE_NAME = "s3copy-local"
@@ -94,10 +110,28 @@ def execution_context(region: str, account: str) -> dict[str, str]:
     }
 
 
-def read_index(s3: Any, location: RunLocation, index_key: str) -> list[BatchRef]:
-    body = s3.get_object(Bucket=location.bucket, Key=index_key)["Body"].read()
-    reader = csv.DictReader(io.StringIO(body.decode("utf-8")))
-    return [BatchRef.model_validate(row) for row in reader]
+class CaughtError(Exception):
+    """A step failed; ``error`` and ``cause`` are what a Catch puts in ``$.error``."""
+
+    def __init__(self, error: str, cause: str) -> None:
+        super().__init__(f"{error}: {cause}")
+        self.error = error
+        self.cause = cause
+
+    @classmethod
+    def from_lambda(cls, exc: BaseException) -> CaughtError:
+        """As Step Functions reports a Lambda function's error: Cause is Lambda's JSON."""
+        name = type(exc).__name__
+        cause = json.dumps(
+            {
+                "errorMessage": str(exc),
+                "errorType": name,
+                "requestId": str(uuid.uuid4()),
+                "stackTrace": [],
+            },
+            ensure_ascii=False,
+        )
+        return cls(name, cause)
 
 
 class LocalRunner:
@@ -124,49 +158,54 @@ class LocalRunner:
         self.on_progress = on_progress or (lambda _p: None)
         self.max_workers = max_workers
         self.stop = stop or threading.Event()
-        self.s3 = steps.client(session, "s3", endpoint_url)
+        self.clients = StepClients(session, endpoint_url)
+        self.s3 = self.clients.s3
 
     def run(self, execution_input: dict[str, Any]) -> RunResult:
         started = time.monotonic()
         execution = execution_context(self.region, self.account)
         result = RunResult(execution=execution, notice={})
         try:
-            prepared = steps.prepare(
-                {"input": execution_input, "execution": execution},
+            prepared = prepare.run(
+                PreparePayload.model_validate({"input": execution_input, "execution": execution}),
                 s3=self.s3,
                 settings=self.settings,
-            )
+            ).to_payload()
             result.prepared = prepared
             if not prepared.get("dryRun"):
                 self._copy(prepared, result)
-            result.notice = steps.summarise(
-                {"prepared": prepared, "execution": execution}, s3=self.s3, settings=self.settings
-            )
+            summary_input = {"prepared": prepared, "execution": execution}
+            result.notice = self._summarise(summary_input)
         except Exception as exc:
             # The Catch (States.ALL) on Prepare, on the Map and on Summarise: the failure
             # path, Summarise in its failure mode, then Notify.
-            caught = (
-                exc if isinstance(exc, steps.CaughtError) else steps.CaughtError.from_lambda(exc)
-            )
+            caught = exc if isinstance(exc, CaughtError) else CaughtError.from_lambda(exc)
             result.error = {"Error": caught.error, "Cause": caught.cause}
-            result.notice = steps.summarise(
-                {"error": result.error, "input": execution_input, "execution": execution},
-                s3=self.s3,
-                settings=self.settings,
+            result.notice = self._summarise(
+                {"error": result.error, "input": execution_input, "execution": execution}
             )
         if self.topic_arn:
-            result.published = steps.notify(
-                {"notice": result.notice},
-                sns=steps.client(self.session, "sns", self.endpoint_url),
+            result.published = notify.run(
+                NotifyPayload.model_validate({"notice": result.notice}),
+                sns=self.clients.sns,
                 s3=self.s3,
                 topic_arn=self.topic_arn,
-            )
+            ).to_payload()
         result.seconds = time.monotonic() - started
         return result
 
+    def _summarise(self, payload: dict[str, Any]) -> dict[str, Any]:
+        notice = summarise.run(
+            SummarisePayload.model_validate(payload),
+            s3=self.s3,
+            layout=self.settings.layout,
+            reader=self.clients.results_reader,
+        )
+        return notice.to_payload()
+
     def _copy(self, prepared: dict[str, Any], result: RunResult) -> None:
         location = RunLocation.model_validate(prepared["work"])
-        refs = read_index(self.s3, location, prepared["indexKey"])
+        refs = WorkArea(self.s3, location).read_index()
         progress = Progress(
             objects_total=int(prepared.get("objects", 0)),
             bytes_total=int(prepared.get("bytes", 0)),
@@ -220,32 +259,33 @@ class LocalRunner:
                 self.on_progress(progress)
 
     def _run_batch_with_retries(self, ref: BatchRef, location: RunLocation) -> BatchOutcome:
+        """One Map item: the batch's step, tried as often as the definition's Retry says."""
+        payload = CopyPayload(batch=ref, work=location)
+        attempts = BATCH_ATTEMPTS[ref.lane]
         last: BaseException | None = None
-        for attempt in range(BATCH_ATTEMPTS):
+        for attempt in range(attempts):
             if self.stop.is_set():
                 break
+            deadline = None
+            if ref.lane is Lane.LAMBDA:
+                deadline = copy_batch.lambda_deadline(copy_batch.LAMBDA_TIMEOUT_SECONDS)
             try:
-                outcome = steps.copy_batch(
-                    ref,
-                    location,
+                outcome = copy_batch.run(
+                    payload,
                     session=self.session,
                     endpoint_url=self.endpoint_url,
                     stop=self.stop,
+                    deadline=deadline,
                 )
-            except Exception as exc:
+            except Exception as exc:  # BatchIncomplete (the container's exit 4) and the rest
                 last = exc
             else:
-                final = attempt == BATCH_ATTEMPTS - 1
-                if outcome.interrupted:
-                    # The Lambda handler raises BatchIncomplete, the container exits 4: retried.
-                    last = steps.BatchInterruptedError(f"batch {ref.batch_id} was interrupted")
-                elif ref.lane is Lane.FARGATE and outcome.failed and not final:
-                    # The container exits 3 when objects failed: States.TaskFailed, which the
-                    # Fargate lane retries (the retry skips what is already copied).
-                    continue
-                else:
+                final = attempt == attempts - 1
+                if not (ref.lane is Lane.FARGATE and outcome.failed and not final):
                     return outcome
+                # The container exits 3 when objects failed: States.TaskFailed, which the
+                # Fargate lane retries (the retry skips what is already copied).
             time.sleep(min(2.0, 0.2 * 2**attempt))
         if last is None:
-            last = steps.BatchInterruptedError(f"batch {ref.batch_id} was not run: stopped")
+            last = BatchIncomplete(f"batch {ref.batch_id} was not run: stopped")
         raise last

@@ -14,6 +14,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from steps_s3_copy import prepare
+from steps_s3_copy.inbox import InboxLayout
+from steps_s3_copy.payloads import PreparePayload, PrepareResult
 from steps_s3_copy.prepare import PrepareSettings
 from tests.conftest import client
 
@@ -52,6 +55,17 @@ class World:
         return body.decode()
 
 
+def run_prepare(
+    raw_input: dict[str, Any], *, run_id: str, s3: Any, settings: PrepareSettings
+) -> PrepareResult:
+    """The Prepare step as the state machine calls it, for an execution named ``run_id``."""
+    execution = {"id": f"arn:aws:states:us-east-1:123456789012:execution:sm:{run_id}"}
+    payload = PreparePayload.model_validate(
+        {"input": raw_input, "execution": {**execution, "name": run_id}}
+    )
+    return prepare.run(payload, s3=s3, settings=settings)
+
+
 def sidecar_event(bucket: str, key: str) -> dict[str, Any]:
     """The real-shaped EventBridge event (tests/events/) pointed at ``bucket``/``key``."""
     event: dict[str, Any] = json.loads((EVENTS / "eventbridge_s3_object_created.json").read_text())
@@ -69,7 +83,7 @@ def world(moto_server: str) -> World:
     return World(
         endpoint=moto_server,
         s3=s3,
-        settings=PrepareSettings(work_bucket=INBOX, head_concurrency=8, chunk_rows=50),
+        settings=PrepareSettings(layout=InboxLayout(INBOX), head_concurrency=8, chunk_rows=50),
     )
 
 

@@ -18,9 +18,8 @@ from steps_s3_copy.errors import (
     SourceNotFound,
     StepsS3CopyError,
 )
-from steps_s3_copy.prepare import prepare_input
 from tests.conftest import client
-from tests.core.conftest import DEST, EVENTS, INBOX, SOURCE, World, sidecar_event
+from tests.core.conftest import DEST, EVENTS, INBOX, SOURCE, World, run_prepare, sidecar_event
 
 OK = {"destinationBucket": DEST}
 GOOD_ROW = f"{SOURCE},exists.txt\n"
@@ -318,7 +317,7 @@ def test_bad_input_raises_its_named_error(world: World, case: Case) -> None:
     settings = replace(world.settings, **case.settings)
 
     with pytest.raises(case.error) as info:
-        prepare_input(event, run_id="r", s3=world.s3, settings=settings)
+        run_prepare(event, run_id="r", s3=world.s3, settings=settings)
 
     message = str(info.value)
     body = json.loads(message)  # the message is the JSON the notice is built from
@@ -341,19 +340,19 @@ def test_destination_refusing_writes_is_not_writable(world: World, forbidding_pr
     event = world.job("locked", GOOD_ROW, {"destinationBucket": locked})
     s3 = client("s3", endpoint)
     with pytest.raises(DestinationNotWritable, match=r"locked-bucket.*AccessDenied"):
-        prepare_input(event, run_id="r", s3=s3, settings=world.settings)
+        run_prepare(event, run_id="r", s3=s3, settings=world.settings)
     assert world.keys(locked) == []
     _nothing_planned_or_copied(world)
 
 
 def test_input_that_is_neither_event_nor_direct_input(world: World) -> None:
     with pytest.raises(InputInvalid, match="neither"):
-        prepare_input({"hello": "world"}, run_id="r", s3=world.s3, settings=world.settings)
+        run_prepare({"hello": "world"}, run_id="r", s3=world.s3, settings=world.settings)
 
 
 def test_event_for_a_non_sidecar_key(world: World) -> None:
     with pytest.raises(InputInvalid, match="not a sidecar"):
-        prepare_input(
+        run_prepare(
             sidecar_event(INBOX, "jobs/a.csv"), run_id="r", s3=world.s3, settings=world.settings
         )
 
@@ -362,17 +361,17 @@ def test_direct_input_missing_a_field(world: World) -> None:
     raw = json.loads((EVENTS / "direct_input.json").read_text())
     del raw["sourceFilesCsvKey"]
     with pytest.raises(SidecarInvalid, match="sourceFilesCsvKey"):
-        prepare_input(raw, run_id="r", s3=world.s3, settings=world.settings)
+        run_prepare(raw, run_id="r", s3=world.s3, settings=world.settings)
 
 
 def test_direct_input_with_missing_csv(world: World) -> None:
     raw = json.loads((EVENTS / "direct_input.json").read_text())
     with pytest.raises(ManifestNotFound, match=r"key-of-source-files\.csv"):
-        prepare_input(raw, run_id="r", s3=world.s3, settings=world.settings)
+        run_prepare(raw, run_id="r", s3=world.s3, settings=world.settings)
 
 
 def test_deleted_sidecar(world: World) -> None:
     with pytest.raises(ManifestNotFound, match="sidecar"):
-        prepare_input(
+        run_prepare(
             sidecar_event(INBOX, "jobs/gone.json"), run_id="r", s3=world.s3, settings=world.settings
         )

@@ -12,7 +12,7 @@ import pytest
 from steps_s3_copy.errors import PublishFailed
 from steps_s3_copy.models import RunLocation
 from steps_s3_copy.notify import publish_notice, subject
-from steps_s3_copy.summarise import Notice, StatusCounts
+from steps_s3_copy.payloads import Notice, StatusCounts
 from tests.conftest import client
 from tests.core.conftest import INBOX, World
 

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from steps_s3_copy.models import INDEX_COLUMNS, BatchRef, CopyItem, Lane
-from steps_s3_copy.planning import Planner, index_csv
+from steps_s3_copy.planning import Planner
+from steps_s3_copy.workarea import index_csv
 
 KEYS = st.text(
     alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\n\r"),

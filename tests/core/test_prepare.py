@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from steps_s3_copy.models import INDEX_COLUMNS, BatchRef, CopyItem, Lane, RunConfig
-from steps_s3_copy.prepare import PrepareResult, prepare_input
-from tests.core.conftest import DEST, EVENTS, INBOX, SOURCE, World
+from steps_s3_copy.payloads import PrepareResult
+from tests.core.conftest import DEST, EVENTS, INBOX, SOURCE, World, run_prepare
 
 
 def read_plan(world: World, result: PrepareResult) -> list[tuple[BatchRef, list[CopyItem]]]:
@@ -39,7 +39,7 @@ def test_sidecar_event_plans_the_manifest(world: World) -> None:
     manifest = "bucket,key\n" + "".join(f'{SOURCE},"{k}"\n' for k in keys)
     event = world.job("team/one", manifest, {"destinationBucket": DEST, "destinationPrefix": "in/"})
 
-    result = prepare_input(event, run_id="run-1", s3=world.s3, settings=world.settings)
+    result = run_prepare(event, run_id="run-1", s3=world.s3, settings=world.settings)
 
     assert result.job_name == "team/one"
     assert result.run_id == "run-1"
@@ -64,7 +64,7 @@ def test_sidecar_event_plans_the_manifest(world: World) -> None:
 def test_payload_shape_is_camel_case(world: World) -> None:
     world.put(SOURCE, "a", b"1")
     event = world.job("j", f"{SOURCE},a\n", {"destinationBucket": DEST})
-    payload = prepare_input(event, run_id="r", s3=world.s3, settings=world.settings).to_payload()
+    payload = run_prepare(event, run_id="r", s3=world.s3, settings=world.settings).to_payload()
     assert set(payload) == {
         "jobName",
         "runId",
@@ -90,7 +90,7 @@ def test_direct_input_keeps_working(world: World) -> None:
         INBOX, raw["sourceFilesCsvKey"], "".join(f"{SOURCE},data/{i:03d}.txt\n" for i in range(25))
     )
 
-    result = prepare_input(raw, run_id="exec-1", s3=world.s3, settings=world.settings)
+    result = run_prepare(raw, run_id="exec-1", s3=world.s3, settings=world.settings)
 
     assert result.job_name == "key-of-source-files"
     assert result.objects == 25
@@ -112,7 +112,7 @@ def test_uri_form_destination_sizes_and_checksums(world: World) -> None:
     world.put(SOURCE, "k2.txt", b"1234567")
     world.put(SOURCE, "k3.txt", b"1")
     event = world.job("forms", manifest, {"destinationBucket": DEST})
-    result = prepare_input(event, run_id="r", s3=world.s3, settings=world.settings)
+    result = run_prepare(event, run_id="r", s3=world.s3, settings=world.settings)
     by_key = {i.source_key: i for i in all_items(world, result)}
     assert by_key["k 1.txt"].destination_key == "renamed/k1.txt"
     assert by_key["k 1.txt"].expected_size == 5
@@ -130,7 +130,7 @@ def test_prefix_rows_expand_with_listing(world: World) -> None:
     world.put(SOURCE, "runs/r2/other", b"no")
     manifest = f"{SOURCE},runs/r1/*\ns3://{SOURCE}/runs/r2/*,moved/\n"
     event = world.job("prefix", manifest, {"destinationBucket": DEST, "destinationPrefix": "p/"})
-    result = prepare_input(event, run_id="r", s3=world.s3, settings=world.settings)
+    result = run_prepare(event, run_id="r", s3=world.s3, settings=world.settings)
     dests = sorted(i.destination_key for i in all_items(world, result))
     assert dests == sorted([f"p/runs/r1/f{i}.fastq" for i in range(7)] + ["p/moved/other"])
     assert result.bytes == sum(range(7)) + 2
@@ -142,7 +142,7 @@ def test_many_keys_in_one_folder_are_sized_by_listing(world: World) -> None:
         world.put(SOURCE, f"many/{i:02d}", b"y" * (i + 1))
     manifest = "".join(f"{SOURCE},many/{i:02d}\n" for i in range(40))
     event = world.job("many", manifest, {"destinationBucket": DEST, "maxItemsPerBatch": 7})
-    result = prepare_input(event, run_id="r", s3=world.s3, settings=settings)
+    result = run_prepare(event, run_id="r", s3=world.s3, settings=settings)
     assert result.bytes == sum(range(1, 41))
     items = all_items(world, result)
     assert {i.source_key: i.size for i in items} == {f"many/{i:02d}": i + 1 for i in range(40)}
@@ -159,7 +159,7 @@ def test_lanes_split_at_the_cutoff(world: World) -> None:
         manifest,
         {"destinationBucket": DEST, "laneCutoffBytes": 1024, "maxItemsPerBatch": 2},
     )
-    result = prepare_input(event, run_id="r", s3=world.s3, settings=world.settings)
+    result = run_prepare(event, run_id="r", s3=world.s3, settings=world.settings)
     plan = read_plan(world, result)
     assert result.batches == {"lambda": 2, "fargate": 1}
     for ref, items in plan:
@@ -185,7 +185,7 @@ def test_dry_run_and_options_reach_run_config(world: World) -> None:
         "reportUri": f"s3://{INBOX}/my-reports",
     }
     event = world.job("dry", f"{SOURCE},a\n", sidecar)
-    result = prepare_input(event, run_id="r", s3=world.s3, settings=world.settings)
+    result = run_prepare(event, run_id="r", s3=world.s3, settings=world.settings)
     assert result.dry_run is True
     assert result.max_concurrency == 5
     assert result.report_uri == f"s3://{INBOX}/my-reports/"
@@ -201,7 +201,7 @@ def test_url_encoded_event_key_is_decoded(world: World) -> None:
     world.job("my job", f"{SOURCE},a\n", {"destinationBucket": DEST})
     event = json.loads((EVENTS / "eventbridge_s3_object_created.json").read_text())
     event["detail"]["object"]["key"] = "jobs/my+job.json"
-    result = prepare_input(event, run_id="r", s3=world.s3, settings=world.settings)
+    result = run_prepare(event, run_id="r", s3=world.s3, settings=world.settings)
     assert result.job_name == "my job"
 
 
@@ -216,5 +216,5 @@ def test_headers_in_any_order(world: World, header: str) -> None:
     values |= {"destinationkey": "", "checksum": ""}
     row = ",".join(values[c] for c in cols)
     event = world.job("hdr", f"{header}\n{row}\n", {"destinationBucket": DEST})
-    result = prepare_input(event, run_id="r", s3=world.s3, settings=world.settings)
+    result = run_prepare(event, run_id="r", s3=world.s3, settings=world.settings)
     assert result.objects == 1

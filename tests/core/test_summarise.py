@@ -12,17 +12,15 @@ import boto3
 import pytest
 
 from steps_s3_copy.errors import ManifestInvalid, PlanNotFound
-from steps_s3_copy.events import ExecutionContext
 from steps_s3_copy.models import BatchRef, CopyItem, ObjectResult, Status
-from steps_s3_copy.prepare import PrepareResult, prepare_input
+from steps_s3_copy.payloads import ExecutionContext, PrepareResult, StepError
 from steps_s3_copy.summarise import (
     REPORT_COLUMNS,
-    StepError,
     fast_reader,
     summarise,
     summarise_failure,
 )
-from tests.core.conftest import DEST, EVENTS, INBOX, SOURCE, World
+from tests.core.conftest import DEST, EVENTS, INBOX, SOURCE, World, run_prepare
 from tests.core.test_prepare import read_plan
 
 EXECUTION = ExecutionContext(
@@ -40,7 +38,7 @@ def planned(world: World, n: int, per_batch: int = 2, **sidecar: Any) -> Prepare
     event = world.job(
         "mix", manifest, {"destinationBucket": DEST, "maxItemsPerBatch": per_batch, **sidecar}
     )
-    return prepare_input(event, run_id="r", s3=world.s3, settings=world.settings)
+    return run_prepare(event, run_id="r", s3=world.s3, settings=world.settings)
 
 
 def write_results(world: World, prepared: PrepareResult, ref: BatchRef, results: list[Any]) -> None:
@@ -160,13 +158,13 @@ def test_missing_plan_is_a_named_error(world: World) -> None:
 def test_prepare_failure_becomes_a_failed_notice_listing_the_problems(world: World) -> None:
     event = world.job("broken", f"{SOURCE},a,,x\n{SOURCE},b,,-1\n", {"destinationBucket": DEST})
     with pytest.raises(ManifestInvalid) as info:
-        prepare_input(event, run_id="r", s3=world.s3, settings=world.settings)
+        run_prepare(event, run_id="r", s3=world.s3, settings=world.settings)
     # what a Catch on the Lambda task puts in $.error
     cause = json.dumps({"errorMessage": str(info.value), "errorType": "ManifestInvalid"})
     error = StepError.model_validate({"Error": "ManifestInvalid", "Cause": cause})
 
     notice = summarise_failure(
-        error, event, EXECUTION, s3=world.s3, settings=world.settings, now=NOW
+        error, event, EXECUTION, s3=world.s3, layout=world.settings.layout, now=NOW
     )
 
     assert notice.status == "FAILED"
@@ -182,7 +180,7 @@ def test_prepare_failure_becomes_a_failed_notice_listing_the_problems(world: Wor
 def test_failure_with_a_plain_cause_and_unknown_input(world: World) -> None:
     error = StepError.model_validate({"Error": "States.Timeout", "Cause": "the task timed out"})
     notice = summarise_failure(
-        error, {"weird": True}, EXECUTION, s3=world.s3, settings=world.settings, now=NOW
+        error, {"weird": True}, EXECUTION, s3=world.s3, layout=world.settings.layout, now=NOW
     )
     assert notice.status == "FAILED"
     assert notice.job_name == "unknown"
@@ -194,7 +192,7 @@ def test_the_caught_failure_event_shape(world: World) -> None:
     error = StepError.model_validate(payload["error"])
     execution = ExecutionContext.model_validate(payload["execution"])
     notice = summarise_failure(
-        error, payload["input"], execution, s3=world.s3, settings=world.settings, now=NOW
+        error, payload["input"], execution, s3=world.s3, layout=world.settings.layout, now=NOW
     )
     assert (notice.job_name, notice.run_id, notice.status) == (
         "team/genomes-2026",

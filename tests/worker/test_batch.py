@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 
+from steps_s3_copy.errors import PlanUnreadable, RunConfigUnreadable
 from steps_s3_copy.models import (
-    BatchOutcome,
     BatchRef,
     CopyItem,
     CopyOptions,
@@ -20,8 +20,8 @@ from steps_s3_copy.models import (
     RunLocation,
     Status,
 )
-from steps_s3_copy.worker.batch import run_batch
-from steps_s3_copy.worker.errors import PlanUnreadableError, RunConfigUnreadableError
+from steps_s3_copy.payloads import BatchOutcome
+from steps_s3_copy.worker.copy_batch import run_batch
 from tests.conftest import REGION
 from tests.worker.conftest import DEST, SOURCE
 
@@ -149,12 +149,12 @@ def test_missing_run_config_and_bad_plan_are_named_errors(
     s3 = buckets
     s3.create_bucket(Bucket=WORK)
     ref = BatchRef(batch_id=0, lane=Lane.FARGATE, start=0, end=10, objects=1, bytes=0)
-    with pytest.raises(RunConfigUnreadableError):
+    with pytest.raises(RunConfigUnreadable):
         run_batch(ref, LOCATION, session=session, endpoint_url=moto_server)
     refs = write_area(s3, items_for(s3, ["a"]), [1], CopyOptions())
     s3.put_object(Bucket=WORK, Key=LOCATION.plan_key, Body=b'{"not": "a copy item"}\n')
-    with pytest.raises(PlanUnreadableError):
+    with pytest.raises(PlanUnreadable):
         run_batch(refs[0], LOCATION, session=session, endpoint_url=moto_server)
     beyond = BatchRef(batch_id=1, lane=Lane.FARGATE, start=0, end=10_000, objects=1, bytes=0)
-    with pytest.raises(PlanUnreadableError):
+    with pytest.raises(PlanUnreadable):
         run_batch(beyond, LOCATION, session=session, endpoint_url=moto_server)

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from steps_s3_copy.models import BatchOutcome, BatchRef, CopyItem, CopyOptions, Lane, MiB, Status
+from steps_s3_copy.models import BatchRef, CopyItem, CopyOptions, Lane, MiB, Status
+from steps_s3_copy.payloads import BatchOutcome
 from steps_s3_copy.worker.__main__ import (
     EXIT_CONFIG,
     EXIT_FAILED,

@@ -1,0 +1,198 @@
+"""What each step of the state machine takes and returns: the payload models, in one place.
+
+``models.py`` holds what is stored in a run's working area (plan lines, index rows,
+results, ``run.json``); this module holds what travels between the steps (docs/
+architecture.md has the same contract in prose). The Lambda handlers and the local runner
+parse their input with these models and hand it to the step's ``run`` function.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, model_validator
+
+from steps_s3_copy.models import BatchRef, Model, RunLocation
+
+RunStatus = Literal["SUCCEEDED", "PARTIAL", "FAILED"]
+
+
+class Payload(Model):
+    """Base of the step payloads: camelCase, strict about unknown fields."""
+
+    def to_payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+#: envelopes the state machine builds: unknown keys are ignored
+_LENIENT = Model.model_config | ConfigDict(extra="ignore")
+
+
+class ExecutionContext(Payload):
+    """``$$.Execution`` of the state machine: the run id is its ``name``.
+
+    Accepts the camelCase keys of the contract and the PascalCase keys of the context object.
+    """
+
+    model_config = _LENIENT
+
+    id: str
+    name: str
+    start_time: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _camel_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {
+                (k[:1].lower() + k[1:]) if isinstance(k, str) else k: v for k, v in data.items()
+            }
+        return data
+
+
+# -- Prepare ------------------------------------------------------------------------------
+
+
+class PreparePayload(Payload):
+    """Prepare's input: ``{"input": <execution input>, "execution": {...}}``."""
+
+    input: dict[str, Any]
+    execution: ExecutionContext
+
+
+class PrepareResult(Payload):
+    """What Prepare returns to the state machine."""
+
+    job_name: str
+    run_id: str
+    #: s3:// URI of the manifest
+    manifest: str
+    work: RunLocation
+    index_key: str
+    objects: int
+    bytes: int
+    #: batches per lane: {"lambda": n, "fargate": n}
+    batches: dict[str, int]
+    max_concurrency: int
+    dry_run: bool
+    #: s3://bucket/prefix/ where Summarise writes report.csv and summary.json
+    report_uri: str
+
+
+# -- one batch ---------------------------------------------------------------------------
+
+
+class CopyPayload(Payload):
+    """One Map item: ``{"batch": <index.csv row, values as strings>, "work": {...}}``."""
+
+    model_config = _LENIENT
+
+    batch: BatchRef
+    work: RunLocation
+
+
+class BatchOutcome(Payload):
+    """What running one batch returns (to the Map, and printed by the container)."""
+
+    batch_id: int
+    copied: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes_copied: int = 0
+    bytes_skipped: int = 0
+    bytes_failed: int = 0
+    #: objects not attempted because the run was interrupted (SIGTERM, Lambda time)
+    not_attempted: int = 0
+    interrupted: bool = False
+    results_key: str | None = None
+
+
+# -- Summarise ---------------------------------------------------------------------------
+
+
+class StepError(Payload):
+    """What a Catch puts in ``$.error``: ``{"Error": name, "Cause": text}``."""
+
+    model_config = Model.model_config | ConfigDict(alias_generator=lambda name: name.capitalize())
+
+    error: str
+    cause: str | None = None
+
+
+class SummarisePayload(Payload):
+    """``{"prepared": PrepareResult, "execution": ...}`` after a copy (or a dry run), or
+    ``{"error": {"Error", "Cause"}, "input": <execution input>, "execution": ...}`` after a
+    caught failure."""
+
+    model_config = _LENIENT
+
+    execution: ExecutionContext
+    prepared: PrepareResult | None = None
+    error: StepError | None = None
+    input: Any = None
+
+
+class StatusCounts(Model):
+    copied: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+class PlanSummary(Model):
+    objects: int
+    bytes: int
+    #: batches per lane: {"lambda": n, "fargate": n}
+    batches: dict[str, int]
+
+
+class Notice(Payload):
+    """The completion notice: published as JSON on SNS, and written as summary.json."""
+
+    job_name: str
+    run_id: str
+    execution_id: str
+    #: s3:// URI of the manifest (None when the input named none)
+    manifest: str | None = None
+    status: RunStatus
+    dry_run: bool = False
+    #: objects and bytes per status
+    counts: StatusCounts = StatusCounts()
+    bytes: StatusCounts = StatusCounts()
+    #: what Prepare planned (None when Prepare failed)
+    planned: PlanSummary | None = None
+    started_at: str | None = None
+    finished_at: str
+    duration_seconds: float
+    #: s3:// URI of report.csv (None for a dry run or a failed Prepare)
+    report_uri: str | None = None
+    summary_uri: str | None = None
+    #: the run's working area (where notice.json makes publishing idempotent)
+    work: RunLocation
+    #: the error name and its problems when the run failed before copying
+    error: str | None = None
+    problems: list[dict[str, Any]] = []
+    more_problems: int = 0
+
+
+class SummariseResult(Payload):
+    """Summarise's answer: ``{"notice": Notice}``."""
+
+    notice: Notice
+
+
+# -- Notify ------------------------------------------------------------------------------
+
+
+class NotifyPayload(Payload):
+    """``{"notice": Notice}``."""
+
+    model_config = _LENIENT
+
+    notice: Notice
+
+
+class PublishResult(Payload):
+    """Notify's answer."""
+
+    published: bool
+    message_id: str | None = None
