@@ -26,6 +26,7 @@ from typing import Any
 
 from steps_s3_copy.errors import Problems
 from steps_s3_copy.models import MAX_OBJECT_BYTES
+from steps_s3_copy.s3uri import S3Uri
 from steps_s3_copy.sidecar import BUCKET_RE
 
 MAX_KEY_BYTES = 1024
@@ -104,16 +105,6 @@ def parse_checksum(text: str) -> dict[str, str]:
     if len(raw) != length:
         raise ValueError(f"{algo} value must decode to {length} bytes, not {len(raw)}")
     return {"algorithm": name, "value": value}
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/key`` -> (bucket, key); the key is kept exactly as written."""
-    if not uri.startswith("s3://"):
-        raise ValueError("must start with s3://")
-    bucket, sep, key = uri[5:].partition("/")
-    if not sep or not key:
-        raise ValueError("must be s3://bucket/key")
-    return bucket, key
 
 
 class ManifestReader:
@@ -215,10 +206,11 @@ class ManifestReader:
         if by_uri:
             source = values.get("source", "")
             try:
-                bucket, key = split_s3_uri(source)
+                uri = S3Uri.parse(source, need_key=True)
             except ValueError as exc:
                 self.problems.add(f"source {source!r} {exc}", row=row_no, field="source")
                 return None
+            bucket, key = uri.bucket, uri.key
         else:
             bucket = values.get("bucket", "").strip()
             key = values.get("key", "")

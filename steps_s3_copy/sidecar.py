@@ -24,6 +24,7 @@ from steps_s3_copy.models import (
     StorageClass,
     TiB,
 )
+from steps_s3_copy.s3uri import S3Uri
 
 DEFAULT_MAX_ITEMS_PER_BATCH = 10
 MAX_ITEMS_PER_BATCH = 1000
@@ -45,13 +46,12 @@ def _bucket(value: str) -> str:
 
 
 def _s3_prefix_uri(value: str) -> str:
-    if not value.startswith("s3://"):
-        raise ValueError("must be an s3:// URI, e.g. s3://bucket/reports/")
-    bucket, _, prefix = value[5:].partition("/")
-    _bucket(bucket)
-    if prefix and not prefix.endswith("/"):
-        prefix += "/"
-    return f"s3://{bucket}/{prefix}"
+    try:
+        uri = S3Uri.parse(value).as_prefix()
+    except ValueError as exc:
+        raise ValueError(f"must be an s3:// URI, e.g. s3://bucket/reports/ ({exc})") from exc
+    _bucket(uri.bucket)
+    return str(uri)
 
 
 StrictInt = Annotated[int, Field(strict=True)]

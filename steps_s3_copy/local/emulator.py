@@ -26,6 +26,7 @@ import boto3
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from steps_s3_copy import aws
 from steps_s3_copy.inbox import DEFAULT_JOBS_PREFIX, sidecar_event_pattern
 
 REGION = "us-east-1"
@@ -53,9 +54,9 @@ def emulator_session(region: str = REGION) -> boto3.session.Session:
     return boto3.session.Session(region_name=region, **_DUMMY_CREDENTIALS)
 
 
-def client_config(**extra: Any) -> Config:
-    """Short timeouts so that nothing local can hang for long."""
-    return Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3}, **extra)
+def client_config() -> Config:
+    """Short timeouts and few retries so that nothing local can hang for long."""
+    return aws.config(connect_timeout=5, read_timeout=60, max_attempts=3)
 
 
 @dataclass(frozen=True)
