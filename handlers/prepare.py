@@ -29,13 +29,23 @@ class PrepareEnv(LayoutEnv):
 
     lane_cutoff_bytes: int = Field(DEFAULT_LANE_CUTOFF_BYTES, alias="LANE_CUTOFF_BYTES", ge=0)
     max_manifest_rows: int = Field(2_000_000, alias="MAX_MANIFEST_ROWS", ge=1)
+    #: comma-separated bucket names the deployment may read / write; unset: not named
+    #: (the deployer opted into any bucket; IAM still decides)
+    source_buckets: str | None = Field(None, alias="SOURCE_BUCKETS")
+    destination_buckets: str | None = Field(None, alias="DESTINATION_BUCKETS")
 
     def settings(self) -> PrepareSettings:
         return PrepareSettings(
             layout=self.layout(),
             lane_cutoff_bytes=self.lane_cutoff_bytes,
             max_manifest_rows=self.max_manifest_rows,
+            source_buckets=_names(self.source_buckets),
+            destination_buckets=_names(self.destination_buckets),
         )
+
+
+def _names(value: str | None) -> frozenset[str] | None:
+    return None if value is None else frozenset(n.strip() for n in value.split(",") if n.strip())
 
 
 @functools.cache

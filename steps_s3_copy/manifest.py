@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import csv
-import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,6 +30,22 @@ from steps_s3_copy.s3uri import S3Uri
 from steps_s3_copy.sidecar import BUCKET_RE
 
 MAX_KEY_BYTES = 1024
+
+#: characters XML 1.0 cannot carry (S3's listings and errors are XML; see "XML related
+#: object key constraints" in https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html):
+#: C0 controls other than tab, LF and CR, and U+FFFE / U+FFFF
+_FORBIDDEN_KEY_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def key_problem(key: str) -> str | None:
+    """Why S3 cannot take ``key`` as an object key, or None."""
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        return f"is longer than {MAX_KEY_BYTES} bytes"
+    bad = _FORBIDDEN_KEY_CHARS.search(key)
+    if bad:
+        return f"contains U+{ord(bad.group()):04X}, a control character S3's XML API cannot carry"
+    return None
+
 
 #: recognised header names (lower case) -> column
 HEADER_NAMES = {
@@ -47,6 +63,8 @@ HEADER_NAMES = {
     "expected_checksum": "checksum",
     "expectedchecksum": "checksum",
 }
+#: the columns, by their canonical header names
+COLUMNS = ("bucket", "key", "source", "destination_key", "size", "checksum")
 _POSITIONAL_BUCKET = ("bucket", "key", "destination_key", "size", "checksum")
 _POSITIONAL_URI = ("source", "destination_key", "size", "checksum")
 
@@ -149,11 +167,24 @@ class ManifestReader:
 
     @staticmethod
     def _is_header(cells: list[str]) -> bool:
-        names = [c.strip().lower() for c in cells if c.strip()]
-        return bool(names) and all(n in HEADER_NAMES for n in names)
+        """A first row naming only known columns, or naming the required ones (a header
+        with an unknown column is still a header: the unknown column is a problem)."""
+        names = [HEADER_NAMES.get(c.strip().lower()) for c in cells if c.strip()]
+        known = {n for n in names if n}
+        if not names:
+            return False
+        return all(names) or "source" in known or {"bucket", "key"} <= known
 
     def _set_header(self, cells: list[str], row_no: int) -> None:
         columns = tuple(HEADER_NAMES.get(c.strip().lower(), "") for c in cells)
+        for cell, name in zip(cells, columns, strict=True):
+            if cell.strip() and not name:
+                known = ", ".join(COLUMNS)
+                self.problems.add(
+                    f"unknown column {cell.strip()!r} in the header (known: {known})",
+                    row=row_no,
+                    field=cell.strip(),
+                )
         seen: set[str] = set()
         for name in columns:
             if name and name in seen:
@@ -196,8 +227,9 @@ class ManifestReader:
                 f"{item.bucket!r} is not a valid bucket name", row=row_no, field="bucket"
             )
             ok = False
-        if len(item.key.encode()) > MAX_KEY_BYTES:
-            self.problems.add(f"key is longer than {MAX_KEY_BYTES} bytes", row=row_no, field="key")
+        problem = key_problem(item.key)
+        if problem:
+            self.problems.add(f"key {problem}", row=row_no, field="key")
             ok = False
         return item if ok else None
 
@@ -265,6 +297,35 @@ def _parse_size(text: str, problems: Problems, row_no: int) -> int | None:
     return size
 
 
-def text_lines(body: Any) -> io.TextIOWrapper:
-    """A UTF-8 text stream (BOM tolerated, newlines kept for csv) over a binary stream."""
-    return io.TextIOWrapper(body, encoding="utf-8-sig", newline="")
+def _physical_lines(raw: Any, chunk_bytes: int) -> Iterator[bytes]:
+    """The ``\\n``-terminated lines of a binary stream (the last may lack its ``\\n``)."""
+    pending = b""
+    while chunk := raw.read(chunk_bytes):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line + b"\n"
+    if pending:
+        yield pending
+
+
+def decoded_lines(raw: Any, problems: Problems, chunk_bytes: int = 1 << 20) -> Iterator[str]:
+    """The lines of a binary stream (anything with ``read(n)``) as text, endings kept for
+    ``csv``.
+
+    Each line is decoded on its own, so a line that is not UTF-8 is reported with its
+    number (as ``csv.reader`` counts lines) and read as a blank line: the rest of the
+    manifest is still checked. A UTF-8 byte-order mark at the start is dropped.
+    """
+    for number, line in enumerate(_physical_lines(raw, chunk_bytes), 1):
+        text = (
+            line[len(codecs.BOM_UTF8) :]
+            if number == 1 and line.startswith(codecs.BOM_UTF8)
+            else line
+        )
+        try:
+            yield text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            where = f"byte {exc.start + 1} of the row"
+            problems.add(f"row {number} is not UTF-8 text ({exc.reason} at {where})", row=number)
+            yield "\n"

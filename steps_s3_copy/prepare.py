@@ -33,13 +33,14 @@ from steps_s3_copy.errors import (
 )
 from steps_s3_copy.events import JobSource, decoded_key_candidates, job_source
 from steps_s3_copy.inbox import InboxLayout
-from steps_s3_copy.manifest import MAX_KEY_BYTES, ManifestReader, ManifestRow, text_lines
+from steps_s3_copy.manifest import ManifestRow
 from steps_s3_copy.models import RunConfig
 from steps_s3_copy.observability import logger
 from steps_s3_copy.payloads import PreparePayload, PrepareResult
 from steps_s3_copy.planning import Planner
 from steps_s3_copy.s3io import MultipartWriter
 from steps_s3_copy.sidecar import DEFAULT_LANE_CUTOFF_BYTES, Sidecar, parse_sidecar
+from steps_s3_copy.validation import Boundaries, JobChecker, checked_rows, owned_prefix
 from steps_s3_copy.workarea import WorkArea
 
 NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
@@ -62,6 +63,25 @@ class PrepareSettings:
     list_threshold: int = 32
     #: unsized rows sized together
     chunk_rows: int = 2000
+    #: buckets the deployment may read / write (None: not restricted by name)
+    source_buckets: frozenset[str] | None = None
+    destination_buckets: frozenset[str] | None = None
+
+    @property
+    def boundaries(self) -> Boundaries:
+        """What a job may touch: never the inbox; only the named buckets, when named."""
+        layout = self.layout
+        return Boundaries(
+            inbox_bucket=layout.bucket,
+            inbox_prefix=owned_prefix(
+                layout.jobs_prefix, layout.work_prefix, layout.reports_prefix
+            ),
+            jobs_prefix=self.layout.jobs_prefix,
+            work_prefix=self.layout.work_prefix,
+            reports_prefix=self.layout.reports_prefix,
+            source_buckets=self.source_buckets,
+            destination_buckets=self.destination_buckets,
+        )
 
 
 def _code(exc: ClientError) -> str:
@@ -324,69 +344,27 @@ class _Sizer:
 
 
 def _items(
-    rows: Iterable[ManifestRow],
+    rows: Iterable[tuple[ManifestRow, dict[str, Any] | None]],
     sizer: _Sizer,
-    sidecar: Sidecar,
-    problems: Problems,
+    checker: JobChecker,
 ) -> Iterator[_Pending]:
-    """Rows (and prefix expansions) as CopyItem dicts, each destination checked for clashes."""
-    dest_bucket = sidecar.destination_bucket
-    dest_prefix = sidecar.destination_prefix
-    seen: dict[int, int] = {}
-    for row in rows:
-        if row.is_prefix:
-            for obj in sizer.expand(row):
-                key = obj["Key"]
-                if row.destination_key is not None:
-                    relative = row.destination_key + key[len(row.prefix) :]
-                else:
-                    relative = key
-                item: dict[str, Any] = {
-                    "sourceBucket": row.bucket,
-                    "sourceKey": key,
-                    "destinationBucket": dest_bucket,
-                    "destinationKey": dest_prefix + relative,
-                    "size": int(obj["Size"]),
-                }
-                if obj.get("ETag"):
-                    item["etag"] = obj["ETag"]
-                if _unique(item, row.row, seen, problems):
-                    yield _Pending(row.row, item)
+    """Checked rows (and prefix expansions) as CopyItem dicts."""
+    for row, checked in rows:
+        if checked is not None:
+            yield _Pending(row.row, checked)
             continue
-        item = {
-            "sourceBucket": row.bucket,
-            "sourceKey": row.key,
-            "destinationBucket": dest_bucket,
-            "destinationKey": dest_prefix + (row.destination_key or row.key),
-        }
-        if row.size is not None:
-            item["expectedSize"] = row.size
-        if row.checksum is not None:
-            item["expectedChecksum"] = row.checksum
-        if _unique(item, row.row, seen, problems):
+        for obj in sizer.expand(row):
+            key = obj["Key"]
+            relative = (
+                key if row.destination_key is None else row.destination_key + key[len(row.prefix) :]
+            )
+            item = checker.item(row.row, row.bucket, key, relative)
+            if item is None:
+                continue
+            item["size"] = int(obj["Size"])
+            if obj.get("ETag"):
+                item["etag"] = obj["ETag"]
             yield _Pending(row.row, item)
-
-
-def _unique(item: dict[str, Any], row: int, seen: dict[int, int], problems: Problems) -> bool:
-    key = item["destinationKey"]
-    if len(key.encode()) > MAX_KEY_BYTES:
-        problems.add(
-            f"destination key is longer than {MAX_KEY_BYTES} bytes",
-            row=row,
-            field="destination_key",
-        )
-        return False
-    digest = hash(key)
-    first = seen.get(digest)
-    if first is not None:
-        problems.add(
-            f"rows {first} and {row} both copy to s3://{item['destinationBucket']}/{key}",
-            row=row,
-            field="destination_key",
-        )
-        return False
-    seen[digest] = row
-    return True
 
 
 def prepare(
@@ -411,6 +389,10 @@ def prepare(
     report_uri = sidecar.report_uri or str(layout.report_uri(source.job_name, run_id))
     log = {"job": source.job_name, "run_id": run_id, "manifest": source.manifest_uri}
     logger.info("prepare started", extra=log)
+    problems = Problems()
+    checker = JobChecker(sidecar, settings.boundaries, problems)
+    checker.check_sidecar()
+    problems.raise_if_any(f"{problems.total} problem(s) in the sidecar of {source.job_name}")
     check_manifest(s3, source)
     check_destination_writable(
         s3,
@@ -420,7 +402,6 @@ def prepare(
         options.destination_account,
     )
 
-    problems = Problems()
     cutoff = (
         sidecar.lane_cutoff_bytes
         if sidecar.lane_cutoff_bytes is not None
@@ -441,15 +422,7 @@ def prepare(
             lane_cutoff=cutoff,
         )
         sizer = _Sizer(s3, pool, problems, settings, options.requester_pays)
-        _plan_manifest(
-            s3,
-            source,
-            sidecar=sidecar,
-            settings=settings,
-            problems=problems,
-            sizer=sizer,
-            planner=planner,
-        )
+        _plan_manifest(s3, source, settings=settings, checker=checker, sizer=sizer, planner=planner)
         batches = planner.finish()
         problems.raise_if_any(f"{problems.total} problem(s) in {source.manifest_uri}")
     config = RunConfig(
@@ -501,9 +474,8 @@ def _plan_manifest(
     s3: Any,
     source: JobSource,
     *,
-    sidecar: Sidecar,
     settings: PrepareSettings,
-    problems: Problems,
+    checker: JobChecker,
     sizer: _Sizer,
     planner: Planner,
 ) -> None:
@@ -513,32 +485,29 @@ def _plan_manifest(
         if _code(exc) == "404":
             raise ManifestNotFound(f"the manifest {source.manifest_uri} does not exist") from exc
         raise
-    reader = ManifestReader(problems, max_rows=settings.max_manifest_rows)
+    problems = checker.problems
     pending: list[_Pending] = []
     samples: dict[str, _Pending] = {}
-    with text_lines(body) as lines:
-        try:
-            for count, entry in enumerate(_items(reader.read(lines), sizer, sidecar, problems)):
-                if count >= settings.max_manifest_rows:  # prefix rows can expand a lot
-                    problems.add(
-                        f"the manifest expands to more than {settings.max_manifest_rows} objects",
-                        row=entry.row,
-                    )
-                    break
-                item = entry.item
-                if "size" in item:
-                    planner.add(item, item["size"])
-                elif "expectedSize" in item:
-                    samples.setdefault(item["sourceBucket"], entry)
-                    planner.add(item, item["expectedSize"])
-                else:
-                    pending.append(entry)
-                    if len(pending) >= settings.chunk_rows:
-                        for sized in sizer.size(pending):
-                            planner.add(sized.item, sized.item["size"])
-                        pending = []
-        except UnicodeDecodeError as exc:
-            problems.add(f"the manifest is not UTF-8 text ({exc.reason})", row=None)
+    rows = checked_rows(body, checker, max_rows=settings.max_manifest_rows)
+    for count, entry in enumerate(_items(rows, sizer, checker)):
+        if count >= settings.max_manifest_rows:  # prefix rows can expand a lot
+            problems.add(
+                f"the manifest expands to more than {settings.max_manifest_rows} objects",
+                row=entry.row,
+            )
+            break
+        item = entry.item
+        if "size" in item:
+            planner.add(item, item["size"])
+        elif "expectedSize" in item:
+            samples.setdefault(item["sourceBucket"], entry)
+            planner.add(item, item["expectedSize"])
+        else:
+            pending.append(entry)
+            if len(pending) >= settings.chunk_rows:
+                for sized in sizer.size(pending):
+                    planner.add(sized.item, sized.item["size"])
+                pending = []
     for sized in sizer.size(pending):
         planner.add(sized.item, sized.item["size"])
     sizer.check_samples(samples)

@@ -37,6 +37,15 @@ DEFAULT_LANE_CUTOFF_BYTES = 1 * GiB
 
 #: bucket names as S3 accepts them (including legacy us-east-1 names with capitals and _)
 BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$")
+#: a KMS key as S3's SSEKMSKeyId takes it: key id, key ARN, alias name or alias ARN
+#: (https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#key-id); nothing
+#: else reaches the x-amz-server-side-encryption-aws-kms-key-id header
+KMS_KEY_RE = re.compile(
+    r"^(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(?:key/[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})"
+    r"|[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})$"
+)
+#: a sidecar is a few hundred bytes; anything this large is not one
+MAX_SIDECAR_BYTES = 64 * 1024
 
 
 def _bucket(value: str) -> str:
@@ -101,6 +110,16 @@ class Sidecar(Model):
             raise ValueError("must be at most 512 bytes")
         return value
 
+    @field_validator("sse_kms_key_id")
+    @classmethod
+    def _check_kms_key(cls, value: str | None) -> str | None:
+        if value is not None and not KMS_KEY_RE.match(value):
+            raise ValueError(
+                "must be a KMS key id, key ARN, alias (alias/name) or alias ARN"
+                f" (got {value[:80]!r})"
+            )
+        return value
+
     @field_validator("checksum_algorithm", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -157,8 +176,12 @@ def _problems_of(exc: ValidationError) -> Problems:
 
 def parse_sidecar(data: bytes | str, *, where: str) -> Sidecar:
     """Validate the sidecar's JSON text; ``SidecarInvalid`` lists every field in error."""
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise SidecarInvalid(f"{where} is larger than {MAX_SIDECAR_BYTES} bytes: not a sidecar")
     try:
         raw = json.loads(data)
+    except RecursionError as exc:
+        raise SidecarInvalid(f"{where} is not a sidecar: JSON nested too deeply") from exc
     except ValueError as exc:
         raise SidecarInvalid(f"{where} is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):

@@ -1,4 +1,4 @@
-"""Offline checks of a manifest and its sidecar, through the same parsers Prepare uses."""
+"""Offline checks of a manifest and its sidecar: the very checks Prepare runs first."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from steps_s3_copy.errors import Problem, Problems, StepsS3CopyError
-from steps_s3_copy.manifest import ManifestReader, ManifestRow, text_lines
-from steps_s3_copy.sidecar import Sidecar, parse_sidecar
+from steps_s3_copy.errors import Problem
+from steps_s3_copy.manifest import ManifestRow
+from steps_s3_copy.sidecar import Sidecar
+from steps_s3_copy.validation import Boundaries, check_job
 
 
 @dataclass
@@ -36,26 +37,18 @@ class CheckResult:
         }
 
 
-def check_sidecar_text(data: bytes, where: str) -> tuple[Sidecar | None, list[Problem]]:
-    try:
-        return parse_sidecar(data, where=where), []
-    except StepsS3CopyError as exc:
-        return None, exc.problems or [Problem(message=exc.message, code=exc.error_name)]
-
-
-def check_files(manifest: Path, sidecar: Path, *, keep: int = 1000) -> CheckResult:
-    result = CheckResult()
-    result.sidecar, result.sidecar_problems = check_sidecar_text(sidecar.read_bytes(), str(sidecar))
-    problems = Problems(keep=keep)
-    reader = ManifestReader(problems)
-    rows: list[ManifestRow] = []
+def check_files(
+    manifest: Path, sidecar: Path, *, boundaries: Boundaries | None = None, keep: int = 1000
+) -> CheckResult:
+    """Every offline check Prepare runs (``steps_s3_copy.validation``), on two local files."""
     with manifest.open("rb") as raw:
-        try:
-            rows.extend(reader.read(text_lines(raw)))
-        except UnicodeDecodeError as exc:
-            # As Prepare reports it: one problem, the rows read so far are kept.
-            problems.add(f"the manifest is not UTF-8 text ({exc.reason})", row=None)
-    result.rows = rows
-    result.manifest_problems = sorted(problems.items, key=lambda p: (p.row is None, p.row or 0))
-    result.manifest_problem_total = problems.total
-    return result
+        checked = check_job(
+            sidecar.read_bytes(), raw, where=str(sidecar), boundaries=boundaries, keep=keep
+        )
+    return CheckResult(
+        sidecar=checked.sidecar,
+        rows=checked.rows,
+        sidecar_problems=checked.sidecar_problems,
+        manifest_problems=checked.manifest_problems,
+        manifest_problem_total=checked.manifest_problem_total,
+    )

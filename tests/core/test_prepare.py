@@ -182,13 +182,13 @@ def test_dry_run_and_options_reach_run_config(world: World) -> None:
         "overwrite": "never",
         "copyTags": False,
         "maxConcurrency": 5,
-        "reportUri": f"s3://{INBOX}/my-reports",
+        "reportUri": f"s3://{INBOX}/reports/mine",
     }
     event = world.job("dry", f"{SOURCE},a\n", sidecar)
     result = run_prepare(event, run_id="r", s3=world.s3, settings=world.settings)
     assert result.dry_run is True
     assert result.max_concurrency == 5
-    assert result.report_uri == f"s3://{INBOX}/my-reports/"
+    assert result.report_uri == f"s3://{INBOX}/reports/mine/"
     config = RunConfig.model_validate_json(world.text(INBOX, result.work.run_config_key))
     assert config.options.storage_class == "GLACIER_IR"
     assert config.options.checksum_algorithm == "SHA256"
