@@ -11,10 +11,10 @@ from typing import Any, NoReturn
 
 import boto3
 import typer
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
+from steps_s3_copy import aws as aws_clients
 from steps_s3_copy.cli.exit_codes import ExitCode
 
 #: human output goes to stdout; diagnostics to stderr (so `--json` stdout stays parseable)
@@ -30,13 +30,8 @@ class Aws:
     endpoint_url: str | None = None
 
     def client(self, service: str) -> Any:
-        return self.session.client(
-            service,
-            endpoint_url=self.endpoint_url,
-            config=Config(
-                connect_timeout=10, read_timeout=60, retries={"max_attempts": 5, "mode": "adaptive"}
-            ),
-        )
+        """A client from the service's one factory (its retry policy and timeouts)."""
+        return aws_clients.client(service, session=self.session, endpoint_url=self.endpoint_url)
 
 
 def aws(profile: str | None, region: str | None, endpoint_url: str | None) -> Aws:

@@ -19,10 +19,17 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from steps_s3_copy.models import ObjectResult, Status
+
 
 @dataclass
 class Snapshot:
-    """How far a run has got."""
+    """How far a run has got.
+
+    ``s3copy watch`` puts it together from parts that add up (``+=``): the objects from
+    the batches' results, the batches from the Distributed Map's counters, the totals
+    from Prepare's result.
+    """
 
     objects_done: int = 0
     objects_total: int = 0
@@ -32,6 +39,18 @@ class Snapshot:
     batches_done: int = 0
     batches_total: int = 0
     batches_failed: int = 0
+
+    def add(self, result: ObjectResult) -> None:
+        """Count one object's result (``results/*.jsonl``) as done."""
+        self.objects_done += 1
+        self.bytes_done += result.bytes
+        if result.status is Status.FAILED:
+            self.failed += 1
+
+    def __iadd__(self, other: Snapshot) -> Snapshot:
+        for name in vars(self):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
 
 
 class RunProgress:
@@ -93,20 +112,13 @@ class RunProgress:
             self._started = True
         assert self._bytes is not None
         assert self._batches is not None
-        failed = f"[red]{snap.failed} failed[/]" if snap.failed else "0 failed"
-        self._progress.update(
-            self._objects,
-            total=snap.objects_total or None,
-            completed=snap.objects_done,
-            extra=failed,
-        )
-        batches_failed = f"[red]{snap.batches_failed} failed[/]" if snap.batches_failed else ""
-        self._progress.update(
-            self._batches,
-            total=snap.batches_total or None,
-            completed=snap.batches_done,
-            extra=batches_failed,
-        )
+        # (bar, total, done, failed, what to show when none failed)
+        for task, total, done, failed, none in (
+            (self._objects, snap.objects_total, snap.objects_done, snap.failed, "0 failed"),
+            (self._batches, snap.batches_total, snap.batches_done, snap.batches_failed, ""),
+        ):
+            extra = f"[red]{failed} failed[/]" if failed else none
+            self._progress.update(task, total=total or None, completed=done, extra=extra)
         self._bytes_progress.update(
             self._bytes, total=snap.bytes_total or None, completed=snap.bytes_done
         )

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from steps_s3_copy.cli.common import human_bytes
 from steps_s3_copy.cli.progress import Snapshot
+from steps_s3_copy.s3uri import S3Uri
 
 if TYPE_CHECKING:
     from steps_s3_copy.cli.checks import CheckResult
@@ -151,19 +152,6 @@ def failed_rows(console: Console, rows: list[dict[str, str]], *, total: int) -> 
         console.print(f"... and {total - len(rows)} more (see the report CSV)")
 
 
-def report_csv_uri(body: dict[str, Any] | None) -> str | None:
-    if not body:
-        return None
-    for key in ("reportCsv", "reportCsvUri", "report"):
-        value = body.get(key)
-        if isinstance(value, str) and value.startswith("s3://"):
-            return value
-    uri = body.get("reportUri")
-    if isinstance(uri, str) and uri:
-        return uri if uri.endswith(".csv") else uri.rstrip("/") + "/report.csv"
-    return None
-
-
 def final_line(console: Console, status: str, snap: Snapshot) -> None:
     console.print(
         f"[{STATUS_STYLE.get(status, 'bold')}]{status}[/]: {snap.objects_done:,} of "
@@ -244,8 +232,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _common_bucket(uris: list[str]) -> str | None:
-    buckets = {u.removeprefix("s3://").partition("/")[0] for u in uris if u.startswith("s3://")}
+def _common_bucket(uris: list[str]) -> S3Uri | None:
+    """The bucket (as ``s3://bucket/``) every ``s3://`` URI of ``uris`` is in, if one."""
+    buckets = set()
+    for uri in uris:
+        with contextlib.suppress(ValueError):
+            buckets.add(S3Uri(S3Uri.parse(uri).bucket))
     return next(iter(buckets)) if len(buckets) == 1 else None
 
 
@@ -259,13 +251,13 @@ def report_table(rows: list[dict[str, str]], *, total: int) -> Table:
     destinations = [r.get("destination", "") for r in rows]
     source_bucket, destination_bucket = _common_bucket(sources), _common_bucket(destinations)
 
-    def short(uri: str, bucket: str | None) -> str:
-        return uri.removeprefix(f"s3://{bucket}/") if bucket else uri
+    def short(uri: str, bucket: S3Uri | None) -> str:
+        return uri.removeprefix(str(bucket)) if bucket else uri
 
     table = _table(
         f"report ({total} objects)",
-        f"source key in s3://{source_bucket}/" if source_bucket else "source",
-        f"destination key in s3://{destination_bucket}/" if destination_bucket else "destination",
+        f"source key in {source_bucket}" if source_bucket else "source",
+        f"destination key in {destination_bucket}" if destination_bucket else "destination",
         "status",
         "bytes",
         "seconds",

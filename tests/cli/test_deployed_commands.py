@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from steps_s3_copy.cli import app
+from steps_s3_copy.cli import app, run_files
 from steps_s3_copy.cli.exit_codes import ExitCode
 from steps_s3_copy.local.pipeline import EmbeddedPipeline, LocalRun
+from steps_s3_copy.models import ObjectResult, RunLocation, Status
 from tests.cli.conftest import EXAMPLES, example, set_moto_config
 
 pytestmark = pytest.mark.slow
@@ -447,3 +448,37 @@ def test_watch_of_a_failed_prepare_shows_the_failure_notice(
     assert result.exit_code == ExitCode.FAILED, result.output
     assert "ManifestInvalid" in result.stdout
     assert "key is empty" in result.stdout
+
+
+def _results(*statuses: Status) -> bytes:
+    lines = (
+        ObjectResult(
+            source=f"s3://src/{i}", destination=f"s3://dst/{i}", status=status, bytes=10 * (i + 1)
+        ).model_dump_json()
+        for i, status in enumerate(statuses)
+    )
+    return "\n".join(lines).encode() + b"\n"
+
+
+def test_watching_results_counts_each_object_once(s3: Any) -> None:
+    """A poll reads new and rewritten results files (a retried batch rewrites its file),
+    counts each object once, and forgets files that are gone."""
+    s3.create_bucket(Bucket="inbox")
+    location = RunLocation(bucket="inbox", prefix="work/job/run-1/")
+    put = s3.put_object
+    put(Bucket="inbox", Key=location.results_key(0), Body=_results(Status.COPIED, Status.FAILED))
+    put(Bucket="inbox", Key=location.results_key(1), Body=_results(Status.SKIPPED))
+    watcher = run_files.ResultsWatcher(location)
+
+    first = watcher.poll(s3)
+    assert (first.objects_done, first.bytes_done, first.failed) == (3, 40, 1)
+
+    # Batch 0 retried: its object that failed is copied now.
+    put(Bucket="inbox", Key=location.results_key(0), Body=_results(Status.COPIED, Status.COPIED))
+    second = watcher.poll(s3)
+    assert (second.objects_done, second.bytes_done, second.failed) == (3, 40, 0)
+    assert watcher.poll(s3) == second
+
+    s3.delete_object(Bucket="inbox", Key=location.results_key(1))
+    third = watcher.poll(s3)
+    assert (third.objects_done, third.bytes_done, third.failed) == (2, 30, 0)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import typer
+import typer.core
 from typer.testing import CliRunner
 
 from steps_s3_copy.cli import app
 from steps_s3_copy.cli.exit_codes import ExitCode, for_status
+from steps_s3_copy.cli.options import AwsOptions, RegionOpt, flatten
 from steps_s3_copy.manifest import HEADER_NAMES
 from steps_s3_copy.sidecar import Sidecar
 from tests.cli.conftest import EXAMPLES
@@ -278,3 +283,60 @@ def test_validate_reports_a_manifest_that_is_not_utf8(runner: CliRunner, tmp_pat
     )
     assert result.exit_code == ExitCode.INVALID
     assert "not UTF-8" in json.loads(result.stdout)["manifestProblems"][0]["message"]
+
+
+#: options that keep their own meaning in one command (docs/cli.md says why)
+OWN_MEANING = {
+    ("local", "--endpoint-url"),  # the moto server with --demo; no environment variable
+    ("local", "--json"),  # only the notice
+    ("local", "--timeout"),  # waiting for the sidecar's event, not for a run
+    ("destination-policy", "--stack"),  # the writer role from the stack
+}
+
+
+def test_an_option_means_the_same_in_every_command() -> None:
+    """Shared options are declared once (steps_s3_copy/cli/options.py): the same flag has
+    the same help, default and environment variable wherever it appears."""
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    seen: dict[str, tuple[str, tuple[object, ...]]] = {}
+    shared = set()
+    for name, command in group.commands.items():
+        for param in command.params:
+            if not isinstance(param, typer.core.TyperOption):
+                continue
+            for flag in param.opts:
+                if (name, flag) in OWN_MEANING:
+                    continue
+                meaning = (param.help, param.default, param.envvar, param.min, param.is_flag)
+                if flag in seen:
+                    shared.add(flag)
+                    assert meaning == seen[flag][1], f"{flag} in {name} and {seen[flag][0]}"
+                else:
+                    seen[flag] = (name, meaning)
+    # The AWS options and the run's location are shared by several commands.
+    assert {"--endpoint-url", "--region", "--profile", "--json", "--inbox", "--stack"} <= shared
+    assert {"--jobs-prefix", "--work-prefix", "--state-machine-arn"} <= shared
+
+
+def test_an_option_group_cannot_reuse_a_name() -> None:
+    def clash(region: RegionOpt = None, *, aws: AwsOptions) -> None:
+        raise AssertionError("never called")
+
+    with pytest.raises(TypeError, match="region"):
+        flatten(clash)
+
+
+def test_the_command_line_starts_without_the_emulator() -> None:
+    """moto is slow to import: only `s3copy local` loads it."""
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from steps_s3_copy.cli import app\n"
+        "assert CliRunner().invoke(app, ['--help']).exit_code == 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'moto'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"

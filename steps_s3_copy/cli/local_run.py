@@ -1,9 +1,13 @@
-"""``s3copy local``: the embedded pipeline (demo) or a direct run against an endpoint."""
+"""What ``s3copy local`` does: the embedded pipeline (demo) or a direct run against an
+endpoint, with its progress and outcome on the terminal.
+
+Imported only when ``local`` runs (by :mod:`steps_s3_copy.cli.local_command`): the
+emulator's moto is slow to import.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import logging
 import sys
 import threading
@@ -15,11 +19,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
-from steps_s3_copy.cli import render
+from steps_s3_copy.cli import render, run_files
 from steps_s3_copy.cli.checks import check_files
 from steps_s3_copy.cli.common import aws, console, err_console, print_json
 from steps_s3_copy.cli.exit_codes import ExitCode, for_status
+from steps_s3_copy.cli.local_command import LocalOptions
 from steps_s3_copy.cli.progress import RunProgress, Snapshot
+from steps_s3_copy.inbox import job_name_of
 from steps_s3_copy.local import demo as demo_data
 from steps_s3_copy.local.emulator import Emulator
 from steps_s3_copy.local.pipeline import (
@@ -31,7 +37,7 @@ from steps_s3_copy.local.pipeline import (
     run_direct,
 )
 from steps_s3_copy.local.runner import Progress
-from steps_s3_copy.models import ObjectResult, RunLocation
+from steps_s3_copy.models import RunLocation
 from steps_s3_copy.observability import logger
 
 #: report rows printed after a run (the rest are in the CSV)
@@ -87,64 +93,61 @@ def _progress_adapter(bar: RunProgress) -> Any:
     return on_progress
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One ``s3copy local`` run: its files and options, and where it shows progress."""
+
+    manifest: Path
+    sidecar: Path
+    name: str
+    options: LocalOptions
+    quiet: bool
+    out: Console
+    bar: RunProgress
+    stop: threading.Event
+
+    def read(self) -> tuple[bytes, bytes]:
+        return self.manifest.read_bytes(), self.sidecar.read_bytes()
+
+
 def run(
-    *,
     manifest: Path | None,
     sidecar: Path | None,
-    demo: bool,
-    endpoint_url: str | None,
-    work_bucket: str | None,
-    job: str | None,
-    timeout: float,
-    region: str | None,
-    profile: str | None,
-    quiet: bool,
-    as_json: bool,
-    keep_running: bool = False,
+    options: LocalOptions,
+    *,
     verbose: bool = False,
 ) -> ExitCode:
     if (manifest is None) != (sidecar is None):
         err_console.print("[red]error:[/] give both MANIFEST and SIDECAR, or neither")
         return ExitCode.USAGE
-    embedded = demo or manifest is None
+    embedded = options.demo or manifest is None
     if embedded and (manifest is None or sidecar is None):
         examples = demo_data.examples_dir()
         manifest, sidecar = examples / "example.csv", examples / "example.json"
     assert manifest is not None
     assert sidecar is not None
-    job_name = job or sidecar.name.removesuffix(".json")
-    out = Console(stderr=True) if as_json else console
+    quiet = options.quiet or options.as_json
+    out = Console(stderr=True) if options.as_json else console
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
         stack.enter_context(service_logs(verbose))
         try:
             with RunProgress(out, enabled=not quiet) as bar:
+                job = _Job(
+                    manifest=manifest,
+                    sidecar=sidecar,
+                    name=options.job or job_name_of(sidecar.name, jobs_prefix=""),
+                    options=options,
+                    quiet=quiet,
+                    out=out,
+                    bar=bar,
+                    stop=stop,
+                )
                 if embedded:
-                    emulator = stack.enter_context(Emulator(endpoint_url))
-                    local_run, report = _embedded(
-                        emulator,
-                        manifest,
-                        sidecar,
-                        job=job_name,
-                        timeout=timeout,
-                        bar=bar,
-                        stop=stop,
-                        quiet=quiet,
-                        out=out,
-                    )
+                    emulator = stack.enter_context(Emulator(options.endpoint_url))
+                    local_run, report = _embedded(emulator, job)
                 else:
-                    direct = _direct(
-                        manifest,
-                        sidecar,
-                        job=job_name,
-                        endpoint_url=endpoint_url,
-                        work_bucket=work_bucket,
-                        region=region,
-                        profile=profile,
-                        bar=bar,
-                        stop=stop,
-                        out=out,
-                    )
+                    direct = _direct(job)
                     if isinstance(direct, ExitCode):
                         return direct
                     local_run, report = direct
@@ -158,13 +161,13 @@ def run(
             stop.set()
             err_console.print("interrupted")
             return ExitCode.INTERRUPTED
-        if as_json:
+        if options.as_json:
             print_json(local_run.notice)
         elif not quiet:
             _print_outcome(out, local_run, report)
         else:
             console.print(local_run.status)
-        if embedded and keep_running:
+        if embedded and options.keep_running:
             _wait_for_ctrl_c(emulator.endpoint_url)
     return for_status(local_run.status)
 
@@ -179,66 +182,46 @@ def _wait_for_ctrl_c(endpoint_url: str) -> None:
         threading.Event().wait()
 
 
-def _direct(
-    manifest: Path,
-    sidecar: Path,
-    *,
-    job: str,
-    endpoint_url: str | None,
-    work_bucket: str | None,
-    region: str | None,
-    profile: str | None,
-    bar: RunProgress,
-    stop: threading.Event,
-    out: Console,
-) -> tuple[LocalRun, _ReportHead] | ExitCode:
-    checked = check_files(manifest, sidecar)
-    if work_bucket:
-        target = DirectTarget(work_bucket, "")
+def _direct(job: _Job) -> tuple[LocalRun, _ReportHead] | ExitCode:
+    checked = check_files(job.manifest, job.sidecar)
+    if job.options.work_bucket:
+        target = DirectTarget(job.options.work_bucket, "")
     elif checked.sidecar is not None:
         target = DirectTarget(checked.sidecar.destination_bucket, SHARED_BUCKET_PREFIX)
     else:
         # Without a valid sidecar there is no destination bucket to work in.
-        render.check_result(err_console, checked, manifest, sidecar)
+        render.check_result(err_console, checked, job.manifest, job.sidecar)
         return ExitCode.INVALID
-    session = aws(profile, region, endpoint_url)
+    session = aws(job.options.profile, job.options.region, job.options.endpoint_url)
+    manifest, sidecar = job.read()
     local_run = run_direct(
         session=session.session,
-        endpoint_url=endpoint_url,
+        endpoint_url=job.options.endpoint_url,
         target=target,
-        job=job,
-        manifest=manifest.read_bytes(),
-        sidecar=sidecar.read_bytes(),
-        on_progress=_progress_adapter(bar),
-        stop=stop,
+        job=job.name,
+        manifest=manifest,
+        sidecar=sidecar,
+        on_progress=_progress_adapter(job.bar),
+        stop=job.stop,
     )
-    return local_run, _report_rows(out, session.client("s3"), local_run)
+    return local_run, _report_rows(job.out, session.client("s3"), local_run)
 
 
-def _embedded(
-    emulator: Emulator,
-    manifest: Path,
-    sidecar: Path,
-    *,
-    job: str,
-    timeout: float,
-    bar: RunProgress,
-    stop: threading.Event,
-    quiet: bool,
-    out: Console,
-) -> tuple[LocalRun, _ReportHead]:
-    pipeline = EmbeddedPipeline(emulator, on_progress=_progress_adapter(bar), stop=stop)
-    if not quiet:
-        out.print(f"emulator at {emulator.endpoint_url}: inbox s3://{pipeline.stack.inbox_bucket}")
+def _embedded(emulator: Emulator, job: _Job) -> tuple[LocalRun, _ReportHead]:
+    pipeline = EmbeddedPipeline(emulator, on_progress=_progress_adapter(job.bar), stop=job.stop)
+    if not job.quiet:
+        job.out.print(
+            f"emulator at {emulator.endpoint_url}: inbox s3://{pipeline.stack.inbox_bucket}"
+        )
     demo_data.seed(pipeline.s3)
-    manifest_key, sidecar_key = pipeline.submit(job, manifest.read_bytes(), sidecar.read_bytes())
-    if not quiet:
-        out.print(
+    manifest_key, sidecar_key = pipeline.submit(job.name, *job.read())
+    if not job.quiet:
+        job.out.print(
             f"uploaded {manifest_key} then {sidecar_key}; waiting for the S3 event "
             "(EventBridge rule -> SQS)"
         )
-    local_run = pipeline.run_next(timeout=timeout)
-    return local_run, _report_rows(out, pipeline.s3, local_run)
+    local_run = pipeline.run_next(timeout=job.options.timeout)
+    return local_run, _report_rows(job.out, pipeline.s3, local_run)
 
 
 def _print_outcome(out: Console, local_run: LocalRun, report: _ReportHead) -> None:
@@ -252,7 +235,7 @@ def _print_outcome(out: Console, local_run: LocalRun, report: _ReportHead) -> No
     failures = local_run.result.batch_failures
     if failures:
         out.print(f"[red]{len(failures)} batch(es) failed after their retries[/]")
-    csv_uri = render.report_csv_uri(local_run.notice)
+    csv_uri = run_files.report_csv_uri(local_run.notice)
     if report.rows:
         out.print(render.report_table(report.rows, total=report.total))
         if report.total > len(report.rows):
@@ -272,44 +255,18 @@ class _ReportHead:
 
 def _report_rows(out: Console, s3: Any, local_run: LocalRun) -> _ReportHead:
     """The first rows of report.csv (streamed), each with how it was copied."""
-    head = _ReportHead()
-    uri = render.report_csv_uri(local_run.notice)
+    uri = run_files.report_csv_uri(local_run.notice)
     if not uri:
-        return head  # a dry run or a failed Prepare has no report
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
+        return _ReportHead()  # a dry run or a failed Prepare has no report
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-        lines = (line.decode("utf-8") for line in body.iter_lines(keepends=True))
-        for row in csv.DictReader(lines):
-            head.total += 1
-            if len(head.rows) < REPORT_ROWS_SHOWN:
-                head.rows.append(dict(row))
+        head = _ReportHead(*run_files.head(run_files.report_rows(s3, uri), limit=REPORT_ROWS_SHOWN))
     except Exception as exc:  # shown as a courtesy: the report's URI is printed anyway
         out.print(f"(could not read the report: {exc})")
         return _ReportHead()
     work = local_run.notice.get("work")
     if isinstance(work, dict) and head.rows:
         wanted = {row.get("destination", "") for row in head.rows}
-        methods = _methods(s3, RunLocation.model_validate(work), wanted)
+        methods = run_files.methods_of(s3, RunLocation.model_validate(work), wanted)
         for row in head.rows:
             row["method"] = methods.get(row.get("destination", ""), "")
     return head
-
-
-def _methods(s3: Any, location: RunLocation, wanted: set[str]) -> dict[str, str]:
-    """How the ``wanted`` destinations were handled (copy, multipart, skip), from the
-    batches' results; stops reading once every one is found."""
-    methods: dict[str, str] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=location.bucket, Prefix=location.results_prefix
-    ):
-        for item in page.get("Contents", []):
-            body = s3.get_object(Bucket=location.bucket, Key=item["Key"])["Body"].read()
-            for line in body.decode("utf-8").splitlines():
-                if line.strip():
-                    result = ObjectResult.model_validate_json(line)
-                    if result.destination in wanted:
-                        methods[result.destination] = result.method
-            if len(methods) == len(wanted):
-                return methods
-    return methods
