@@ -230,6 +230,17 @@ class JobCheck:
     def ok(self) -> bool:
         return not self.sidecar_problems and not self.manifest_problem_total
 
+    def to_dict(self) -> dict[str, Any]:
+        """The report ``s3copy validate --json`` prints."""
+        return {
+            "valid": self.ok,
+            "rows": len(self.rows),
+            "prefixRows": sum(1 for r in self.rows if r.is_prefix),
+            "sidecarProblems": [p.to_dict() for p in self.sidecar_problems],
+            "manifestProblems": [p.to_dict() for p in self.manifest_problems],
+            "manifestProblemTotal": self.manifest_problem_total,
+        }
+
 
 def check_job(
     sidecar_text: bytes,

@@ -15,8 +15,8 @@ from steps_s3_copy.cli.progress import Snapshot
 from steps_s3_copy.s3uri import S3Uri
 
 if TYPE_CHECKING:
-    from steps_s3_copy.cli.checks import CheckResult
     from steps_s3_copy.cli.planner import PlanSummary
+    from steps_s3_copy.validation import JobCheck
 
 STATUS_STYLE = {"SUCCEEDED": "bold green", "PARTIAL": "bold yellow", "FAILED": "bold red"}
 
@@ -28,7 +28,7 @@ def _table(title: str | None = None, *columns: str) -> Table:
     return table
 
 
-def check_result(console: Console, result: CheckResult, manifest: Path, sidecar: Path) -> None:
+def check_result(console: Console, result: JobCheck, manifest: Path, sidecar: Path) -> None:
     if result.ok:
         console.print(
             f"[green]valid[/]: {manifest} ({len(result.rows)} rows, "
