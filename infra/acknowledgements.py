@@ -3,8 +3,10 @@
 cdk-nag 3 matches acknowledgements by exact finding id, and IAM5 ids contain the
 flattened resource (``AwsSolutions-IAM5[Resource::<Inbox.Arn>/work/*]``). Rather than
 hard-code logical ids, an aspect flattens each IAM policy of the construct the way cdk-nag
-does and acknowledges a finding only when one of the rules below names its policy and
-matches it. Anything new (a broader grant added later) matches no rule and still fails.
+does and acknowledges a finding only when one of the rules (``construct_rules``) names its
+policy and matches it. Anything new (a broader grant added later) matches no rule and still
+fails. ``acknowledge_construct_findings`` applies them, and the few whole-rule
+acknowledgements, to a ``StepsS3Copy``.
 """
 
 from __future__ import annotations
@@ -13,12 +15,18 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsii
-from aws_cdk import Acknowledgment, IAspect, Stack, Validations
+from aws_cdk import Acknowledgment, Aspects, IAspect, Stack, Validations
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
+
+from steps_s3_copy.inbox import DEFAULT_REPORTS_PREFIX, DEFAULT_WORK_PREFIX
+
+if TYPE_CHECKING:
+    from steps_s3_copy.infra.construct import StepsS3Copy
 
 
 @dataclass(frozen=True)
@@ -97,3 +105,157 @@ class AcknowledgeWildcards:
 def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
     """Acknowledge one exact cdk-nag finding on ``scope`` (and everything under it)."""
     Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+
+
+# --- the StepsS3Copy construct's findings -----------------------------------------------
+
+
+def acknowledge_construct_findings(
+    copy: StepsS3Copy,
+    sources: Sequence[s3.IBucket] | None,
+    destinations: Sequence[s3.IBucket] | None,
+) -> None:
+    """cdk-nag (AwsSolutions) findings the ``StepsS3Copy`` design accepts, each with its
+    reason: the IAM5 wildcards it needs (``construct_rules``) and a few whole rules."""
+    Aspects.of(copy).add(AcknowledgeWildcards(construct_rules(copy, sources, destinations)))
+
+    acknowledge(
+        copy.dead_letter_queue,
+        "AwsSolutions-SQS3",
+        "This queue is itself the dead-letter queue of the EventBridge target; a "
+        "dead-letter queue for it would add nothing.",
+    )
+    if isinstance(copy.inbox_bucket, s3.Bucket) and copy.inbox_bucket.node.scope is copy:
+        acknowledge(
+            copy.inbox_bucket,
+            "AwsSolutions-S1",
+            "The inbox holds only job files (manifests, sidecars, working files, "
+            "reports) written by the submitter and this service, and every run is "
+            "recorded in the state machine's execution history and logs. Server access "
+            "logs would need another bucket; enable CloudTrail S3 data events where an "
+            "object-level audit trail is required.",
+        )
+        handler = Stack.of(copy).node.try_find_child(
+            "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+        )
+        if handler is not None:
+            acknowledge(
+                handler,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+                "service-role/AWSLambdaBasicExecutionRole]",
+                "CDK's own singleton handler that switches on EventBridge notifications "
+                "for the inbox at deploy time; the managed policy only lets it write its "
+                "own logs.",
+            )
+    acknowledge(
+        copy.cluster,
+        "AwsSolutions-ECS4",
+        "Tasks are short-lived batch copies: each logs JSON to CloudWatch Logs and "
+        "reports its outcome to Step Functions, where the Map Run shows progress. "
+        "Container Insights would bill per-task metrics nobody acts on; turn it on in "
+        "the cluster if wanted.",
+    )
+
+
+def construct_rules(
+    copy: StepsS3Copy,
+    sources: Sequence[s3.IBucket] | None,
+    destinations: Sequence[s3.IBucket] | None,
+) -> list[Rule]:
+    """The wildcard grants of ``copy``'s policies, each with why it is needed."""
+    inbox = r"(<[A-Za-z0-9]+\.Arn>|arn:<AWS::Partition>:s3:::<[A-Za-z0-9]+>)"
+    work, reports = re.escape(DEFAULT_WORK_PREFIX), re.escape(DEFAULT_REPORTS_PREFIX)
+    xray = (
+        "X-Ray's PutTraceSegments/PutTelemetryRecords (tracing is on) have no "
+        "resource-level permissions, so they can only be granted on '*'."
+    )
+    rules = [
+        Rule(
+            copy.writer_role,
+            rf"Resource::{inbox}/\*",
+            "The writer role reads the service's own job files in the inbox (manifests, "
+            "sidecars, plans, batch results); their keys are chosen by the submitter and "
+            "by each run, so the grant covers the inbox's objects, nothing else.",
+        ),
+        Rule(
+            copy.writer_role,
+            rf"Resource::{inbox}/({work}|{reports})\*",
+            "Each run writes its working files and report under work/<job>/<run-id>/ "
+            "and reports/<job>/<run-id>/, names known only at run time.",
+        ),
+        Rule(
+            copy.writer_role,
+            r"Resource::\*",
+            f"{xray} The KMS statement is limited by kms:ViaService to S3 in this "
+            "region: the keys of the source and destination buckets belong to other "
+            "accounts and are not known when the construct is deployed.",
+        ),
+        Rule(copy.notify_role, r"Resource::\*", xray),
+        Rule(
+            copy.notify_role,
+            rf"Resource::{inbox}/{work}\*",
+            "Notify reads and writes only the notice marker (notice.json) of the run's "
+            "working area, whose job and run id are known only at run time.",
+        ),
+        Rule(
+            copy.task_definition,
+            r"Resource::\*",
+            "ecr:GetAuthorizationToken has no resource-level permissions; the image "
+            "pull itself is scoped to the asset repository.",
+        ),
+        Rule(
+            copy.state_machine,
+            r"Resource::\*",
+            f"{xray} The ECS .sync integration needs ecs:DescribeTasks/StopTask on the "
+            "task ARNs it starts (unknown before they run), and log delivery "
+            "(logs:*LogDelivery) has no resource-level permissions either.",
+        ),
+        Rule(
+            copy.state_machine,
+            r"Resource::<[A-Za-z0-9]+Function[A-Za-z0-9]+\.Arn>:\*",
+            "Invoking this construct's own functions, including qualified versions and "
+            "aliases (CDK's LambdaInvoke grant: one statement per function).",
+        ),
+        Rule(
+            copy.state_machine,
+            rf"Resource::{inbox}/\*",
+            "The Distributed Map reads the batch index (index.csv) of each run and "
+            "writes the Map Run results under work/ in the inbox; keys are per run.",
+        ),
+        Rule(
+            copy.state_machine,
+            r"Resource::arn:.*TaskDefinition.*:\*",
+            "ecs:RunTask on any revision of this construct's own task definition family "
+            "(CDK's EcsRunTask grant), so a deploy that adds a revision keeps working.",
+        ),
+        Rule(
+            copy.state_machine,
+            r"Resource::arn:<AWS::Partition>:states:.*:execution:.*(:|/)\*(:\*)?",
+            "The Distributed Map describes, stops and redrives the child executions of "
+            "this same state machine; their names are generated at run time.",
+        ),
+    ]
+    if sources is None or destinations is None:
+        rules.append(
+            Rule(
+                copy.writer_role,
+                r"Resource::arn:<AWS::Partition>:s3:::\*(/\*)?",
+                "source_buckets/destination_buckets were not given, so the copy may read "
+                "any bucket whose own bucket policy trusts this role and write to any "
+                "bucket outside this account (DenyWritesIntoInstalledAccount blocks this "
+                "account's buckets unless explicitly allowed). Name the buckets to narrow "
+                "it; cross-account access still needs the other side's bucket policy.",
+            )
+        )
+    named = [*(sources or []), *(destinations or [])]
+    if named:
+        rules.append(
+            Rule(
+                copy.writer_role,
+                r"Resource::(arn:<AWS::Partition>:s3:::[a-z0-9.-]+|<[A-Za-z0-9]+\.Arn>)/\*",
+                "Any object of the named source and destination buckets may be in a "
+                "manifest, so object-level actions are granted on <bucket>/*, for those "
+                "buckets only.",
+            )
+        )
+    return rules

@@ -20,7 +20,7 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import Construct
 
-from steps_s3_copy.infra.construct import RESULT_WRITER_V2_FLAG
+from steps_s3_copy.infra.definition import RESULT_WRITER_V2_FLAG
 from steps_s3_copy.infra.stack import StepsS3CopyStack
 
 __all__ = ["RESULT_WRITER_V2_FLAG", "build", "copy_args_from_context", "main"]

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from steps_s3_copy.infra.construct import ECS_RETRY_ERRORS, LAMBDA_SERVICE_ERRORS
+from steps_s3_copy import retries
+from steps_s3_copy.retries import ECS_RETRY_ERRORS, LAMBDA_SERVICE_ERRORS
 from tests.infra.helpers import Synth, all_states, definition_of
 
 EXECUTION = {
@@ -243,3 +244,32 @@ def test_the_construct_sets_the_result_writer_flag_itself(synth_scoped: Synth) -
     """An app without the context flag (synth_scoped's) still gets the ResultWriter."""
     states = all_states(definition_of(synth_scoped.template))
     assert states["Copy"]["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+
+
+@pytest.mark.parametrize(
+    ("name", "policy"),
+    [
+        ("Prepare", retries.LAMBDA_STEP),
+        ("Summarise", retries.LAMBDA_STEP),
+        ("Notify", retries.LAMBDA_STEP),
+        ("SummariseFailure", retries.LAMBDA_STEP),
+        ("NotifyFailure", retries.LAMBDA_STEP),
+        ("CopyBatchLambda", retries.COPY_BATCH_LAMBDA),
+        ("CopyBatchSpot", retries.COPY_BATCH_SPOT),
+        ("CopyBatchOnDemand", retries.COPY_BATCH_ON_DEMAND),
+    ],
+)
+def test_every_retry_comes_from_the_shared_table(
+    states: dict[str, Any], name: str, policy: retries.RetryPolicy
+) -> None:
+    """The local runner retries from the same table, so both fail and recover alike."""
+    assert states[name]["Retry"] == [
+        {
+            "ErrorEquals": list(policy.errors),
+            "IntervalSeconds": policy.interval_seconds,
+            "MaxAttempts": policy.max_attempts,
+            "BackoffRate": policy.backoff_rate,
+            "MaxDelaySeconds": policy.max_delay_seconds,
+            "JitterStrategy": "FULL",
+        }
+    ]

@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match, Template
 
-from steps_s3_copy.infra.construct import (
+from steps_s3_copy.infra.compute import (
     COPY_BATCH_HANDLER,
     NOTIFY_HANDLER,
     PREPARE_HANDLER,

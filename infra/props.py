@@ -1,0 +1,170 @@
+"""``StepsS3CopyProps``: the construct's arguments as one typed, validated value.
+
+A props object is checked when it is made (``__post_init__``), so one that exists is valid:
+the construct builds it from its keyword-only arguments before it creates anything, and a
+bad argument is a ``ValueError`` naming it, with no half-built construct left behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+
+from steps_s3_copy.inbox import DEFAULT_JOBS_PREFIX, DEFAULT_REPORTS_PREFIX, DEFAULT_WORK_PREFIX
+from steps_s3_copy.models import GiB
+
+#: Fargate's valid (cpu -> memory MiB range, step) combinations, from "Troubleshoot Amazon
+#: ECS task definition invalid CPU or memory errors"
+#: (https://docs.aws.amazon.com/AmazonECS/latest/userguide/task-cpu-memory-error.html)
+FARGATE_MEMORY: Final[dict[int, tuple[int, int, int]]] = {
+    256: (512, 2048, 512),
+    512: (1024, 4096, 1024),
+    1024: (2048, 8192, 1024),
+    2048: (4096, 16384, 1024),
+    4096: (8192, 30720, 1024),
+    8192: (16384, 61440, 4096),
+    16384: (32768, 122880, 8192),
+}
+#: Lambda's memory range, MiB ("Configure Lambda function memory",
+#: https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html)
+LAMBDA_MEMORY_MIB: Final = (128, 10_240)
+#: characters of an IAM role name besides letters and digits; at most 64 of them in all
+#: (CreateRole's RoleName:
+#: https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html)
+ROLE_NAME_PUNCTUATION: Final = "+=,.@_-"
+ROLE_NAME_MAX_LENGTH: Final = 64
+#: the execution timeout we accept: one minute to one year, the longest a Standard workflow
+#: runs ("Step Functions service quotas",
+#: https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html)
+STATE_MACHINE_TIMEOUT_SECONDS: Final = (60, 365 * 24 * 3600)
+DEFAULT_STATE_MACHINE_TIMEOUT: Final = Duration.days(7)
+
+#: buckets as given: ``s3.IBucket`` objects or bucket names
+Buckets = Sequence[s3.IBucket | str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepsS3CopyProps:
+    """Everything ``StepsS3Copy`` can be told; each field has a safe default.
+
+    Buckets the copy may touch are given as ``s3.IBucket`` or as names (``source_buckets``
+    and ``source_bucket_names`` add up; the same for destinations). ``None`` means any
+    bucket; see ``StepsS3Copy`` for what that grants.
+    """
+
+    inbox_bucket: s3.IBucket | None = None
+    topic: sns.ITopic | None = None
+    vpc: ec2.IVpc | None = None
+    source_buckets: Buckets | None = None
+    destination_buckets: Buckets | None = None
+    source_bucket_names: Sequence[str] | None = None
+    destination_bucket_names: Sequence[str] | None = None
+    allow_write_to_installed_account: bool = False
+    writer_role_name: str | None = None
+    task_cpu: int = 1024
+    task_memory_mib: int = 2048
+    use_spot: bool = True
+    lane_cutoff_bytes: int = 1 * GiB
+    jobs_prefix: str = DEFAULT_JOBS_PREFIX
+    work_expiry_days: int = 30
+    incomplete_upload_expiry_days: int = 7
+    lambda_memory_mib: int = 1024
+    state_machine_timeout: Duration | None = None
+    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    image_directory: str | Path | None = None
+
+    def __post_init__(self) -> None:
+        # the order the construct has always checked in: the same bad argument is reported
+        self._check_task_size()
+        self._check_inbox_layout()
+        self._check_lambda_and_role()
+        self._check_buckets()
+        self._check_timeout()
+
+    # --- derived values ------------------------------------------------------------------
+    @property
+    def sources(self) -> list[s3.IBucket | str] | None:
+        """The source buckets and names together; ``None`` for any bucket."""
+        return _merged(self.source_buckets, self.source_bucket_names)
+
+    @property
+    def destinations(self) -> list[s3.IBucket | str] | None:
+        """The destination buckets and names together; ``None`` for any bucket."""
+        return _merged(self.destination_buckets, self.destination_bucket_names)
+
+    @property
+    def timeout(self) -> Duration:
+        """The execution timeout of the state machine."""
+        return self.state_machine_timeout or DEFAULT_STATE_MACHINE_TIMEOUT
+
+    # --- validation ----------------------------------------------------------------------
+    def _check_task_size(self) -> None:
+        if self.task_cpu not in FARGATE_MEMORY:
+            raise ValueError(
+                f"task_cpu must be one of {sorted(FARGATE_MEMORY)}, not {self.task_cpu}"
+            )
+        low, high, step = FARGATE_MEMORY[self.task_cpu]
+        if not (low <= self.task_memory_mib <= high and self.task_memory_mib % step == 0):
+            raise ValueError(
+                f"task_memory_mib for task_cpu={self.task_cpu} must be {low}..{high} in steps "
+                f"of {step}, not {self.task_memory_mib}"
+            )
+        if self.lane_cutoff_bytes < 0:
+            raise ValueError(f"lane_cutoff_bytes must be >= 0, not {self.lane_cutoff_bytes}")
+
+    def _check_inbox_layout(self) -> None:
+        prefix = self.jobs_prefix
+        if (
+            not prefix.endswith("/")
+            or prefix.startswith("/")
+            or "*" in prefix
+            or prefix in (DEFAULT_WORK_PREFIX, DEFAULT_REPORTS_PREFIX)
+        ):
+            raise ValueError(
+                f"jobs_prefix must end with '/', not start with '/', contain no '*' and differ "
+                f"from {DEFAULT_WORK_PREFIX!r} and {DEFAULT_REPORTS_PREFIX!r}: {prefix!r}"
+            )
+        if self.work_expiry_days < 1 or self.incomplete_upload_expiry_days < 1:
+            raise ValueError("work_expiry_days and incomplete_upload_expiry_days must be >= 1")
+
+    def _check_lambda_and_role(self) -> None:
+        low, high = LAMBDA_MEMORY_MIB
+        if not low <= self.lambda_memory_mib <= high:
+            raise ValueError(
+                f"lambda_memory_mib must be {low}..{high}, not {self.lambda_memory_mib}"
+            )
+        name = self.writer_role_name
+        if name is not None and not (
+            0 < len(name) <= ROLE_NAME_MAX_LENGTH
+            and all(c.isalnum() or c in ROLE_NAME_PUNCTUATION for c in name)
+        ):
+            raise ValueError(f"writer_role_name is not a valid IAM role name: {name!r}")
+
+    def _check_buckets(self) -> None:
+        for name, buckets in (
+            ("source_buckets", self.sources),
+            ("destination_buckets", self.destinations),
+        ):
+            if buckets is not None and len(buckets) == 0:
+                raise ValueError(f"{name} must be None (any bucket) or name at least one bucket")
+
+    def _check_timeout(self) -> None:
+        shortest, longest = STATE_MACHINE_TIMEOUT_SECONDS
+        timeout = self.state_machine_timeout
+        if timeout is not None and not shortest <= timeout.to_seconds() <= longest:
+            raise ValueError("state_machine_timeout must be between 1 minute and 365 days")
+
+
+def _merged(buckets: Buckets | None, names: Sequence[str] | None) -> list[s3.IBucket | str] | None:
+    if buckets is None and names is None:
+        return None
+    return [*(buckets or []), *(names or [])]
