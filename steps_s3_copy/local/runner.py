@@ -31,17 +31,19 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 
-from steps_s3_copy import notify, prepare, retries, summarise
+from steps_s3_copy import destination, notify, prepare, retries, summarise
 from steps_s3_copy.aws import StepClients
-from steps_s3_copy.errors import BatchIncomplete
+from steps_s3_copy.errors import BatchIncomplete, DuplicateEvent, StepsS3CopyError
 from steps_s3_copy.models import BatchRef, Lane, RunLocation
 from steps_s3_copy.payloads import (
     BatchOutcome,
+    CheckPayload,
     CopyPayload,
+    FinishPayload,
     NotifyPayload,
     PreparePayload,
     SummarisePayload,
@@ -58,6 +60,12 @@ BATCH_ATTEMPTS = {
 }
 #: threads copying batches at once, whatever maxConcurrency says (one machine, not a fleet)
 MAX_LOCAL_WORKERS = 16
+#: the definition's retry waits, scaled for one machine (the counts stay the same)
+LOCAL_TIME_SCALE = 0.05
+#: executions running in this process: the local answer to "is the job's lock holder
+#: still running?" (a deployment asks Step Functions)
+_RUNNING: set[str] = set()
+_T = TypeVar("_T")
 STATE_MACHINE_NAME = "s3copy-local"
 
 
@@ -94,9 +102,13 @@ class RunResult:
     batch_failures: list[BatchFailure] = field(default_factory=list)
     published: dict[str, Any] | None = None
     seconds: float = 0.0
+    #: why the run did nothing: its event had already started another run
+    duplicate: str | None = None
 
     @property
     def status(self) -> str:
+        if self.duplicate is not None:
+            return "DUPLICATE"
         return str(self.notice.get("status", "FAILED"))
 
 
@@ -148,8 +160,10 @@ class LocalRunner:
         on_progress: Callable[[Progress], None] | None = None,
         max_workers: int = MAX_LOCAL_WORKERS,
         stop: threading.Event | None = None,
+        time_scale: float = LOCAL_TIME_SCALE,
     ) -> None:
         self.session = session
+        self.time_scale = time_scale
         self.endpoint_url = endpoint_url
         self.settings = settings
         self.topic_arn = topic_arn
@@ -165,34 +179,74 @@ class LocalRunner:
         started = time.monotonic()
         execution = execution_context(self.region, self.account)
         result = RunResult(execution=execution, notice={})
+        _RUNNING.add(execution["id"])
         try:
-            prepared = prepare.run(
-                PreparePayload.model_validate({"input": execution_input, "execution": execution}),
-                s3=self.s3,
-                settings=self.settings,
-            ).to_payload()
+            self._run(execution_input, execution, result)
+        finally:
+            _RUNNING.discard(execution["id"])
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _run(
+        self, execution_input: dict[str, Any], execution: dict[str, str], result: RunResult
+    ) -> None:
+        try:
+            prepared = self._retried(
+                retries.PREPARE_MANIFEST_WAIT,
+                lambda: prepare.run(
+                    PreparePayload.model_validate(
+                        {"input": execution_input, "execution": execution}
+                    ),
+                    s3=self.s3,
+                    settings=self.settings,
+                    is_running=_RUNNING.__contains__,
+                ).to_payload(),
+            )
             result.prepared = prepared
+            destination.check(CheckPayload.model_validate({"prepared": prepared}), s3=self.s3)
             if not prepared.get("dryRun"):
                 self._copy(prepared, result)
             summary_input = {"prepared": prepared, "execution": execution}
             result.notice = self._summarise(summary_input)
+        except DuplicateEvent as exc:
+            # The Catch on DuplicateEvent: the event already started a run; nothing to do.
+            result.duplicate = str(exc)
+            return
         except Exception as exc:
-            # The Catch (States.ALL) on Prepare, on the Map and on Summarise: the failure
-            # path, Summarise in its failure mode, then Notify.
+            # The Catch (States.ALL) on Prepare, CheckDestination, the Map and Summarise:
+            # the failure path, Summarise in its failure mode, Finish, then Notify.
             caught = exc if isinstance(exc, CaughtError) else CaughtError.from_lambda(exc)
             result.error = {"Error": caught.error, "Cause": caught.cause}
             result.notice = self._summarise(
                 {"error": result.error, "input": execution_input, "execution": execution}
             )
+        result.notice = destination.finish(
+            FinishPayload.model_validate({"notice": result.notice}), s3=self.s3
+        ).to_payload()
+        published = notify.run(
+            NotifyPayload.model_validate({"notice": result.notice}),
+            sns=self.clients.sns if self.topic_arn else None,
+            s3=self.s3,
+            topic_arn=self.topic_arn,
+            work_prefix=self.settings.layout.work_prefix,
+        )
         if self.topic_arn:
-            result.published = notify.run(
-                NotifyPayload.model_validate({"notice": result.notice}),
-                sns=self.clients.sns,
-                s3=self.s3,
-                topic_arn=self.topic_arn,
-            ).to_payload()
-        result.seconds = time.monotonic() - started
-        return result
+            result.published = published.to_payload()
+
+    def _retried(self, policy: retries.RetryPolicy, call: Callable[[], _T]) -> _T:
+        """``call`` tried as the definition's ``policy`` says (its waits scaled down)."""
+        for attempt in range(policy.attempts):
+            try:
+                return call()
+            except StepsS3CopyError as exc:
+                if exc.error_name not in policy.errors or attempt == policy.attempts - 1:
+                    raise
+            wait = min(
+                policy.interval_seconds * policy.backoff_rate**attempt, policy.max_delay_seconds
+            )
+            if self.stop.wait(wait * self.time_scale):
+                break
+        raise BatchIncomplete("stopped while waiting to retry")
 
     def _summarise(self, payload: dict[str, Any]) -> dict[str, Any]:
         notice = summarise.run(
