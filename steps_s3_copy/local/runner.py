@@ -62,6 +62,9 @@ BATCH_ATTEMPTS = {
 MAX_LOCAL_WORKERS = 16
 #: the definition's retry waits, scaled for one machine (the counts stay the same)
 LOCAL_TIME_SCALE = 0.05
+#: after Ctrl-C or SIGTERM, how long in-flight multipart copies may finish before they are
+#: aborted (a Fargate task gets Spot's two minutes; someone at a terminal does not wait)
+LOCAL_GRACE_SECONDS = 10.0
 #: executions running in this process: the local answer to "is the job's lock holder
 #: still running?" (a deployment asks Step Functions)
 _RUNNING: set[str] = set()
@@ -104,6 +107,8 @@ class RunResult:
     seconds: float = 0.0
     #: why the run did nothing: its event had already started another run
     duplicate: str | None = None
+    #: Ctrl-C or SIGTERM stopped the copy early (the report lists what was not copied)
+    interrupted: bool = False
 
     @property
     def status(self) -> str:
@@ -161,9 +166,11 @@ class LocalRunner:
         max_workers: int = MAX_LOCAL_WORKERS,
         stop: threading.Event | None = None,
         time_scale: float = LOCAL_TIME_SCALE,
+        grace: float = LOCAL_GRACE_SECONDS,
     ) -> None:
         self.session = session
         self.time_scale = time_scale
+        self.grace = grace
         self.endpoint_url = endpoint_url
         self.settings = settings
         self.topic_arn = topic_arn
@@ -204,7 +211,9 @@ class LocalRunner:
             )
             result.prepared = prepared
             destination.check(CheckPayload.model_validate({"prepared": prepared}), s3=self.s3)
-            if not prepared.get("dryRun"):
+            if self.stop.is_set():
+                result.interrupted = True  # stopped before copying: nothing is copied
+            elif not prepared.get("dryRun"):
                 self._copy(prepared, result)
             summary_input = {"prepared": prepared, "execution": execution}
             result.notice = self._summarise(summary_input)
@@ -274,7 +283,6 @@ class LocalRunner:
             try:
                 self._collect(pending, progress, result)
             except BaseException:
-                # Ctrl-C or an error here: no new batches, in-flight ones stop early.
                 self.stop.set()
                 for future in pending:
                     future.cancel()
@@ -286,9 +294,22 @@ class LocalRunner:
         progress: Progress,
         result: RunResult,
     ) -> None:
-        """Record each batch as it ends (the Map's per-item Catch for the failed ones)."""
+        """Record each batch as it ends (the Map's per-item Catch for the failed ones).
+
+        When ``stop`` is set (Ctrl-C, SIGTERM) batches not started are dropped (Summarise
+        reports their objects as not copied), running ones stop taking new objects and
+        abort in-flight uploads after the grace period, and the run goes on to Summarise,
+        Finish and Notify.
+        """
         while pending:
-            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            if self.stop.is_set() and not result.interrupted:
+                result.interrupted = True
+                for future in list(pending):
+                    if future.cancel():
+                        pending.pop(future)
+                if not pending:
+                    break
+            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             for future in done:
                 ref = pending.pop(future)
                 progress.batches_done += 1
@@ -330,6 +351,7 @@ class LocalRunner:
                     endpoint_url=self.endpoint_url,
                     stop=self.stop,
                     deadline=deadline,
+                    grace=self.grace,
                 )
             except Exception as exc:  # BatchIncomplete (the container's exit 4) and the rest
                 last = exc
