@@ -39,7 +39,7 @@ MIN_PART_BYTES = 5 * MiB
 MAX_PART_BYTES = 5 * GiB
 MAX_OBJECT_BYTES = 5 * TiB
 
-INDEX_COLUMNS = ("batchId", "lane", "start", "end", "objects", "bytes")
+INDEX_COLUMNS = ("batchId", "lane", "start", "end", "objects", "bytes", "timeoutSeconds")
 
 
 class Model(BaseModel):
@@ -208,6 +208,8 @@ class BatchRef(Model):
     end: Annotated[int, Field(ge=0)]
     objects: Annotated[int, Field(ge=0)]
     bytes: Annotated[int, Field(ge=0)]
+    #: how long the batch's task state may run (the Fargate lane's TimeoutSecondsPath)
+    timeout_seconds: Annotated[int, Field(ge=1)] = 900
 
 
 class RunConfig(Model):

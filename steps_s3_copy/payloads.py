@@ -79,6 +79,10 @@ class PrepareResult(Payload):
     report_uri: str
     #: who wrote the sidecar (the S3 event's detail.requester; None for the direct input)
     requester: str | None = None
+    #: the lane cut-off the run uses (the sidecar's or the deployment's, clamped)
+    lane_cutoff_bytes: int | None = None
+    #: what Prepare changed from what the sidecar asked, and why
+    notes: list[str] = []
 
 
 # -- one batch ---------------------------------------------------------------------------

@@ -30,15 +30,23 @@ from steps_s3_copy.errors import (
     ManifestAccessDenied,
     ManifestNotFound,
     Problems,
+    RunTooLong,
 )
 from steps_s3_copy.events import JobSource, decoded_key_candidates, job_source
 from steps_s3_copy.inbox import InboxLayout
 from steps_s3_copy.jobs import acquire_lock, claim_event
 from steps_s3_copy.manifest import ManifestRow
-from steps_s3_copy.models import RunConfig
+from steps_s3_copy.models import CopyOptions, Lane, RunConfig
 from steps_s3_copy.observability import logger
 from steps_s3_copy.payloads import PreparePayload, PrepareResult
-from steps_s3_copy.planning import Planner
+from steps_s3_copy.planning import (
+    LAMBDA_BUDGET_SECONDS,
+    LAMBDA_MAX_ITEMS,
+    CopyModel,
+    LaneLimits,
+    Planner,
+    clamp_lane_cutoff,
+)
 from steps_s3_copy.s3io import MultipartWriter
 from steps_s3_copy.s3uri import S3Uri
 from steps_s3_copy.sidecar import DEFAULT_LANE_CUTOFF_BYTES, Sidecar, parse_sidecar
@@ -63,6 +71,12 @@ class PrepareSettings:
     list_threshold: int = 32
     #: unsized rows sized together
     chunk_rows: int = 2000
+    #: objects in one Lambda-lane batch at most (planning's LAMBDA_MAX_ITEMS or fewer)
+    lambda_max_items: int = LAMBDA_MAX_ITEMS
+    #: the CopyBatch function's reserved concurrency: the Map's concurrency at most
+    copy_concurrency_limit: int | None = None
+    #: the state machine's execution timeout: a plan that could outlast it is refused
+    execution_timeout_seconds: int | None = None
     #: buckets the deployment may read / write (None: not restricted by name)
     source_buckets: frozenset[str] | None = None
     destination_buckets: frozenset[str] | None = None
@@ -375,11 +389,18 @@ def prepare(
     problems.raise_if_any(f"{problems.total} problem(s) in the sidecar of {source.job_name}")
     check_manifest(s3, source)
 
-    cutoff = (
+    notes: list[str] = []
+    requested = (
         sidecar.lane_cutoff_bytes
         if sidecar.lane_cutoff_bytes is not None
         else settings.lane_cutoff_bytes
     )
+    cutoff = clamp_lane_cutoff(requested)
+    if cutoff < requested:
+        notes.append(
+            f"lane cut-off lowered from {requested} to {cutoff} bytes: a Lambda function copies"
+            " at most one CopyObject-sized object within its 15 minutes; larger ones go to Fargate"
+        )
     # the plan streams to S3 in parts as it is planned; a problem aborts the upload, so
     # nothing appears in the working area unless the whole manifest is valid
     with (
@@ -393,11 +414,19 @@ def prepare(
             max_items=sidecar.max_items_per_batch,
             max_bytes=sidecar.max_bytes_per_batch,
             lane_cutoff=cutoff,
+            lambda_lane=LaneLimits(
+                min(settings.lambda_max_items, LAMBDA_MAX_ITEMS),
+                sidecar.max_bytes_per_batch,
+                LAMBDA_BUDGET_SECONDS,
+            ),
+            model=copy_model(options),
         )
         sizer = _Sizer(s3, pool, problems, settings, options.requester_pays)
         _plan_manifest(s3, source, settings=settings, checker=checker, sizer=sizer, planner=planner)
         batches = planner.finish()
         problems.raise_if_any(f"{problems.total} problem(s) in {source.manifest_uri}")
+        max_concurrency = _concurrency(sidecar.max_concurrency, planner, settings, notes)
+        _check_duration(planner, max_concurrency, settings)
     config = RunConfig(
         job_name=source.job_name,
         run_id=run_id,
@@ -426,9 +455,11 @@ def prepare(
         objects=planner.objects,
         bytes=planner.bytes,
         batches=planner.batches_per_lane(),
-        max_concurrency=sidecar.max_concurrency,
+        max_concurrency=max_concurrency,
         dry_run=sidecar.dry_run,
         report_uri=report_uri,
+        lane_cutoff_bytes=cutoff,
+        notes=notes,
     )
     logger.info(
         "prepare planned",
@@ -442,6 +473,53 @@ def prepare(
         },
     )
     return result
+
+
+def copy_model(options: CopyOptions) -> CopyModel:
+    """The planning estimate for the engine as ``options`` run it."""
+    return CopyModel(
+        concurrency=options.concurrency,
+        part_concurrency=options.part_concurrency,
+        multipart_threshold=options.multipart_threshold,
+        part_size=options.part_size,
+    )
+
+
+def _concurrency(
+    requested: int, planner: Planner, settings: PrepareSettings, notes: list[str]
+) -> int:
+    """The Map's concurrency: the sidecar's, at most the CopyBatch function's reserved
+    concurrency when the run has Lambda-lane batches (a throttled batch fails; see
+    https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html)."""
+    limit = settings.copy_concurrency_limit
+    if limit is not None and requested > limit and planner.batches_per_lane()[Lane.LAMBDA]:
+        notes.append(
+            f"maxConcurrency lowered from {requested} to {limit}: the CopyBatch function's "
+            "reserved concurrency"
+        )
+        return limit
+    return requested
+
+
+#: what a run needs besides the Map: Prepare, CheckDestination, Summarise, Finish, Notify
+#: (each bounded by its function's timeout) and the Map's own start
+_FIXED_SECONDS = 5 * 900 + 300
+
+
+def _check_duration(planner: Planner, max_concurrency: int, settings: PrepareSettings) -> None:
+    """``RunTooLong`` when the run's worst case (every task state at its timeout) could
+    outlast the execution's timeout: the execution would then end without a notice."""
+    limit = settings.execution_timeout_seconds
+    if limit is None:
+        return
+    worst = planner.worst_case_seconds(max_concurrency) + _FIXED_SECONDS
+    if worst > limit:
+        raise RunTooLong(
+            f"the run could take up to {worst / 3600:.1f} h (every batch at its timeout, "
+            f"{max_concurrency} at a time), more than the state machine's execution timeout of "
+            f"{limit / 3600:.1f} h: raise maxConcurrency, split the manifest, or deploy "
+            "with a longer state_machine_timeout"
+        )
 
 
 def _plan_manifest(

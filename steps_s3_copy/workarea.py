@@ -38,7 +38,8 @@ def index_csv(batches: Iterable[BatchRef]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(INDEX_COLUMNS)
     writer.writerows(
-        (b.batch_id, b.lane.value, b.start, b.end, b.objects, b.bytes) for b in batches
+        (b.batch_id, b.lane.value, b.start, b.end, b.objects, b.bytes, b.timeout_seconds)
+        for b in batches
     )
     return buffer.getvalue().encode()
 

@@ -189,7 +189,7 @@ def test_watch_follows_the_execution_started_by_the_sidecar(
     assert body["status"] == "SUCCEEDED"
     assert body["objectsDone"] == body["objectsTotal"] == 11
     assert body["bytesDone"] == body["bytesTotal"] == run.notice["bytes"]["copied"]
-    assert body["batchesDone"] == body["batchesTotal"] == 4
+    assert body["batchesDone"] == body["batchesTotal"] == 2
     assert body["failed"] == 0
 
     human = runner.invoke(

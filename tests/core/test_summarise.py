@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +39,8 @@ def planned(world: World, n: int, per_batch: int = 2, **sidecar: Any) -> Prepare
     event = world.job(
         "mix", manifest, {"destinationBucket": DEST, "maxItemsPerBatch": per_batch, **sidecar}
     )
-    return run_prepare(event, run_id="r", s3=world.s3, settings=world.settings)
+    settings = replace(world.settings, lambda_max_items=per_batch)  # small Lambda batches
+    return run_prepare(event, run_id="r", s3=world.s3, settings=settings)
 
 
 def write_results(world: World, prepared: PrepareResult, ref: BatchRef, results: list[Any]) -> None:

@@ -133,8 +133,8 @@ def test_a_sidecar_in_the_inbox_copies_everything_on_both_lanes(deployment: Depl
     assert batch["lane"] == "fargate"
     assert task.environment["S3COPY_WORK_BUCKET"] == "steps-s3-copy-inbox"
     copy_calls = [c for c in recorder.lambda_calls if c[0].endswith("copy_batch.handler")]
-    assert notice["planned"]["batches"] == {"lambda": 3, "fargate": 1}  # two per batch
-    assert len(copy_calls) == 3
+    assert notice["planned"]["batches"] == {"lambda": 1, "fargate": 1}  # small ones: one batch
+    assert len(copy_calls) == 1
     entered = run.states_entered()
     assert entered[:2] == ["Prepare", "DryRun"]
     assert {"Copy", "Summarise", "Notify", "Done"} <= set(entered)
