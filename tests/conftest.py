@@ -6,7 +6,12 @@ tests/infra/, tests/cli/).
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import os
+import threading
+import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -71,3 +76,60 @@ def client(service: str, endpoint: str, **config: Any) -> Any:
 @pytest.fixture
 def s3(moto_server: str) -> Any:
     return client("s3", moto_server)
+
+
+class _SlowHandler(http.server.BaseHTTPRequestHandler):
+    """Forwards every request to ``upstream``; UploadPartCopy answers ``delay`` late."""
+
+    upstream = ""
+    delay = 0.0
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _relay(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if (
+            self.command == "PUT"
+            and "partNumber=" in self.path
+            and "x-amz-copy-source" in self.headers
+        ):
+            time.sleep(self.delay)
+        target = urllib.parse.urlsplit(self.upstream)
+        conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=60)
+        try:
+            conn.request(self.command, self.path, body=body or None, headers=dict(self.headers))
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        self.send_response(response.status)
+        length_header = str(len(data))
+        for name, value in response.getheaders():
+            if name.lower() == "content-length" and self.command == "HEAD":
+                length_header = value
+            elif name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", length_header)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _relay  # noqa: N815
+
+
+@pytest.fixture
+def slow_parts_endpoint(moto_server: str) -> Iterator[str]:
+    """An S3 endpoint on 127.0.0.1 in front of the moto server where every UploadPartCopy
+    takes a second: a multipart copy is then in flight long enough to be stopped."""
+    handler = type("Slow", (_SlowHandler,), {"upstream": moto_server, "delay": 1.0})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

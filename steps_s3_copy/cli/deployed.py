@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from steps_s3_copy.cli.progress import Snapshot
+from steps_s3_copy.progress import Progress
 
 _PREPARED_KEYS = frozenset({"jobName", "runId", "work", "indexKey"})
 
@@ -155,13 +155,13 @@ def notice_of(execution: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def map_counters(sfn: Any, execution_arn: str) -> Snapshot:
+def map_counters(sfn: Any, execution_arn: str) -> Progress:
     """The batches (the Map's items) summed over the execution's map runs (ListMapRuns +
     DescribeMapRun ``itemCounts``): total, done (succeeded or failed) and failed, where
     failed counts failed, timed-out and aborted items (the counters of
     https://docs.aws.amazon.com/step-functions/latest/apireference/API_MapRunItemCounts.html).
     """
-    batches = Snapshot()
+    batches = Progress()
     for run in sfn.list_map_runs(executionArn=execution_arn).get("mapRuns", []):
         items = sfn.describe_map_run(mapRunArn=run["mapRunArn"]).get("itemCounts", {})
         failed = sum(int(items.get(name, 0)) for name in ("failed", "timedOut", "aborted"))

@@ -31,9 +31,10 @@ from steps_s3_copy.cli.options import (
     StackOpt,
     stack_outputs,
 )
-from steps_s3_copy.cli.progress import RunProgress, Snapshot
+from steps_s3_copy.cli.progress import RunProgress
 from steps_s3_copy.inbox import DEFAULT_JOBS_PREFIX, InboxLayout, job_keys, job_name_of
 from steps_s3_copy.models import RunLocation
+from steps_s3_copy.progress import Progress
 from steps_s3_copy.s3uri import S3Uri
 
 # ----------------------------------------------------------------------------- submit
@@ -164,8 +165,8 @@ def _snapshot(
     execution_arn: str,
     prepared: dict[str, Any] | None,
     results: run_files.ResultsWatcher | None,
-) -> Snapshot:
-    snap = results.poll(s3) if results is not None else Snapshot()
+) -> Progress:
+    snap = results.poll(s3) if results is not None else Progress()
     if prepared is not None:
         snap.objects_total = int(prepared.get("objects", 0))
         snap.bytes_total = int(prepared.get("bytes", 0))
@@ -191,7 +192,7 @@ def _final_notice(
     return notice
 
 
-def _snapshot_json(snap: Snapshot) -> dict[str, int]:
+def _snapshot_json(snap: Progress) -> dict[str, int]:
     return {to_camel(name): value for name, value in vars(snap).items()}
 
 
@@ -230,7 +231,7 @@ def watch(
     deadline = None if timeout is None else time.monotonic() + timeout
     prepared: dict[str, Any] | None = None
     results: run_files.ResultsWatcher | None = None
-    snap = Snapshot()
+    snap = Progress()
     try:
         with RunProgress(console, enabled=not as_json) as bar, aws_errors("polling"):
             while True:

@@ -26,7 +26,7 @@ from steps_s3_copy.cli.checks import check_files
 from steps_s3_copy.cli.common import aws, console, err_console, print_json
 from steps_s3_copy.cli.exit_codes import ExitCode, for_status
 from steps_s3_copy.cli.local_command import LocalOptions
-from steps_s3_copy.cli.progress import RunProgress, Snapshot
+from steps_s3_copy.cli.progress import RunProgress
 from steps_s3_copy.inbox import job_name_of
 from steps_s3_copy.local import demo as demo_data
 from steps_s3_copy.local.emulator import Emulator
@@ -38,7 +38,7 @@ from steps_s3_copy.local.pipeline import (
     LocalRun,
     run_direct,
 )
-from steps_s3_copy.local.runner import LOCAL_GRACE_SECONDS, Progress
+from steps_s3_copy.local.runner import LOCAL_GRACE_SECONDS
 from steps_s3_copy.models import RunLocation
 from steps_s3_copy.observability import logger
 
@@ -78,21 +78,7 @@ def service_logs(verbose: bool = False) -> Iterator[None]:
 
 
 def _progress_adapter(bar: RunProgress) -> Any:
-    def on_progress(progress: Progress) -> None:
-        bar.update(
-            Snapshot(
-                objects_done=progress.objects_done,
-                objects_total=progress.objects_total,
-                bytes_done=progress.bytes_done,
-                bytes_total=progress.bytes_total,
-                failed=progress.objects_failed,
-                batches_done=progress.batches_done,
-                batches_total=progress.batches_total,
-                batches_failed=progress.batches_failed,
-            )
-        )
-
-    return on_progress
+    return bar.update
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
@@ -12,45 +11,14 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     MofNCompleteColumn,
-    Progress,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TransferSpeedColumn,
 )
+from rich.progress import Progress as Bars
 
-from steps_s3_copy.models import ObjectResult, Status
-
-
-@dataclass
-class Snapshot:
-    """How far a run has got.
-
-    ``s3copy watch`` puts it together from parts that add up (``+=``): the objects from
-    the batches' results, the batches from the Distributed Map's counters, the totals
-    from Prepare's result.
-    """
-
-    objects_done: int = 0
-    objects_total: int = 0
-    bytes_done: int = 0
-    bytes_total: int = 0
-    failed: int = 0
-    batches_done: int = 0
-    batches_total: int = 0
-    batches_failed: int = 0
-
-    def add(self, result: ObjectResult) -> None:
-        """Count one object's result (``results/*.jsonl``) as done."""
-        self.objects_done += 1
-        self.bytes_done += result.bytes
-        if result.status is Status.FAILED:
-            self.failed += 1
-
-    def __iadd__(self, other: Snapshot) -> Snapshot:
-        for name in vars(self):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        return self
+from steps_s3_copy.progress import Progress
 
 
 class RunProgress:
@@ -58,7 +26,7 @@ class RunProgress:
 
     def __init__(self, console: Console, *, enabled: bool = True) -> None:
         self.enabled = enabled
-        self._progress = Progress(
+        self._progress = Bars(
             TextColumn("[bold]{task.description:<8}"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -67,7 +35,7 @@ class RunProgress:
             transient=False,
             disable=not enabled,
         )
-        self._bytes_progress = Progress(
+        self._bytes_progress = Bars(
             TextColumn("[bold]{task.description:<8}"),
             BarColumn(),
             DownloadColumn(binary_units=True),
@@ -103,7 +71,7 @@ class RunProgress:
         if self._started:
             self._live.__exit__(exc_type, exc, tb)
 
-    def update(self, snap: Snapshot) -> None:
+    def update(self, snap: Progress) -> None:
         if not self.enabled or self._objects is None:
             return
         if not self._started:

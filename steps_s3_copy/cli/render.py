@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from steps_s3_copy.cli.common import human_bytes
-from steps_s3_copy.cli.progress import Snapshot
+from steps_s3_copy.progress import Progress
 from steps_s3_copy.s3uri import S3Uri
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ def failed_rows(console: Console, rows: list[dict[str, str]], *, total: int) -> 
         console.print(f"... and {total - len(rows)} more (see the report CSV)")
 
 
-def final_line(console: Console, status: str, snap: Snapshot) -> None:
+def final_line(console: Console, status: str, snap: Progress) -> None:
     console.print(
         f"[{STATUS_STYLE.get(status, 'bold')}]{status}[/]: {snap.objects_done:,} of "
         f"{snap.objects_total:,} objects, {human_bytes(snap.bytes_done)} of "

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from steps_s3_copy.cli.progress import Snapshot
 from steps_s3_copy.inbox import DEFAULT_WORK_PREFIX, InboxLayout
 from steps_s3_copy.models import ObjectResult, RunLocation, Status
+from steps_s3_copy.progress import Progress
 from steps_s3_copy.s3uri import SCHEME, S3Uri
 
 
@@ -45,9 +45,9 @@ class ResultsWatcher:
     """
 
     location: RunLocation
-    _files: dict[str, tuple[str, Snapshot]] = field(default_factory=dict)
+    _files: dict[str, tuple[str, Progress]] = field(default_factory=dict)
 
-    def poll(self, s3: Any) -> Snapshot:
+    def poll(self, s3: Any) -> Progress:
         """The objects done so far (objects and bytes done, failed)."""
         seen: set[str] = set()
         for item in results_files(s3, self.location):
@@ -56,11 +56,11 @@ class ResultsWatcher:
             known = self._files.get(key)
             if known is not None and known[0] == etag:
                 continue
-            done = Snapshot()
+            done = Progress()
             for result in read_results(s3, self.location.bucket, key):
                 done.add(result)
             self._files[key] = (etag, done)
-        total = Snapshot()
+        total = Progress()
         for key, (_, done) in self._files.items():
             if key in seen:
                 total += done

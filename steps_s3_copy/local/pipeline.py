@@ -31,8 +31,9 @@ from steps_s3_copy.inbox import (
     job_keys,
 )
 from steps_s3_copy.local.emulator import ACCOUNT_ID, Emulator, LocalStack, receive_one
-from steps_s3_copy.local.runner import LocalRunner, Progress, RunResult
+from steps_s3_copy.local.runner import LocalRunner, RunResult
 from steps_s3_copy.prepare import PrepareSettings
+from steps_s3_copy.progress import Progress
 
 #: where ``local`` keeps its files in a bucket it shares with data (the destination)
 SHARED_BUCKET_PREFIX = ".steps-s3-copy/"

@@ -49,6 +49,7 @@ from steps_s3_copy.payloads import (
     SummarisePayload,
 )
 from steps_s3_copy.prepare import PrepareSettings
+from steps_s3_copy.progress import Progress
 from steps_s3_copy.workarea import WorkArea
 from steps_s3_copy.worker import copy_batch
 
@@ -70,20 +71,6 @@ LOCAL_GRACE_SECONDS = 10.0
 _RUNNING: set[str] = set()
 _T = TypeVar("_T")
 STATE_MACHINE_NAME = "s3copy-local"
-
-
-@dataclass
-class Progress:
-    """How far the copy has got, after each batch."""
-
-    objects_total: int = 0
-    bytes_total: int = 0
-    batches_total: int = 0
-    batches_done: int = 0
-    batches_failed: int = 0
-    objects_done: int = 0
-    bytes_done: int = 0
-    objects_failed: int = 0
 
 
 @dataclass
@@ -318,7 +305,7 @@ class LocalRunner:
                     # The Map item's Catch: recorded, Summarise accounts for its objects.
                     progress.batches_failed += 1
                     progress.objects_done += ref.objects
-                    progress.objects_failed += ref.objects
+                    progress.failed += ref.objects
                     progress.bytes_done += ref.bytes
                     result.batch_failures.append(
                         BatchFailure(ref.batch_id, type(exc).__name__, str(exc))
@@ -327,7 +314,7 @@ class LocalRunner:
                     outcome = future.result()
                     result.outcomes.append(outcome)
                     progress.objects_done += outcome.copied + outcome.skipped + outcome.failed
-                    progress.objects_failed += outcome.failed
+                    progress.failed += outcome.failed
                     progress.bytes_done += (
                         outcome.bytes_copied + outcome.bytes_skipped + outcome.bytes_failed
                     )

@@ -89,10 +89,10 @@ def _identical(s3: Any, bodies: dict[str, bytes]) -> None:
 
 
 def test_sigterm_stops_like_ctrl_c_with_a_report_and_nothing_left(
-    moto_server: str, job: tuple[Any, dict[str, bytes], Path, Path]
+    slow_parts_endpoint: str, job: tuple[Any, dict[str, bytes], Path, Path]
 ) -> None:
     s3, _, manifest, sidecar = job
-    process = _local(moto_server, manifest, sidecar)
+    process = _local(slow_parts_endpoint, manifest, sidecar)
     try:
         _wait_for_an_upload(s3, process)
         process.send_signal(signal.SIGTERM)
@@ -112,10 +112,10 @@ def test_sigterm_stops_like_ctrl_c_with_a_report_and_nothing_left(
 
 
 def test_after_kill_9_a_rerun_leaves_no_upload_and_identical_objects(
-    moto_server: str, job: tuple[Any, dict[str, bytes], Path, Path]
+    moto_server: str, slow_parts_endpoint: str, job: tuple[Any, dict[str, bytes], Path, Path]
 ) -> None:
     s3, bodies, manifest, sidecar = job
-    process = _local(moto_server, manifest, sidecar)
+    process = _local(slow_parts_endpoint, manifest, sidecar)
     try:
         _wait_for_an_upload(s3, process)
         process.kill()  # SIGKILL: nothing runs, nothing is aborted

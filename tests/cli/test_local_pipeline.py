@@ -10,7 +10,7 @@ import pytest
 
 from steps_s3_copy.local import demo
 from steps_s3_copy.local.pipeline import EmbeddedPipeline, LocalRun
-from steps_s3_copy.local.runner import Progress
+from steps_s3_copy.progress import Progress
 from tests.cli.conftest import destination_keys, example
 
 pytestmark = pytest.mark.slow
