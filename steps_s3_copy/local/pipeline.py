@@ -120,6 +120,8 @@ class EmbeddedPipeline:
     def run_next(self, *, timeout: float = 30.0) -> LocalRun:
         """Take the next sidecar event from the queue and run the job it names."""
         event = receive_one(self.sqs, self.stack.events_queue_url, timeout=timeout)
+        if event is not None:
+            event = distinct_writes(event)
         if event is None:
             raise EventNotReceivedError(
                 f"no sidecar event arrived on {self.stack.events_queue_url} in {timeout:g} s"
@@ -152,6 +154,26 @@ class EmbeddedPipeline:
             attributes=attributes,
             topic_arn=envelope.get("TopicArn"),
         )
+
+
+#: the sequencer moto's S3 gives every EventBridge event (moto 5.2.5, s3/notifications.py);
+#: on S3 it is unique per write of a key (the identity Prepare deduplicates on)
+MOTO_CONSTANT_SEQUENCER = "617f08299329d189"
+
+
+def distinct_writes(event: dict[str, Any]) -> dict[str, Any]:
+    """The emulator's event with a sequencer of its own, as S3 gives each write.
+
+    moto gives every event the same sequencer and a time in whole seconds, so two uploads
+    of a sidecar within one second would look like one event delivered twice. Each event
+    that reaches the emulator's queue is a distinct write, so it gets a fresh sequencer.
+    """
+    detail = event.get("detail")
+    if isinstance(detail, dict):
+        obj = detail.get("object")
+        if isinstance(obj, dict) and obj.get("sequencer") == MOTO_CONSTANT_SEQUENCER:
+            obj["sequencer"] = uuid.uuid4().hex[:18].upper()
+    return event
 
 
 def object_created_event(
