@@ -18,6 +18,7 @@ from pydantic import Field
 from steps_s3_copy import prepare
 from steps_s3_copy.aws import StepClients
 from steps_s3_copy.handlers._runtime import LayoutEnv, parse
+from steps_s3_copy.jobs import step_functions_is_running
 from steps_s3_copy.observability import logger, metrics, tracer
 from steps_s3_copy.payloads import PreparePayload
 from steps_s3_copy.prepare import PrepareSettings
@@ -61,7 +62,12 @@ def runtime() -> tuple[PrepareSettings, StepClients]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     payload = parse(PreparePayload, event, "Prepare")
     settings, clients = runtime()
-    result = prepare.run(payload, s3=clients.s3, settings=settings)
+    result = prepare.run(
+        payload,
+        s3=clients.s3,
+        settings=settings,
+        is_running=step_functions_is_running(clients.sfn),
+    )
     metrics.add_metric(name="ObjectsPlanned", unit=MetricUnit.Count, value=result.objects)
     metrics.add_metric(name="BytesPlanned", unit=MetricUnit.Bytes, value=result.bytes)
     return result.to_payload()

@@ -19,7 +19,7 @@ from steps_s3_copy.aws import StepClients
 from steps_s3_copy.handlers._runtime import LayoutEnv, parse
 from steps_s3_copy.inbox import InboxLayout
 from steps_s3_copy.observability import logger, metrics, tracer
-from steps_s3_copy.payloads import SummarisePayload, SummariseResult
+from steps_s3_copy.payloads import NoticeResult, SummarisePayload
 
 
 @functools.cache
@@ -39,4 +39,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_dimension(name="status", value=notice.status)
     for status, count in notice.counts.model_dump().items():
         metrics.add_metric(name=f"Objects{status.title()}", unit=MetricUnit.Count, value=count)
-    return SummariseResult(notice=notice).to_payload()
+    return NoticeResult(notice=notice).to_payload()

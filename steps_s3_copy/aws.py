@@ -73,6 +73,10 @@ class StepClients:
         return client("sns", session=self.session, endpoint_url=self.endpoint_url)
 
     @functools.cached_property
+    def sfn(self) -> Any:
+        return client("stepfunctions", session=self.session, endpoint_url=self.endpoint_url)
+
+    @functools.cached_property
     def results_reader(self) -> Any:
         """Summarise's reader of the batches' results files (the engine's lean client)."""
         from steps_s3_copy.summarise import fast_reader  # noqa: PLC0415 - loads the engine

@@ -152,6 +152,22 @@ class DestinationNotWritable(StepsS3CopyError):
     """The destination bucket does not exist or refuses a test write."""
 
 
+class ReportNotWritable(StepsS3CopyError):
+    """The sidecar's reportUri refuses a test write."""
+
+
+class DuplicateEvent(StepsS3CopyError):
+    """The same S3 event was delivered again: its run already started (nothing to do)."""
+
+
+class JobAlreadyRunning(StepsS3CopyError):
+    """Another execution of the same job is still running; this one is refused."""
+
+
+class RunTooLong(StepsS3CopyError):
+    """The plan could take longer than the state machine's execution timeout."""
+
+
 class PlanNotFound(StepsS3CopyError):
     """The run's batch index (index.csv) cannot be read."""
 
@@ -196,6 +212,10 @@ ERRORS_BY_NAME: dict[str, type[StepsS3CopyError]] = {
         SourceNotFound,
         SourceAccessDenied,
         DestinationNotWritable,
+        ReportNotWritable,
+        DuplicateEvent,
+        JobAlreadyRunning,
+        RunTooLong,
         PlanNotFound,
         RunConfigUnreadable,
         PlanUnreadable,

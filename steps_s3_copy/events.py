@@ -8,7 +8,9 @@ name and where its manifest (and sidecar) are.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote_plus
@@ -34,6 +36,12 @@ class JobSource:
     sidecar_key: str | None = None
     #: the direct input's options (None when a sidecar is to be read)
     direct: DirectInput | None = None
+    #: the sidecar event's identity, None for the direct input: its sequencer (one per
+    #: write of a key) and the time the event occurred, which a duplicate delivery of the
+    #: same event repeats (S3's EventBridge emulation here gives every event the same
+    #: sequencer, so the time tells its writes apart)
+    sequencer: str | None = None
+    requester: str | None = None
 
     @property
     def manifest_uri(self) -> str:
@@ -47,7 +55,8 @@ class JobSource:
 
     def with_sidecar_key(self, key: str, jobs_prefix: str) -> JobSource:
         """The same job with the sidecar found at ``key`` (e.g. after URL-decoding)."""
-        return sidecar_job(self.sidecar_bucket or "", key, jobs_prefix)
+        found = sidecar_job(self.sidecar_bucket or "", key, jobs_prefix)
+        return dataclasses.replace(found, sequencer=self.sequencer, requester=self.requester)
 
 
 def sidecar_job(bucket: str, key: str, jobs_prefix: str = DEFAULT_JOBS_PREFIX) -> JobSource:
@@ -91,7 +100,12 @@ def job_source(raw: dict[str, Any], jobs_prefix: str = DEFAULT_JOBS_PREFIX) -> J
             raise InputInvalid("not an S3 Object Created event", problems) from exc
         if event.detail_type != "Object Created" or event.source != "aws.s3":
             raise InputInvalid(f"unexpected event {event.source}/{event.detail_type}")
-        return sidecar_job(event.detail.bucket.name, event.detail.object.key, jobs_prefix)
+        job = sidecar_job(event.detail.bucket.name, event.detail.object.key, jobs_prefix)
+        identity = None
+        if event.detail.object.sequencer:
+            when = event.time.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+            identity = f"{event.detail.object.sequencer}-{when}"
+        return dataclasses.replace(job, sequencer=identity, requester=event.detail.requester)
     if "sourceFilesCsvBucket" in raw or "sourceFilesCsvKey" in raw:
         direct = parse_direct_input(raw)
         return JobSource(

@@ -39,6 +39,14 @@ class InboxLayout:
         """The working area of one run."""
         return RunLocation(bucket=self.bucket, prefix=f"{self.work_prefix}{job_name}/{run_id}/")
 
+    def lock_key(self, job_name: str) -> str:
+        """The job's lock: which execution is running it (docs/architecture.md)."""
+        return f"{self.work_prefix}{job_name}/lock.json"
+
+    def event_key(self, job_name: str, sequencer: str) -> str:
+        """The marker of one sidecar event: a second delivery of it finds the marker."""
+        return f"{self.work_prefix}{job_name}/events/{sequencer}"
+
     def report_uri(self, job_name: str, run_id: str) -> S3Uri:
         """The default report location of one run (a prefix ending in ``/``)."""
         return S3Uri(self.bucket, f"{self.reports_prefix}{job_name}/{run_id}/")

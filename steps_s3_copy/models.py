@@ -224,8 +224,11 @@ class RunConfig(Model):
     destination_bucket: str
     destination_prefix: str = ""
     options: CopyOptions = CopyOptions()
-    #: s3:// URI prefix where Summarise writes report.csv and summary.json
+    #: s3:// URI prefix in the inbox where Summarise writes report.csv and summary.json
     report_uri: str
+    #: the sidecar's reportUri when it is outside the inbox: the Destination step copies
+    #: the report there at the end of the run (as the writer role)
+    deliver_uri: str | None = None
     dry_run: bool = False
     objects: int = 0
     bytes: int = 0

@@ -24,6 +24,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from steps_s3_copy.errors import PublishFailed
+from steps_s3_copy.inbox import DEFAULT_WORK_PREFIX, InboxLayout
+from steps_s3_copy.jobs import release_lock
 from steps_s3_copy.observability import logger
 from steps_s3_copy.payloads import Notice, NotifyPayload, PublishResult
 
@@ -77,9 +79,24 @@ def _put_marker(s3: Any, notice: Notice, state: str, message_id: str | None, **e
     )
 
 
-def run(payload: NotifyPayload, *, sns: Any, s3: Any, topic_arn: str) -> PublishResult:
-    """The Notify step: publish the run's notice, once."""
-    return publish_notice(payload.notice, sns=sns, s3=s3, topic_arn=topic_arn)
+def run(
+    payload: NotifyPayload,
+    *,
+    sns: Any,
+    s3: Any,
+    topic_arn: str | None,
+    work_prefix: str = DEFAULT_WORK_PREFIX,
+) -> PublishResult:
+    """The Notify step: publish the run's notice, once, then release the job's lock (the
+    run has ended) if this execution holds it. Without a topic (``s3copy local`` against
+    S3 alone) the notice is only returned, and the lock still released."""
+    notice = payload.notice
+    result = PublishResult(published=False)
+    if topic_arn is not None:
+        result = publish_notice(notice, sns=sns, s3=s3, topic_arn=topic_arn)
+    layout = InboxLayout(notice.work.bucket, work_prefix=work_prefix)
+    release_lock(s3, layout, notice.job_name, notice.execution_id)
+    return result
 
 
 def publish_notice(notice: Notice, *, sns: Any, s3: Any, topic_arn: str) -> PublishResult:

@@ -77,6 +77,8 @@ class PrepareResult(Payload):
     dry_run: bool
     #: s3://bucket/prefix/ where Summarise writes report.csv and summary.json
     report_uri: str
+    #: who wrote the sidecar (the S3 event's detail.requester; None for the direct input)
+    requester: str | None = None
 
 
 # -- one batch ---------------------------------------------------------------------------
@@ -105,6 +107,17 @@ class BatchOutcome(Payload):
     not_attempted: int = 0
     interrupted: bool = False
     results_key: str | None = None
+
+
+# -- Destination -------------------------------------------------------------------------
+
+
+class CheckPayload(Payload):
+    """CheckDestination's input: ``{"prepared": PrepareResult}``."""
+
+    model_config = _LENIENT
+
+    prepared: PrepareResult
 
 
 # -- Summarise ---------------------------------------------------------------------------
@@ -168,14 +181,18 @@ class Notice(Payload):
     summary_uri: str | None = None
     #: the run's working area (where notice.json makes publishing idempotent)
     work: RunLocation
+    #: who wrote the sidecar that started the run (the S3 event's detail.requester)
+    requester: str | None = None
     #: the error name and its problems when the run failed before copying
     error: str | None = None
     problems: list[dict[str, Any]] = []
     more_problems: int = 0
+    #: incomplete multipart uploads of the run's destination keys aborted at its end
+    uploads_aborted: int = 0
 
 
-class SummariseResult(Payload):
-    """Summarise's answer: ``{"notice": Notice}``."""
+class NoticeResult(Payload):
+    """Summarise's and Finish's answer: ``{"notice": Notice}``."""
 
     notice: Notice
 
@@ -185,6 +202,14 @@ class SummariseResult(Payload):
 
 class NotifyPayload(Payload):
     """``{"notice": Notice}``."""
+
+    model_config = _LENIENT
+
+    notice: Notice
+
+
+class FinishPayload(Payload):
+    """Finish's input: ``{"notice": Notice}`` (it returns the same shape)."""
 
     model_config = _LENIENT
 

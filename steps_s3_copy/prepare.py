@@ -1,8 +1,9 @@
 """Prepare: from "a manifest arrived" to a plan in the working area.
 
 1. read the sidecar (or take the direct input) and validate it;
-2. check the manifest exists and the destination is writable (a small marker is written
-   and deleted) before anything else;
+2. check the sidecar against the deployment's boundaries and that the manifest exists
+   (the destination's writability is checked next, by the Destination step, as the
+   writer role that the destination trusts);
 3. stream the CSV: validate every row (collecting every problem with its row number),
    expand ``prefix/*`` rows, reject two rows with the same destination;
 4. size the sources: sizes from the CSV are trusted (the engine verifies them), otherwise
@@ -17,7 +18,7 @@ written to the working area, so nothing is ever copied from a bad manifest.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,27 +27,26 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from steps_s3_copy.errors import (
-    DestinationNotWritable,
     ManifestAccessDenied,
     ManifestNotFound,
     Problems,
 )
 from steps_s3_copy.events import JobSource, decoded_key_candidates, job_source
 from steps_s3_copy.inbox import InboxLayout
+from steps_s3_copy.jobs import acquire_lock, claim_event
 from steps_s3_copy.manifest import ManifestRow
 from steps_s3_copy.models import RunConfig
 from steps_s3_copy.observability import logger
 from steps_s3_copy.payloads import PreparePayload, PrepareResult
 from steps_s3_copy.planning import Planner
 from steps_s3_copy.s3io import MultipartWriter
+from steps_s3_copy.s3uri import S3Uri
 from steps_s3_copy.sidecar import DEFAULT_LANE_CUTOFF_BYTES, Sidecar, parse_sidecar
 from steps_s3_copy.validation import Boundaries, JobChecker, checked_rows, owned_prefix
 from steps_s3_copy.workarea import WorkArea
 
 NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
 DENIED_CODES = frozenset({"403", "AccessDenied", "AllAccessDisabled", "InvalidObjectState"})
-#: where the destination check writes (and deletes) its marker, under destinationPrefix
-WRITE_CHECK_DIR = ".steps-s3-copy/write-check/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,30 +131,6 @@ def check_manifest(s3: Any, source: JobSource) -> None:
         if _code(exc) == "403":
             raise ManifestAccessDenied(f"cannot read the manifest {source.manifest_uri}") from exc
         raise
-
-
-def check_destination_writable(
-    s3: Any, bucket: str, prefix: str, run_id: str, expected_owner: str | None = None
-) -> None:
-    """Write and delete a small marker; DestinationNotWritable names the bucket if refused."""
-    key = f"{prefix}{WRITE_CHECK_DIR}{run_id}"
-    owner = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
-    try:
-        s3.put_object(Bucket=bucket, Key=key, Body=b"", **owner)
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if _code(exc) in ("403", "404") or status in (301, 400) or code.startswith("KMS"):
-            raise DestinationNotWritable(
-                f"cannot write to the destination bucket {bucket!r} ({code or status})"
-            ) from exc
-        raise  # throttling or a server error: let Step Functions retry Prepare
-    try:
-        s3.delete_object(Bucket=bucket, Key=key, **owner)
-    except ClientError as exc:  # copying needs no delete permission: leave the marker
-        logger.warning(
-            "write check marker left", extra={"bucket": bucket, "key": key, "error": str(exc)}
-        )
 
 
 # -- sizing ------------------------------------------------------------------------------
@@ -369,24 +345,28 @@ def _items(
 
 def prepare(
     source: JobSource,
+    sidecar: Sidecar,
     *,
     run_id: str,
     s3: Any,
     settings: PrepareSettings,
-    now: datetime | None = None,
+    started: datetime,
 ) -> PrepareResult:
     """Validate, size and plan one job; write the plan to its working area.
 
     Raises SidecarInvalid, ManifestNotFound, ManifestAccessDenied, ManifestInvalid,
-    SourceNotFound, SourceAccessDenied or DestinationNotWritable; nothing is written to
-    the working area unless the whole manifest is valid.
+    SourceNotFound or SourceAccessDenied; nothing is written to the working area unless
+    the whole manifest is valid.
     """
-    started = datetime.now(UTC) if now is None else now
     layout = settings.layout
-    source, sidecar = read_sidecar(s3, source, layout.jobs_prefix)
     options = sidecar.copy_options()
     location = layout.work(source.job_name, run_id)
-    report_uri = sidecar.report_uri or str(layout.report_uri(source.job_name, run_id))
+    report_uri = str(layout.report_uri(source.job_name, run_id))
+    deliver_uri: str | None = None
+    if sidecar.report_uri and S3Uri.parse(sidecar.report_uri).bucket == layout.bucket:
+        report_uri = sidecar.report_uri  # in the inbox's reports/ (validation made sure)
+    elif sidecar.report_uri:
+        deliver_uri = sidecar.report_uri  # the Destination step copies the report there
     log = {"job": source.job_name, "run_id": run_id, "manifest": source.manifest_uri}
     logger.info("prepare started", extra=log)
     problems = Problems()
@@ -394,13 +374,6 @@ def prepare(
     checker.check_sidecar()
     problems.raise_if_any(f"{problems.total} problem(s) in the sidecar of {source.job_name}")
     check_manifest(s3, source)
-    check_destination_writable(
-        s3,
-        sidecar.destination_bucket,
-        sidecar.destination_prefix,
-        run_id,
-        options.destination_account,
-    )
 
     cutoff = (
         sidecar.lane_cutoff_bytes
@@ -434,6 +407,7 @@ def prepare(
         destination_prefix=sidecar.destination_prefix,
         options=options,
         report_uri=report_uri,
+        deliver_uri=deliver_uri,
         dry_run=sidecar.dry_run,
         objects=planner.objects,
         bytes=planner.bytes,
@@ -518,14 +492,33 @@ def run(
     *,
     s3: Any,
     settings: PrepareSettings,
+    is_running: Callable[[str], bool],
     now: datetime | None = None,
 ) -> PrepareResult:
     """The Prepare step: from the execution input (the sidecar's event or the direct input)
-    to the run's plan; the run id is the execution's name."""
-    return prepare(
-        job_source(payload.input, settings.layout.jobs_prefix),
-        run_id=payload.execution.name,
-        s3=s3,
-        settings=settings,
-        now=now,
+    to the run's plan; the run id is the execution's name.
+
+    Before planning, the run claims its sidecar event (``DuplicateEvent`` when the same
+    event already started a run) and the job's lock (``JobAlreadyRunning`` when another
+    execution of the job is still running: ``is_running(execution_id)`` asks)."""
+    started = datetime.now(UTC) if now is None else now
+    layout = settings.layout
+    execution = payload.execution
+    source, sidecar = read_sidecar(
+        s3, job_source(payload.input, layout.jobs_prefix), layout.jobs_prefix
     )
+    if source.sequencer:
+        claim_event(s3, layout, source.job_name, source.sequencer, execution.id)
+    acquire_lock(
+        s3,
+        layout,
+        source.job_name,
+        execution_id=execution.id,
+        run_id=execution.name,
+        started=started,
+        is_running=is_running,
+    )
+    result = prepare(
+        source, sidecar, run_id=execution.name, s3=s3, settings=settings, started=started
+    )
+    return result.model_copy(update={"requester": source.requester})

@@ -51,3 +51,7 @@ COPY_BATCH_LAMBDA = RetryPolicy(LAMBDA_COPY_ERRORS, 5, 4, 120)
 #: a Fargate-lane batch on Spot, then (caught) on on-demand Fargate
 COPY_BATCH_SPOT = RetryPolicy(ECS_RETRY_ERRORS, 20, 3, 120)
 COPY_BATCH_ON_DEMAND = RetryPolicy(ECS_RETRY_ERRORS, 30, 5, 300)
+#: Prepare finding no manifest: the sidecar can land before its CSV (``aws s3 sync``,
+#: parallel uploads), so the state machine waits for it a bounded time (about 2 minutes)
+#: before the error is caught and reported
+PREPARE_MANIFEST_WAIT = RetryPolicy(("ManifestNotFound",), 5, 5, 60)

@@ -225,6 +225,7 @@ def summarise(
         report_uri=report_uri,
         summary_uri=str(report.join("summary.json")),
         work=work,
+        requester=prepared.requester,
     )
     _write_summary(s3, notice)
     logger.info(
@@ -370,6 +371,7 @@ def summarise_failure(
     """The FAILED notice of a run whose Prepare (or another step) failed; writes summary.json."""
     job_name = "unknown"
     manifest: str | None = None
+    requester: str | None = None
     if isinstance(raw_input, dict):
         try:
             source = job_source(raw_input, layout.jobs_prefix)
@@ -377,6 +379,7 @@ def summarise_failure(
             pass
         else:
             job_name, manifest = source.job_name, source.manifest_uri
+            requester = source.requester
     problems, more, _ = problems_of(error)
     finished = now or datetime.now(UTC)
     started_at, duration = _duration(execution, finished)
@@ -392,6 +395,7 @@ def summarise_failure(
         duration_seconds=duration,
         summary_uri=str(report.join("summary.json")),
         work=layout.work(job_name, execution.name),
+        requester=requester,
         error=error.error,
         problems=problems,
         more_problems=more,

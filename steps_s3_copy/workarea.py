@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -116,6 +116,17 @@ class WorkArea:
             ]
         except (ClientError, BotoCoreError, ValidationError, UnicodeDecodeError) as exc:
             raise PlanUnreadable(f"cannot read {where}: {exc}") from exc
+
+    def plan_lines(self) -> Iterator[bytes]:
+        """Every line of ``plan.jsonl``, streamed (a million-line plan is never in memory)."""
+        key = self.location.plan_key
+        try:
+            body = self.s3.get_object(Bucket=self.location.bucket, Key=key)["Body"]
+            for line in body.iter_lines():
+                if line.strip():
+                    yield line
+        except (ClientError, BotoCoreError) as exc:
+            raise PlanUnreadable(f"cannot read {self._uri(key)}: {exc}") from exc
 
     # -- results/<batchId>.jsonl ------------------------------------------------------
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -36,7 +38,7 @@ from steps_s3_copy.local.pipeline import (
     LocalRun,
     run_direct,
 )
-from steps_s3_copy.local.runner import Progress
+from steps_s3_copy.local.runner import LOCAL_GRACE_SECONDS, Progress
 from steps_s3_copy.models import RunLocation
 from steps_s3_copy.observability import logger
 
@@ -131,6 +133,7 @@ def run(
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
         stack.enter_context(service_logs(verbose))
+        stack.enter_context(_stop_on_signals(stop))
         try:
             with RunProgress(out, enabled=not quiet) as bar:
                 job = _Job(
@@ -161,15 +164,50 @@ def run(
             stop.set()
             err_console.print("interrupted")
             return ExitCode.INTERRUPTED
-        if options.as_json:
-            print_json(local_run.notice)
-        elif not quiet:
-            _print_outcome(out, local_run, report)
-        else:
-            console.print(local_run.status)
-        if embedded and options.keep_running:
+        code = _show(local_run, report, job)
+        if embedded and options.keep_running and code is not ExitCode.INTERRUPTED:
             _wait_for_ctrl_c(emulator.endpoint_url)
+    return code
+
+
+def _show(local_run: LocalRun, report: _ReportHead, job: _Job) -> ExitCode:
+    """Print the run's outcome as asked; its exit code."""
+    if job.options.as_json:
+        print_json(local_run.notice)
+    elif not job.quiet:
+        _print_outcome(job.out, local_run, report)
+    else:
+        console.print(local_run.status)
+    if local_run.result.interrupted:
+        err_console.print("interrupted: the report lists what was not copied")
+        return ExitCode.INTERRUPTED
     return for_status(local_run.status)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C and SIGTERM (``kill``, a container runtime, CI) stop a run gracefully: no
+    new objects, in-flight uploads aborted after a short grace period, then the report of
+    what was and was not copied (exit 130). A second signal quits at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        err_console.print(
+            f"{signal.Signals(signum).name}: stopping (in-flight copies get "
+            f"{LOCAL_GRACE_SECONDS:g} s); send it again to quit at once"
+        )
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _wait_for_ctrl_c(endpoint_url: str) -> None:

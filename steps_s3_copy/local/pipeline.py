@@ -163,7 +163,7 @@ def object_created_event(
         "detail-type": "Object Created",
         "source": "aws.s3",
         "account": account,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
         "region": region,
         "resources": [f"arn:aws:s3:::{bucket}"],
         "detail": {
@@ -173,7 +173,8 @@ def object_created_event(
                 "key": key,
                 "size": size,
                 "etag": etag.strip('"'),
-                "sequencer": "0000000000000000",
+                # unique per write of the key, as S3's is: this event is for a new write
+                "sequencer": uuid.uuid4().hex[:18].upper(),
             },
             "request-id": "local",
             "requester": account,

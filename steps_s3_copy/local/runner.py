@@ -31,17 +31,19 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 
-from steps_s3_copy import notify, prepare, retries, summarise
+from steps_s3_copy import destination, notify, prepare, retries, summarise
 from steps_s3_copy.aws import StepClients
-from steps_s3_copy.errors import BatchIncomplete
+from steps_s3_copy.errors import BatchIncomplete, DuplicateEvent, StepsS3CopyError
 from steps_s3_copy.models import BatchRef, Lane, RunLocation
 from steps_s3_copy.payloads import (
     BatchOutcome,
+    CheckPayload,
     CopyPayload,
+    FinishPayload,
     NotifyPayload,
     PreparePayload,
     SummarisePayload,
@@ -58,6 +60,15 @@ BATCH_ATTEMPTS = {
 }
 #: threads copying batches at once, whatever maxConcurrency says (one machine, not a fleet)
 MAX_LOCAL_WORKERS = 16
+#: the definition's retry waits, scaled for one machine (the counts stay the same)
+LOCAL_TIME_SCALE = 0.05
+#: after Ctrl-C or SIGTERM, how long in-flight multipart copies may finish before they are
+#: aborted (a Fargate task gets Spot's two minutes; someone at a terminal does not wait)
+LOCAL_GRACE_SECONDS = 10.0
+#: executions running in this process: the local answer to "is the job's lock holder
+#: still running?" (a deployment asks Step Functions)
+_RUNNING: set[str] = set()
+_T = TypeVar("_T")
 STATE_MACHINE_NAME = "s3copy-local"
 
 
@@ -94,9 +105,15 @@ class RunResult:
     batch_failures: list[BatchFailure] = field(default_factory=list)
     published: dict[str, Any] | None = None
     seconds: float = 0.0
+    #: why the run did nothing: its event had already started another run
+    duplicate: str | None = None
+    #: Ctrl-C or SIGTERM stopped the copy early (the report lists what was not copied)
+    interrupted: bool = False
 
     @property
     def status(self) -> str:
+        if self.duplicate is not None:
+            return "DUPLICATE"
         return str(self.notice.get("status", "FAILED"))
 
 
@@ -148,8 +165,12 @@ class LocalRunner:
         on_progress: Callable[[Progress], None] | None = None,
         max_workers: int = MAX_LOCAL_WORKERS,
         stop: threading.Event | None = None,
+        time_scale: float = LOCAL_TIME_SCALE,
+        grace: float = LOCAL_GRACE_SECONDS,
     ) -> None:
         self.session = session
+        self.time_scale = time_scale
+        self.grace = grace
         self.endpoint_url = endpoint_url
         self.settings = settings
         self.topic_arn = topic_arn
@@ -165,34 +186,76 @@ class LocalRunner:
         started = time.monotonic()
         execution = execution_context(self.region, self.account)
         result = RunResult(execution=execution, notice={})
+        _RUNNING.add(execution["id"])
         try:
-            prepared = prepare.run(
-                PreparePayload.model_validate({"input": execution_input, "execution": execution}),
-                s3=self.s3,
-                settings=self.settings,
-            ).to_payload()
+            self._run(execution_input, execution, result)
+        finally:
+            _RUNNING.discard(execution["id"])
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _run(
+        self, execution_input: dict[str, Any], execution: dict[str, str], result: RunResult
+    ) -> None:
+        try:
+            prepared = self._retried(
+                retries.PREPARE_MANIFEST_WAIT,
+                lambda: prepare.run(
+                    PreparePayload.model_validate(
+                        {"input": execution_input, "execution": execution}
+                    ),
+                    s3=self.s3,
+                    settings=self.settings,
+                    is_running=_RUNNING.__contains__,
+                ).to_payload(),
+            )
             result.prepared = prepared
-            if not prepared.get("dryRun"):
+            destination.check(CheckPayload.model_validate({"prepared": prepared}), s3=self.s3)
+            if self.stop.is_set():
+                result.interrupted = True  # stopped before copying: nothing is copied
+            elif not prepared.get("dryRun"):
                 self._copy(prepared, result)
             summary_input = {"prepared": prepared, "execution": execution}
             result.notice = self._summarise(summary_input)
+        except DuplicateEvent as exc:
+            # The Catch on DuplicateEvent: the event already started a run; nothing to do.
+            result.duplicate = str(exc)
+            return
         except Exception as exc:
-            # The Catch (States.ALL) on Prepare, on the Map and on Summarise: the failure
-            # path, Summarise in its failure mode, then Notify.
+            # The Catch (States.ALL) on Prepare, CheckDestination, the Map and Summarise:
+            # the failure path, Summarise in its failure mode, Finish, then Notify.
             caught = exc if isinstance(exc, CaughtError) else CaughtError.from_lambda(exc)
             result.error = {"Error": caught.error, "Cause": caught.cause}
             result.notice = self._summarise(
                 {"error": result.error, "input": execution_input, "execution": execution}
             )
+        result.notice = destination.finish(
+            FinishPayload.model_validate({"notice": result.notice}), s3=self.s3
+        ).to_payload()
+        published = notify.run(
+            NotifyPayload.model_validate({"notice": result.notice}),
+            sns=self.clients.sns if self.topic_arn else None,
+            s3=self.s3,
+            topic_arn=self.topic_arn,
+            work_prefix=self.settings.layout.work_prefix,
+        )
         if self.topic_arn:
-            result.published = notify.run(
-                NotifyPayload.model_validate({"notice": result.notice}),
-                sns=self.clients.sns,
-                s3=self.s3,
-                topic_arn=self.topic_arn,
-            ).to_payload()
-        result.seconds = time.monotonic() - started
-        return result
+            result.published = published.to_payload()
+
+    def _retried(self, policy: retries.RetryPolicy, call: Callable[[], _T]) -> _T:
+        """``call`` tried as the definition's ``policy`` says (its waits scaled down)."""
+        for attempt in range(policy.attempts):
+            try:
+                return call()
+            except StepsS3CopyError as exc:
+                if exc.error_name not in policy.errors or attempt == policy.attempts - 1:
+                    raise
+            wait = min(
+                policy.interval_seconds * policy.backoff_rate**attempt, policy.max_delay_seconds
+            )
+            if self.stop.wait(wait * self.time_scale):
+                break
+        raise BatchIncomplete("stopped while waiting to retry")
 
     def _summarise(self, payload: dict[str, Any]) -> dict[str, Any]:
         notice = summarise.run(
@@ -220,7 +283,6 @@ class LocalRunner:
             try:
                 self._collect(pending, progress, result)
             except BaseException:
-                # Ctrl-C or an error here: no new batches, in-flight ones stop early.
                 self.stop.set()
                 for future in pending:
                     future.cancel()
@@ -232,9 +294,22 @@ class LocalRunner:
         progress: Progress,
         result: RunResult,
     ) -> None:
-        """Record each batch as it ends (the Map's per-item Catch for the failed ones)."""
+        """Record each batch as it ends (the Map's per-item Catch for the failed ones).
+
+        When ``stop`` is set (Ctrl-C, SIGTERM) batches not started are dropped (Summarise
+        reports their objects as not copied), running ones stop taking new objects and
+        abort in-flight uploads after the grace period, and the run goes on to Summarise,
+        Finish and Notify.
+        """
         while pending:
-            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            if self.stop.is_set() and not result.interrupted:
+                result.interrupted = True
+                for future in list(pending):
+                    if future.cancel():
+                        pending.pop(future)
+                if not pending:
+                    break
+            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             for future in done:
                 ref = pending.pop(future)
                 progress.batches_done += 1
@@ -276,6 +351,7 @@ class LocalRunner:
                     endpoint_url=self.endpoint_url,
                     stop=self.stop,
                     deadline=deadline,
+                    grace=self.grace,
                 )
             except Exception as exc:  # BatchIncomplete (the container's exit 4) and the rest
                 last = exc

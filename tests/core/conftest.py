@@ -63,7 +63,7 @@ def run_prepare(
     payload = PreparePayload.model_validate(
         {"input": raw_input, "execution": {**execution, "name": run_id}}
     )
-    return prepare.run(payload, s3=s3, settings=settings)
+    return prepare.run(payload, s3=s3, settings=settings, is_running=lambda _arn: False)
 
 
 def sidecar_event(bucket: str, key: str) -> dict[str, Any]:

@@ -77,7 +77,11 @@ def test_payload_shape_is_camel_case(world: World) -> None:
         "maxConcurrency",
         "dryRun",
         "reportUri",
+        "requester",
     }
+    # who wrote the sidecar: the event's detail.requester (tests/events/)
+    event_requester = json.loads((EVENTS / "eventbridge_s3_object_created.json").read_text())
+    assert payload["requester"] == event_requester["detail"]["requester"]
     assert payload["work"] == {"bucket": INBOX, "prefix": "work/j/r/"}
     assert payload["batches"] == {"lambda": 1, "fargate": 0}
 
