@@ -180,9 +180,9 @@ def construct_rules(
         ),
         Rule(
             copy.prepare_role,
-            rf"Resource::{inbox}/{work}\*",
+            rf"Resource::{inbox}/{work}\*(/lock\.json)?",
             f"Prepare writes the run's working area (events and lock markers, run.json, plan, "
-            f"batch index) under work/{run}.",
+            f"batch index) under work/{run}, and deletes only a job's stale lock.json.",
         ),
         Rule(copy.prepare_role, r"Resource::\*", xray),
         Rule(

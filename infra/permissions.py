@@ -1,8 +1,9 @@
 """Who may do what: one role per kind of step, each with only what its steps need
 (docs/architecture.md, "Who may do what (IAM)"), scoped to what the deployer named.
 
-- PrepareRole (Prepare): reads ``jobs/*``, reads and writes ``work/*``; HEADs and lists
-  the named sources; nothing of the destinations.
+- PrepareRole (Prepare): reads ``jobs/*``, reads and writes ``work/*`` (and deletes a
+  stale ``work/*/lock.json``); HEADs and lists the named sources; nothing of the
+  destinations; ``states:DescribeExecution`` on this state machine's executions.
 - WriterRole (CopyBatch, Destination, the Fargate task): reads ``work/*`` and ``reports/*``,
   writes only ``work/*/results/*``; reads the named sources; writes, tags, reads back and
   aborts/lists uploads in the named destinations.
@@ -231,6 +232,8 @@ def grant_prepare(role: iam.IRole, *, inbox: s3.IBucket, jobs_prefix: str, data:
     _allow(
         role, "ReadWriteWork", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"], [work]
     )
+    # the lock of an execution that has ended is taken over: deleted, then created again
+    _allow(role, "TakeOverJobLock", ["s3:DeleteObject"], [inbox.arn_for_objects(LOCK_OBJECTS)])
     _list_inbox(role, inbox)
     _inbox_key(role, inbox, write=True)
     _grant_buckets(role, data.sources, SIZE_SOURCES, any_bucket=data.any_bucket)

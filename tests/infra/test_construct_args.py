@@ -221,6 +221,7 @@ def test_the_real_image_context_has_the_runtime_and_not_the_infra() -> None:
         "steps_s3_copy/handlers/copy_batch.py",
         "steps_s3_copy/handlers/summarise.py",
         "steps_s3_copy/handlers/notify.py",
+        "steps_s3_copy/handlers/destination.py",
     } <= set(files)
     assert not [f for f in files if "/infra/" in f or f.endswith((".pyc", ".pyo"))]
     assert not [f for f in files if "__pycache__" in f]

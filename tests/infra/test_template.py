@@ -467,7 +467,12 @@ def test_prepare_reads_jobs_writes_the_work_area_and_only_sizes_sources(synth: S
     inbox = _inbox(synth)
     statements = _role_statements(synth, "Prepare")
     assert _resources(_by_sid(statements, "ReadJobs")) == [f"{inbox}/jobs/*"]
-    assert _allowed(statements, INBOX_WRITES) == {f"{inbox}/work/*"}
+    assert _allowed(statements, INBOX_WRITES) == {f"{inbox}/work/*", f"{inbox}/work/*/lock.json"}
+    takeover = _by_sid(statements, "TakeOverJobLock")
+    assert (takeover["Action"], _resources(takeover)) == (
+        "s3:DeleteObject",
+        [f"{inbox}/work/*/lock.json"],
+    )
     size = _by_sid(statements, "SizeSources")
     assert sorted(size["Action"]) == ["s3:GetObject", "s3:GetObjectVersion"]
     assert _resources(size) == [_bucket(SOURCE_BUCKET)[1]]
