@@ -191,9 +191,9 @@ def allow_lists(data: DataScope) -> dict[str, str]:
 
     ``SOURCE_BUCKETS`` / ``DESTINATION_BUCKETS``: the named buckets; unset when the deployer
     opted into any bucket outside the account (IAM then keeps this account's unnamed
-    buckets out). ``KMS_KEYS``: the keys a job may name (``sseKmsKeyId``); set, possibly
-    empty (no key may be named), whenever buckets are named; in the opt-in deployment set
-    only when keys were named.
+    buckets out). ``KMS_KEYS``: the keys named at deploy, which a job may name
+    (``sseKmsKeyId``); set, possibly empty (no key may be named), whenever buckets are
+    named; in the opt-in deployment set only when keys were named.
     """
     lists: dict[str, str] = {}
     if not data.any_bucket:

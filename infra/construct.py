@@ -83,10 +83,10 @@ class StepsS3Copy(Construct):
       denied every write into a bucket of the installing account, named or not, except the
       batch results in the inbox's working area. With it, the named destinations of this
       account may be written (an unnamed one never).
-    - ``kms_keys``: key ARNs (or ``kms.IKey``) the roles may use through S3 and that a job may
-      name as ``sseKmsKeyId``. Without it keys are usable only through S3 for the buckets
-      above (S3's ``aws:s3:arn`` encryption context), and, buckets being named, no job may
-      name a key.
+    - ``kms_keys``: key ARNs (or ``kms.IKey``) the roles may use through S3; Prepare gets them
+      as ``KMS_KEYS``, the keys a job may name as ``sseKmsKeyId``. Without it keys are usable
+      only through S3 for the buckets above (S3's ``aws:s3:arn`` encryption context), and
+      ``KMS_KEYS`` is empty.
     - ``submitters``: the IAM roles or users (objects or ARNs) that may start a run (put
       objects under ``jobs_prefix``); the inbox's bucket policy denies everyone else. None
       named: principals outside the account are denied, and inside it IAM decides. See
