@@ -112,8 +112,8 @@ def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
 
 def acknowledge_construct_findings(
     copy: StepsS3Copy,
-    sources: Sequence[s3.IBucket] | None,
-    destinations: Sequence[s3.IBucket] | None,
+    sources: Sequence[s3.IBucket],
+    destinations: Sequence[s3.IBucket],
 ) -> None:
     """cdk-nag (AwsSolutions) findings the ``StepsS3Copy`` design accepts, each with its
     reason: the IAM5 wildcards it needs (``construct_rules``) and a few whole rules."""
@@ -159,43 +159,71 @@ def acknowledge_construct_findings(
 
 def construct_rules(
     copy: StepsS3Copy,
-    sources: Sequence[s3.IBucket] | None,
-    destinations: Sequence[s3.IBucket] | None,
+    sources: Sequence[s3.IBucket],
+    destinations: Sequence[s3.IBucket],
 ) -> list[Rule]:
     """The wildcard grants of ``copy``'s policies, each with why it is needed."""
     inbox = r"(<[A-Za-z0-9]+\.Arn>|arn:<AWS::Partition>:s3:::<[A-Za-z0-9]+>)"
     work, reports = re.escape(DEFAULT_WORK_PREFIX), re.escape(DEFAULT_REPORTS_PREFIX)
+    jobs = re.escape(copy.jobs_prefix)
+    run = "<job>/<run-id>/, names known only at run time"
     xray = (
         "X-Ray's PutTraceSegments/PutTelemetryRecords (tracing is on) have no "
         "resource-level permissions, so they can only be granted on '*'."
     )
     rules = [
         Rule(
-            copy.writer_role,
-            rf"Resource::{inbox}/\*",
-            "The writer role reads the service's own job files in the inbox (manifests, "
-            "sidecars, plans, batch results); their keys are chosen by the submitter and "
-            "by each run, so the grant covers the inbox's objects, nothing else.",
+            copy.prepare_role,
+            rf"Resource::{inbox}/{jobs}\*",
+            "Prepare reads the job it was started for (its sidecar and manifest) from the "
+            "inbox's jobs prefix; job names are chosen by the submitter.",
+        ),
+        Rule(
+            copy.prepare_role,
+            rf"Resource::{inbox}/{work}\*(/lock\.json)?",
+            f"Prepare writes the run's working area (events and lock markers, run.json, plan, "
+            f"batch index) under work/{run}, and deletes only a job's stale lock.json.",
+        ),
+        Rule(copy.prepare_role, r"Resource::\*", xray),
+        Rule(
+            copy.job_lock_policy,
+            r"Resource::arn:<AWS::Partition>:states:[^:*]+:[^:*]+:"
+            r"execution:<[A-Za-z0-9]+\.Name>:\*",
+            "Prepare describes the execution that holds a job's lock (is it still running?): "
+            "any execution of this state machine, whose names are generated at run time.",
         ),
         Rule(
             copy.writer_role,
             rf"Resource::{inbox}/({work}|{reports})\*",
-            "Each run writes its working files and report under work/<job>/<run-id>/ "
-            "and reports/<job>/<run-id>/, names known only at run time.",
+            f"The copy reads its run's plan and batch index (work/{run}) and the reports it "
+            "delivers (reports/<job>/<run-id>/); read only.",
+        ),
+        Rule(
+            copy.writer_role,
+            rf"Resource::{inbox}/{work}\*/results/\*",
+            f"Each batch writes its results file under work/{run}; the only place in the "
+            "inbox the copy may write.",
         ),
         Rule(
             copy.writer_role,
             r"Resource::\*",
-            f"{xray} The KMS statement is limited by kms:ViaService to S3 in this "
-            "region: the keys of the source and destination buckets belong to other "
-            "accounts and are not known when the construct is deployed.",
+            f"{xray} The KMS statement on '*' is limited by kms:ViaService to S3 in this "
+            "region and by S3's encryption context (aws:s3:arn) to the buckets the copy may "
+            "use: their keys belong to their owners and are not known at deploy time.",
+        ),
+        Rule(copy.summarise_role, r"Resource::\*", xray),
+        Rule(
+            copy.summarise_role,
+            rf"Resource::{inbox}/({work}(\*/summary\.json)?|{reports})\*?",
+            f"Summarise reads its run's working area (work/{run}) and writes only the "
+            "run's summary.json there and its report under reports/<job>/<run-id>/.",
         ),
         Rule(copy.notify_role, r"Resource::\*", xray),
         Rule(
             copy.notify_role,
-            rf"Resource::{inbox}/{work}\*",
-            "Notify reads and writes only the notice marker (notice.json) of the run's "
-            "working area, whose job and run id are known only at run time.",
+            rf"Resource::{inbox}/{work}\*/(notice|lock)\.json",
+            "Notify keeps the run's notice marker (notice.json) and releases the job's lock "
+            f"(lock.json) in the working area, under work/{run}.",
         ),
         Rule(
             copy.task_definition,
@@ -235,27 +263,29 @@ def construct_rules(
             "this same state machine; their names are generated at run time.",
         ),
     ]
-    if sources is None or destinations is None:
-        rules.append(
+    bucket_roles = (copy.prepare_role, copy.writer_role)
+    if copy.data_scope.any_bucket:
+        rules += [
             Rule(
-                copy.writer_role,
+                role,
                 r"Resource::arn:<AWS::Partition>:s3:::\*(/\*)?",
-                "source_buckets/destination_buckets were not given, so the copy may read "
-                "any bucket whose own bucket policy trusts this role and write to any "
-                "bucket outside this account (DenyWritesIntoInstalledAccount blocks this "
-                "account's buckets unless explicitly allowed). Name the buckets to narrow "
-                "it; cross-account access still needs the other side's bucket policy.",
+                "The deployer opted into any bucket outside this account "
+                "(allow_any_bucket_outside_this_account): every bucket of this account that "
+                "was not named is denied by the same policy (a Deny on s3:ResourceAccount), "
+                "and a bucket of another account still needs its own bucket policy to let "
+                "this role in.",
             )
-        )
-    named = [*(sources or []), *(destinations or [])]
-    if named:
-        rules.append(
+            for role in bucket_roles
+        ]
+    if [*sources, *destinations]:
+        rules += [
             Rule(
-                copy.writer_role,
+                role,
                 r"Resource::(arn:<AWS::Partition>:s3:::[a-z0-9.-]+|<[A-Za-z0-9]+\.Arn>)/\*",
                 "Any object of the named source and destination buckets may be in a "
-                "manifest, so object-level actions are granted on <bucket>/*, for those "
-                "buckets only.",
+                "manifest, so object-level actions are granted on <bucket>/*, for the "
+                "buckets the deployer named only.",
             )
-        )
+            for role in bucket_roles
+        ]
     return rules

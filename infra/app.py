@@ -3,10 +3,17 @@
 Context values (``cdk deploy -c name=value`` or ``cdk.json``); see docs/deploy.md:
 
 - ``stackName``: the CloudFormation stack name (default ``StepsS3Copy``)
-- ``sourceBuckets``: comma-separated bucket names the copy may read (default: any)
-- ``destinationBuckets``: comma-separated bucket names the copy may write (default: any
-  bucket outside this account)
-- ``allowWriteToInstalledAccount``: ``true`` lets the copy write into this account
+- ``sourceBuckets``: comma-separated bucket names the copy may read (required, unless
+  ``allowAnyBucketOutsideThisAccount``)
+- ``destinationBuckets``: comma-separated bucket names the copy may write (required, unless
+  ``allowAnyBucketOutsideThisAccount``)
+- ``allowAnyBucketOutsideThisAccount``: ``true`` grants any bucket outside this account
+  (and, inside it, only the named ones)
+- ``allowWriteToInstalledAccount``: ``true`` lets the copy write the named destinations of
+  this account
+- ``kmsKeys``: comma-separated KMS key ARNs jobs may name and the copy may use through S3
+- ``submitters``: comma-separated IAM role or user ARNs that may start a run (default:
+  principals of this account, as their IAM policies allow)
 - ``writerRoleName``: a fixed writer role name for destination bucket policies
 - ``taskCpu`` / ``taskMemoryMiB``: the Fargate task size (default 1024 / 2048)
 - ``laneCutoffBytes``: batches holding an object this large go to Fargate (default 1 GiB)
@@ -21,6 +28,7 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from steps_s3_copy.infra.definition import RESULT_WRITER_V2_FLAG
+from steps_s3_copy.infra.props import ANY_BUCKET_CONTEXT, ANY_BUCKET_FLAG
 from steps_s3_copy.infra.stack import StepsS3CopyStack
 
 __all__ = ["RESULT_WRITER_V2_FLAG", "build", "copy_args_from_context", "main"]
@@ -52,13 +60,19 @@ def copy_args_from_context(scope: Construct) -> dict[str, Any]:
     for context, arg in (
         ("sourceBuckets", "source_buckets"),
         ("destinationBuckets", "destination_buckets"),
+        ("kmsKeys", "kms_keys"),
+        ("submitters", "submitters"),
     ):
         names = _names(node.try_get_context(context))
         if names is not None:
             args[arg] = names
-    allow = node.try_get_context("allowWriteToInstalledAccount")
-    if allow is not None:
-        args["allow_write_to_installed_account"] = _truthy(allow)
+    for context, arg in (
+        ("allowWriteToInstalledAccount", "allow_write_to_installed_account"),
+        (ANY_BUCKET_CONTEXT, ANY_BUCKET_FLAG),
+    ):
+        flag = node.try_get_context(context)
+        if flag is not None:
+            args[arg] = _truthy(flag)
     role_name = node.try_get_context("writerRoleName")
     if role_name:
         args["writer_role_name"] = str(role_name)

@@ -1,6 +1,7 @@
-"""What runs the steps: four Lambda functions (Prepare, CopyBatch, Summarise, Notify) and the
-Fargate task that copies the large batches, all from one container image (``assets.py``
-stages its build context).
+"""What runs the steps: five Lambda functions (Prepare, CopyBatch, Destination, Summarise,
+Notify) and the Fargate task that copies the large batches, all from one container image
+(``assets.py`` stages its build context). Each runs as the role of its kind of step
+(``permissions.Roles``; docs/architecture.md, "Who may do what (IAM)").
 
 ``image_function`` makes each Lambda function the same way (ARM64, JSON logs in its own log
 group, X-Ray tracing), so they differ only in handler, role, memory, timeout and
@@ -24,12 +25,14 @@ from constructs import Construct
 
 from steps_s3_copy.inbox import DEFAULT_REPORTS_PREFIX, DEFAULT_WORK_PREFIX
 from steps_s3_copy.infra.log_groups import log_group
+from steps_s3_copy.infra.permissions import DataScope, Roles
 from steps_s3_copy.infra.props import StepsS3CopyProps
 
 #: the Lambda handlers, by their module path inside the image
 PREPARE_HANDLER: Final = "steps_s3_copy.handlers.prepare.handler"
 COPY_BATCH_HANDLER: Final = "steps_s3_copy.handlers.copy_batch.handler"
 SUMMARISE_HANDLER: Final = "steps_s3_copy.handlers.summarise.handler"
+DESTINATION_HANDLER: Final = "steps_s3_copy.handlers.destination.handler"
 NOTIFY_HANDLER: Final = "steps_s3_copy.handlers.notify.handler"
 LAMBDA_ENTRYPOINT: Final = ("python", "-m", "awslambdaric")
 WORKER_COMMAND: Final = ("python", "-m", "steps_s3_copy.worker")
@@ -42,6 +45,8 @@ SUMMARISE_MIN_MEMORY_MIB: Final = 1769
 LAMBDA_MAX_TIMEOUT: Final = Duration.minutes(15)
 NOTIFY_MEMORY_MIB: Final = 256
 NOTIFY_TIMEOUT: Final = Duration.minutes(1)
+#: the destination check and the end-of-run clean-up: S3 calls, no data through the function
+DESTINATION_MEMORY_MIB: Final = 512
 #: how long the worker may take to stop after SIGTERM before it is killed: Fargate's maximum
 #: (ContainerDefinition's stopTimeout:
 #: https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html)
@@ -90,12 +95,13 @@ def image_function(
 
 
 class StepFunctions(NamedTuple):
-    """The four Lambda functions of the state machine's steps."""
+    """The Lambda functions of the state machine's steps."""
 
     prepare: lambda_.DockerImageFunction
     copy_batch: lambda_.DockerImageFunction
     summarise: lambda_.DockerImageFunction
     notify: lambda_.DockerImageFunction
+    destination: lambda_.DockerImageFunction
 
     @classmethod
     def create(
@@ -104,12 +110,12 @@ class StepFunctions(NamedTuple):
         props: StepsS3CopyProps,
         *,
         image_dir: str,
-        writer_role: iam.IRole,
-        notify_role: iam.IRole,
+        roles: Roles,
+        data: DataScope,
         inbox: s3.IBucket,
         topic: sns.ITopic,
     ) -> StepFunctions:
-        """Prepare, CopyBatch and Summarise run as ``writer_role``, Notify as ``notify_role``."""
+        """Each function with the role of its step (CopyBatch and Destination: the writer)."""
         memory_mib = props.lambda_memory_mib
 
         def function(
@@ -117,7 +123,7 @@ class StepFunctions(NamedTuple):
             handler: str,
             environment: dict[str, str],
             *,
-            role: iam.IRole = writer_role,
+            role: iam.IRole,
             memory: int = memory_mib,
             timeout: Duration = LAMBDA_MAX_TIMEOUT,
         ) -> lambda_.DockerImageFunction:
@@ -143,9 +149,15 @@ class StepFunctions(NamedTuple):
             prepare=function(
                 "Prepare",
                 PREPARE_HANDLER,
-                {**layout, "LANE_CUTOFF_BYTES": str(props.lane_cutoff_bytes)},
+                {
+                    **layout,
+                    "LANE_CUTOFF_BYTES": str(props.lane_cutoff_bytes),
+                    "STATE_MACHINE_TIMEOUT_SECONDS": str(int(props.timeout.to_seconds())),
+                    **allow_lists(data),
+                },
+                role=roles.prepare,
             ),
-            copy_batch=function("CopyBatch", COPY_BATCH_HANDLER, {}),
+            copy_batch=function("CopyBatch", COPY_BATCH_HANDLER, {}, role=roles.writer),
             # Summarise reads every batch's results file (100,000 of them for a million
             # objects at 10 per batch) in 32 threads: CPU-bound, so at least one full vCPU
             # (1,769 MB), whatever the other functions get.
@@ -153,17 +165,43 @@ class StepFunctions(NamedTuple):
                 "Summarise",
                 SUMMARISE_HANDLER,
                 layout,
+                role=roles.summarise,
                 memory=max(memory_mib, SUMMARISE_MIN_MEMORY_MIB),
             ),
             notify=function(
                 "Notify",
                 NOTIFY_HANDLER,
-                {"TOPIC_ARN": topic.topic_arn},
-                role=notify_role,
+                {"TOPIC_ARN": topic.topic_arn, "WORK_PREFIX": DEFAULT_WORK_PREFIX},
+                role=roles.notify,
                 memory=NOTIFY_MEMORY_MIB,
                 timeout=NOTIFY_TIMEOUT,
             ),
+            destination=function(
+                "Destination",
+                DESTINATION_HANDLER,
+                {"WORK_PREFIX": DEFAULT_WORK_PREFIX, "REPORTS_PREFIX": DEFAULT_REPORTS_PREFIX},
+                role=roles.writer,
+                memory=DESTINATION_MEMORY_MIB,
+            ),
         )
+
+
+def allow_lists(data: DataScope) -> dict[str, str]:
+    """What Prepare checks a job against, as the deployment grants it (comma-separated).
+
+    ``SOURCE_BUCKETS`` / ``DESTINATION_BUCKETS``: the named buckets; unset when the deployer
+    opted into any bucket outside the account (IAM then keeps this account's unnamed
+    buckets out). ``KMS_KEYS``: the keys named at deploy, which a job may name
+    (``sseKmsKeyId``); set, possibly empty (no key may be named), whenever buckets are
+    named; in the opt-in deployment set only when keys were named.
+    """
+    lists: dict[str, str] = {}
+    if not data.any_bucket:
+        lists["SOURCE_BUCKETS"] = ",".join(b.bucket_name for b in data.sources)
+        lists["DESTINATION_BUCKETS"] = ",".join(b.bucket_name for b in data.destinations)
+    if not data.any_bucket or data.kms_keys:
+        lists["KMS_KEYS"] = ",".join(data.kms_keys)
+    return lists
 
 
 class WorkerTask(NamedTuple):

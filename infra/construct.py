@@ -1,10 +1,11 @@
 """``StepsS3Copy``: the whole pipeline as one reusable CDK construct.
 
-Everything the service needs in one account and region: the inbox bucket, the EventBridge
-rule that starts a run when a sidecar lands, the state machine (Prepare -> Distributed
-Map over the batch index -> Lambda or Fargate Spot per batch -> Summarise -> Notify), the
-Lambda functions and the Fargate task (one container image for both), the completion
-topic, and the network the tasks run in. See ``docs/architecture.md`` for the contract
+Everything the service needs in one account and region: the inbox bucket (and who may put
+jobs into it), the EventBridge rule that starts a run when a sidecar lands, the state
+machine (Prepare -> Distributed Map over the batch index -> Lambda or Fargate Spot per
+batch -> Summarise -> Notify), the Lambda functions and the Fargate task (one container
+image for both), one role per kind of step, the completion topic, and the network the
+tasks run in. See ``docs/architecture.md`` for the contract
 and ``docs/deploy.md`` for how to deploy and use it.
 
 This module only composes the parts, each in its own module: ``props`` (the arguments and
@@ -21,17 +22,20 @@ from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from steps_s3_copy.inbox import DEFAULT_JOBS_PREFIX
+from steps_s3_copy.inbox import DEFAULT_JOBS_PREFIX, DEFAULT_REPORTS_PREFIX
 from steps_s3_copy.infra import permissions
 from steps_s3_copy.infra.acknowledgements import acknowledge_construct_findings
 from steps_s3_copy.infra.assets import stage_image_context
 from steps_s3_copy.infra.compute import (
     COPY_BATCH_HANDLER,
+    DESTINATION_HANDLER,
     NOTIFY_HANDLER,
     PREPARE_HANDLER,
     SUMMARISE_HANDLER,
@@ -43,7 +47,7 @@ from steps_s3_copy.infra.definition import (
     DefinitionBuilder,
     create_state_machine,
 )
-from steps_s3_copy.infra.inbox import Trigger, create_inbox, create_topic
+from steps_s3_copy.infra.inbox import JobSubmitters, Trigger, create_inbox, create_topic
 from steps_s3_copy.infra.network import Network
 from steps_s3_copy.infra.props import StepsS3CopyProps
 from steps_s3_copy.models import GiB
@@ -51,6 +55,7 @@ from steps_s3_copy.models import GiB
 __all__ = [
     # kept importable from here (they moved to compute.py and definition.py)
     "COPY_BATCH_HANDLER",
+    "DESTINATION_HANDLER",
     "NOTIFY_HANDLER",
     "PREPARE_HANDLER",
     "RESULT_WRITER_V2_FLAG",
@@ -60,20 +65,32 @@ __all__ = [
 
 
 class StepsS3Copy(Construct):
-    """The copy pipeline. Every argument is keyword-only and has a safe default; they are
-    the fields of ``StepsS3CopyProps``, which validates them before anything is created.
+    """The copy pipeline. Every argument is keyword-only; they are the fields of
+    ``StepsS3CopyProps``, which validates them before anything is created.
 
-    Buckets the copy may touch:
+    What the copy may touch must be named (docs/deploy.md, "Security"):
 
-    Buckets are given as ``s3.IBucket`` or as bucket names (in ``source_buckets`` or
-    ``source_bucket_names``, which add up; the same for destinations).
-
-    - ``source_buckets``: the buckets objects are read from. ``None`` means any bucket
-      (reads still need the source's own bucket policy to allow the writer role).
-    - ``destination_buckets``: the buckets objects are written to. ``None`` means any
-      bucket *outside the installing account*: the writer role is denied writes into
-      buckets of its own account (except the inbox's working area) unless
-      ``allow_write_to_installed_account=True``, as the original system does.
+    - ``source_buckets`` / ``source_bucket_names``: the buckets objects are read from;
+      ``destination_buckets`` / ``destination_bucket_names``: the buckets objects are written
+      to (``s3.IBucket`` or names; the two lists of a kind add up). Required: the roles get
+      these buckets and nothing else, and Prepare rejects a job naming any other.
+    - ``allow_any_bucket_outside_this_account=True`` instead grants every bucket (``*``) and
+      denies every bucket of the installing account that was not named
+      (``s3:ResourceAccount``): inside one account an identity policy alone opens a bucket,
+      so only named buckets of this account are ever read or written. A bucket of another
+      account still needs that account's bucket policy to let the writer role in.
+    - ``allow_write_to_installed_account``: without it (the default) the writer role is
+      denied every write into a bucket of the installing account, named or not, except the
+      batch results in the inbox's working area. With it, the named destinations of this
+      account may be written (an unnamed one never).
+    - ``kms_keys``: key ARNs (or ``kms.IKey``) the roles may use through S3; Prepare gets them
+      as ``KMS_KEYS``, the keys a job may name as ``sseKmsKeyId``. Without it keys are usable
+      only through S3 for the buckets above (S3's ``aws:s3:arn`` encryption context), and
+      ``KMS_KEYS`` is empty.
+    - ``submitters``: the IAM roles or users (objects or ARNs) that may start a run (put
+      objects under ``jobs_prefix``); the inbox's bucket policy denies everyone else. None
+      named: principals outside the account are denied, and inside it IAM decides. See
+      ``grant_submit``.
     """
 
     def __init__(
@@ -89,6 +106,9 @@ class StepsS3Copy(Construct):
         source_bucket_names: Sequence[str] | None = None,
         destination_bucket_names: Sequence[str] | None = None,
         allow_write_to_installed_account: bool = False,
+        allow_any_bucket_outside_this_account: bool = False,
+        kms_keys: Sequence[kms.IKey | str] | None = None,
+        submitters: Sequence[iam.IGrantable | str] | None = None,
         writer_role_name: str | None = None,
         task_cpu: int = 1024,
         task_memory_mib: int = 2048,
@@ -116,6 +136,9 @@ class StepsS3Copy(Construct):
             source_bucket_names=source_bucket_names,
             destination_bucket_names=destination_bucket_names,
             allow_write_to_installed_account=allow_write_to_installed_account,
+            allow_any_bucket_outside_this_account=allow_any_bucket_outside_this_account,
+            kms_keys=kms_keys,
+            submitters=submitters,
             writer_role_name=writer_role_name,
             task_cpu=task_cpu,
             task_memory_mib=task_memory_mib,
@@ -135,9 +158,21 @@ class StepsS3Copy(Construct):
         self.lane_cutoff_bytes = props.lane_cutoff_bytes
         sources = permissions.import_buckets(self, "Source", props.sources)
         destinations = permissions.import_buckets(self, "Destination", props.destinations)
+        self.data_scope = permissions.DataScope(
+            sources=sources,
+            destinations=destinations,
+            any_bucket=props.any_bucket,
+            allow_write_to_installed_account=props.allow_write_to_installed_account,
+            kms_keys=tuple(k if isinstance(k, str) else k.key_arn for k in props.kms_keys or []),
+        )
 
-        # --- storage and notification -------------------------------------------------
+        # --- storage, who may submit, notification ------------------------------------
         self.inbox_bucket: s3.IBucket = props.inbox_bucket or create_inbox(self, props)
+        self.submitters = JobSubmitters(
+            self, inbox=self.inbox_bucket, jobs_prefix=props.jobs_prefix
+        )
+        for submitter in props.submitters or []:
+            self.grant_submit(submitter)
         self.topic: sns.ITopic = props.topic or create_topic(self)
 
         # --- network, cluster, image ---------------------------------------------------
@@ -145,33 +180,35 @@ class StepsS3Copy(Construct):
         self.vpc, self.security_group, self.cluster = network
         image_dir = str(props.image_directory or stage_image_context())
 
-        # --- roles: the one that touches user data, the one that publishes ------------
-        self.writer_role = permissions.create_writer_role(self, role_name=props.writer_role_name)
+        # --- one role per kind of step ------------------------------------------------
+        roles = permissions.create_roles(self, writer_role_name=props.writer_role_name)
+        self.roles = roles
+        self.prepare_role, self.writer_role = roles.prepare, roles.writer
+        self.summarise_role, self.notify_role = roles.summarise, roles.notify
         self.copy_role = self.writer_role  # the old name, until issue 13 drops it
-        permissions.grant_data_access(
-            self.writer_role,
-            inbox=self.inbox_bucket,
-            sources=sources,
-            destinations=destinations,
-            allow_write_to_installed_account=props.allow_write_to_installed_account,
+        inbox = self.inbox_bucket
+        permissions.grant_prepare(
+            roles.prepare, inbox=inbox, jobs_prefix=props.jobs_prefix, data=self.data_scope
         )
-        self.notify_role = permissions.create_notify_role(self)
+        permissions.grant_writer(roles.writer, inbox=inbox, data=self.data_scope)
+        permissions.grant_summarise(roles.summarise, inbox=inbox)
+        permissions.grant_notify(roles.notify, topic=self.topic, inbox=inbox)
 
         # --- Lambda functions and the Fargate task --------------------------------------
         functions = StepFunctions.create(
             self,
             props,
             image_dir=image_dir,
-            writer_role=self.writer_role,
-            notify_role=self.notify_role,
-            inbox=self.inbox_bucket,
+            roles=roles,
+            data=self.data_scope,
+            inbox=inbox,
             topic=self.topic,
         )
         self.prepare_function = functions.prepare
         self.copy_function = functions.copy_batch
         self.summarise_function = functions.summarise
         self.notify_function = functions.notify
-        permissions.grant_notify(self.notify_role, topic=self.topic, inbox=self.inbox_bucket)
+        self.destination_function = functions.destination
         task = WorkerTask.create(self, props, image_dir=image_dir, role=self.writer_role)
         self.task_definition, self.container, self.task_log_group = task
 
@@ -192,10 +229,41 @@ class StepsS3Copy(Construct):
         self.rule, self.dead_letter_queue = Trigger.create(
             self, props, inbox=self.inbox_bucket, state_machine=self.state_machine
         )
+        # after the state machine: the job lock names its executions (no cycle, see there)
+        self.job_lock_policy = permissions.grant_job_lock(self, roles.prepare, self.state_machine)
         self._acknowledge_findings(sources, destinations)
 
+    # --- grants ---------------------------------------------------------------------------
+    def grant_submit(self, grantee: iam.IGrantable | str) -> iam.Grant:
+        """Let ``grantee`` (an IAM role or user, something that has one, or the ARN of one)
+        start runs: put objects (single or multipart) under the jobs prefix of the inbox.
+
+        It is added to the principals the inbox's bucket policy lets put jobs; once any is
+        named, nobody else may (see ``JobSubmitters``). A grantee of another account gets an
+        Allow in the inbox's bucket policy; its own account must allow it too.
+        """
+        return self.submitters.grant(grantee)
+
+    def grant_read_reports(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` read the reports (``reports/*``) and list that prefix."""
+        reports = self.inbox_bucket.arn_for_objects(f"{DEFAULT_REPORTS_PREFIX}*")
+        grant = iam.Grant.add_to_principal_or_resource(
+            grantee=grantee,
+            actions=["s3:GetObject"],
+            resource_arns=[reports],
+            resource=self.inbox_bucket,
+        )
+        iam.Grant.add_to_principal_or_resource(
+            grantee=grantee,
+            actions=["s3:ListBucket"],
+            resource_arns=[self.inbox_bucket.bucket_arn],
+            resource=self.inbox_bucket,
+            conditions={"StringLike": {"s3:prefix": [f"{DEFAULT_REPORTS_PREFIX}*"]}},
+        )
+        return grant
+
     def _acknowledge_findings(
-        self, sources: Sequence[s3.IBucket] | None, destinations: Sequence[s3.IBucket] | None
+        self, sources: Sequence[s3.IBucket], destinations: Sequence[s3.IBucket]
     ) -> None:
         """cdk-nag findings this design accepts (``acknowledgements.py``); the last step, so
         that every policy they speak of exists."""

@@ -1,6 +1,51 @@
-"""Who may do what: the writer role (the one role that touches user data: Prepare,
-CopyBatch, Summarise and the Fargate task run as it) with its grants on the inbox, the
-source and the destination buckets, and the notify role (publishes the notice).
+"""Who may do what: one role per kind of step, each with only what its steps need
+(docs/architecture.md, "Who may do what (IAM)"), scoped to what the deployer named.
+
+- PrepareRole (Prepare): reads ``jobs/*``, reads and writes ``work/*`` (and deletes a
+  stale ``work/*/lock.json``); HEADs and lists the named sources; nothing of the
+  destinations; ``states:DescribeExecution`` on this state machine's executions.
+- WriterRole (CopyBatch, Destination, the Fargate task): reads ``work/*`` and ``reports/*``,
+  writes only ``work/*/results/*``; reads the named sources; writes, tags, reads back and
+  aborts/lists uploads in the named destinations.
+- SummariseRole (Summarise): reads ``work/*``; writes ``work/*/summary.json`` and
+  ``reports/*``; no source, no destination.
+- NotifyRole (Notify): ``work/*/notice.json``; reads and deletes ``work/*/lock.json``.
+
+What the copy may touch is a ``DataScope``: the named source and destination buckets, or,
+when the deployer opted in (``allow_any_bucket_outside_this_account``), any bucket (``*``)
+with an explicit Deny of every bucket *of the installing account* that was not named
+(``s3:ResourceAccount``). Inside one account an identity policy alone grants access to a
+bucket (no bucket policy is needed), so the Allow must never cover this account's buckets
+by accident; the Deny is what keeps the inbox's ``jobs/`` and another team's data out.
+
+AWS behaviour relied on (each looked up):
+
+- ``s3:ResourceAccount`` is the account that owns the bucket of the request, available for
+  every S3 action ("Actions, resources, and condition keys for Amazon S3",
+  https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html).
+- A Deny with ``NotResource`` applies to every resource but the listed ones; an explicit
+  Deny overrides any Allow ("Policy evaluation logic",
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html).
+- HeadObject needs ``s3:GetObject``; without ``s3:ListBucket`` a missing key is 403, not 404
+  (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html), so every role that
+  must tell "missing" from "denied" may list the inbox. HeadBucket needs ``s3:ListBucket``
+  (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html).
+- Multipart uploads are authorised by ``s3:PutObject`` (and ``s3:AbortMultipartUpload``,
+  ``s3:ListMultipartUploadParts``) ("Multipart upload API and permissions",
+  https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions).
+- SSE-KMS: S3 calls KMS on the caller's behalf (``kms:ViaService`` is
+  ``s3.<region>.amazonaws.com``) with the encryption context ``aws:s3:arn`` = the object's
+  ARN, or the bucket's ARN when an S3 Bucket Key is used ("Using server-side encryption
+  with AWS KMS keys (SSE-KMS)", encryption context,
+  https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html); uploading
+  and downloading need ``kms:GenerateDataKey`` and ``kms:Decrypt``. The condition keys:
+  "AWS KMS condition keys" (kms:ViaService, kms:EncryptionContext:context-key),
+  https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html. KMS encrypts
+  only the object data, not its metadata, so a HEAD (Prepare) needs no key.
+- A Step Functions execution's ARN is
+  ``arn:<partition>:states:<region>:<account>:execution:<stateMachineName>:<executionId>``
+  ("Actions, resources, and condition keys for AWS Step Functions",
+  https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html).
 
 Statement ids (``Sid``) name each grant (the template assertions find them by it); the
 wildcards they need are explained in ``acknowledgements.py``. Roles are created directly in
@@ -11,11 +56,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from aws_cdk import Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from steps_s3_copy.inbox import DEFAULT_REPORTS_PREFIX, DEFAULT_WORK_PREFIX
@@ -30,6 +77,9 @@ SOURCE_OBJECT_ACTIONS = (
     "s3:GetObjectVersionAttributes",
 )
 SOURCE_BUCKET_ACTIONS = ("s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation")
+#: what Prepare needs of a source: HEAD (any version), a listing, the bucket's region
+PREPARE_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
+PREPARE_BUCKET_ACTIONS = ("s3:ListBucket", "s3:GetBucketLocation")
 #: write a destination object (single or multipart) and read it back to verify or skip it
 DESTINATION_OBJECT_ACTIONS = (
     "s3:PutObject",
@@ -45,7 +95,7 @@ DESTINATION_BUCKET_ACTIONS = (
     "s3:ListBucketMultipartUploads",
     "s3:GetBucketLocation",
 )
-#: every write the writer role is denied in the installing account outside the inbox
+#: every write the writer role is denied in the installing account outside what it must write
 WRITE_ACTIONS = (
     "s3:PutObject",
     "s3:PutObjectTagging",
@@ -53,6 +103,18 @@ WRITE_ACTIONS = (
     "s3:DeleteObject",
     "s3:AbortMultipartUpload",
 )
+#: what S3 asks of KMS for SSE-KMS objects on the caller's behalf (no kms:* anywhere)
+KMS_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+#: the KMS condition key S3 fills with the object's (or, with a Bucket Key, the bucket's) ARN
+S3_ENCRYPTION_CONTEXT = "kms:EncryptionContext:aws:s3:arn"
+
+#: the run's files each role touches, under the inbox's working area (work/<job>/<run>/)
+WORK_OBJECTS = f"{DEFAULT_WORK_PREFIX}*"
+RESULTS_OBJECTS = f"{DEFAULT_WORK_PREFIX}*/results/*"
+SUMMARY_OBJECTS = f"{DEFAULT_WORK_PREFIX}*/summary.json"
+NOTICE_OBJECTS = f"{DEFAULT_WORK_PREFIX}*/notice.json"
+LOCK_OBJECTS = f"{DEFAULT_WORK_PREFIX}*/lock.json"
+REPORT_OBJECTS = f"{DEFAULT_REPORTS_PREFIX}*"
 
 
 @dataclass(frozen=True)
@@ -64,155 +126,303 @@ class BucketGrant:
     bucket_sid: str
     bucket_actions: Sequence[str]
 
+    @property
+    def actions(self) -> list[str]:
+        return [*self.object_actions, *self.bucket_actions]
+
 
 READ_SOURCES = BucketGrant(
     "ReadSources", SOURCE_OBJECT_ACTIONS, "ListSources", SOURCE_BUCKET_ACTIONS
+)
+SIZE_SOURCES = BucketGrant(
+    "SizeSources", PREPARE_OBJECT_ACTIONS, "ListSources", PREPARE_BUCKET_ACTIONS
 )
 WRITE_DESTINATIONS = BucketGrant(
     "WriteDestinations", DESTINATION_OBJECT_ACTIONS, "ListDestinations", DESTINATION_BUCKET_ACTIONS
 )
 
 
+@dataclass(frozen=True)
+class DataScope:
+    """What the copy may touch, as the deployer said it.
+
+    ``sources``/``destinations`` are the named buckets. With ``any_bucket`` the grants are on
+    every bucket (``*``), and every bucket of the installing account that was not named is
+    denied. ``allow_write_to_installed_account`` lets the named destinations of the
+    installing account be written (without it, no bucket of this account but the inbox's
+    batch results is ever written, whatever else says so).
+    """
+
+    sources: tuple[s3.IBucket, ...]
+    destinations: tuple[s3.IBucket, ...]
+    any_bucket: bool
+    allow_write_to_installed_account: bool
+    kms_keys: tuple[str, ...] = ()
+
+    @property
+    def named(self) -> tuple[s3.IBucket, ...]:
+        return (*self.sources, *self.destinations)
+
+
 def import_buckets(
     scope: Construct, kind: str, buckets: Sequence[s3.IBucket | str] | None
-) -> list[s3.IBucket] | None:
+) -> tuple[s3.IBucket, ...]:
     """Buckets given by name become ``IBucket`` references (``<kind><index>``)."""
-    if buckets is None:
-        return None
-    return [
+    return tuple(
         s3.Bucket.from_bucket_name(scope, f"{kind}{index}", bucket)
         if isinstance(bucket, str)
         else bucket
-        for index, bucket in enumerate(buckets)
-    ]
+        for index, bucket in enumerate(buckets or [])
+    )
 
 
-def create_writer_role(scope: Construct, *, role_name: str | None) -> iam.Role:
-    """The role the Lambda steps and the Fargate task run as; destinations trust it."""
-    return iam.Role(
-        scope,
-        "WriterRole",
-        role_name=role_name,
-        description="steps-s3-copy: reads sources, writes destinations (trust this role)",
-        assumed_by=iam.CompositePrincipal(
-            iam.ServicePrincipal("lambda.amazonaws.com"),
-            iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+class Roles(NamedTuple):
+    """The four roles, one per kind of step."""
+
+    prepare: iam.Role
+    writer: iam.Role
+    summarise: iam.Role
+    notify: iam.Role
+
+
+def create_roles(scope: Construct, *, writer_role_name: str | None) -> Roles:
+    """The roles the functions and the task run as; destinations trust the writer role."""
+    lambda_principal = iam.ServicePrincipal("lambda.amazonaws.com")
+    return Roles(
+        prepare=iam.Role(
+            scope,
+            "PrepareRole",
+            description="steps-s3-copy Prepare: reads jobs, plans runs, sizes sources",
+            assumed_by=lambda_principal,
+        ),
+        writer=iam.Role(
+            scope,
+            "WriterRole",
+            role_name=writer_role_name,
+            description="steps-s3-copy: reads sources, writes destinations (trust this role)",
+            assumed_by=iam.CompositePrincipal(
+                iam.ServicePrincipal("lambda.amazonaws.com"),
+                iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            ),
+        ),
+        summarise=iam.Role(
+            scope,
+            "SummariseRole",
+            description="steps-s3-copy Summarise: reads a run, writes its summary and report",
+            assumed_by=lambda_principal,
+        ),
+        notify=iam.Role(
+            scope,
+            "NotifyRole",
+            description="steps-s3-copy: publishes the completion notice",
+            assumed_by=lambda_principal,
         ),
     )
 
 
-def grant_data_access(
-    role: iam.IRole,
-    *,
-    inbox: s3.IBucket,
-    sources: Sequence[s3.IBucket] | None,
-    destinations: Sequence[s3.IBucket] | None,
-    allow_write_to_installed_account: bool,
-) -> None:
-    """The writer role's data grants: the inbox, the sources, the destinations, KMS.
+# --- the roles' grants ---------------------------------------------------------------------
 
-    ``None`` for ``sources`` (``destinations``) means any bucket; unless
-    ``allow_write_to_installed_account``, writes into the installing account's buckets
-    other than the inbox are denied.
-    """
-    stack = Stack.of(role)
-    _grant_inbox(role, inbox)
-    _grant_buckets(role, sources, READ_SOURCES)
-    _grant_buckets(role, destinations, WRITE_DESTINATIONS)
-    if not allow_write_to_installed_account:
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="DenyWritesIntoInstalledAccount",
-                effect=iam.Effect.DENY,
-                actions=list(WRITE_ACTIONS),
-                not_resources=[inbox.arn_for_objects("*")],
-                conditions={"StringEquals": {"s3:ResourceAccount": stack.account}},
-            )
-        )
-    # SSE-KMS sources and destinations: only ever through S3 in this region
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            sid="KmsThroughS3",
-            actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
-            resources=["*"],
-            conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
-        )
+
+def grant_prepare(role: iam.IRole, *, inbox: s3.IBucket, jobs_prefix: str, data: DataScope) -> None:
+    """Read the job, write the run's working area, size the sources (HEAD and list)."""
+    jobs = inbox.arn_for_objects(f"{jobs_prefix}*")
+    work = inbox.arn_for_objects(WORK_OBJECTS)
+    _allow(role, "ReadJobs", ["s3:GetObject"], [jobs])
+    # the events and lock markers, run.json, plan.jsonl (multipart), index.csv
+    _allow(
+        role, "ReadWriteWork", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"], [work]
     )
-
-
-def _grant_inbox(role: iam.IRole, inbox: s3.IBucket) -> None:
-    """Manifests, sidecars, plans and results are read; the working area and reports written."""
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            sid="ReadInbox",
-            actions=["s3:GetObject", "s3:GetObjectTagging"],
-            resources=[inbox.arn_for_objects("*")],
+    # the lock of an execution that has ended is taken over: deleted, then created again
+    _allow(role, "TakeOverJobLock", ["s3:DeleteObject"], [inbox.arn_for_objects(LOCK_OBJECTS)])
+    _list_inbox(role, inbox)
+    _inbox_key(role, inbox, write=True)
+    _grant_buckets(role, data.sources, SIZE_SOURCES, any_bucket=data.any_bucket)
+    if data.any_bucket:
+        _deny_unnamed_in_installed_account(
+            role,
+            sid="DenyUnnamedSourcesInInstalledAccount",
+            actions=SIZE_SOURCES.actions,
+            exempt=[*_arns(data.sources), inbox.bucket_arn, jobs, work],
         )
-    )
-    _grant_list_inbox(role, inbox)
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            sid="WriteWorkAndReports",
-            actions=["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-            resources=[
-                inbox.arn_for_objects(f"{DEFAULT_WORK_PREFIX}*"),
-                inbox.arn_for_objects(f"{DEFAULT_REPORTS_PREFIX}*"),
-            ],
+
+
+def grant_writer(role: iam.IRole, *, inbox: s3.IBucket, data: DataScope) -> None:
+    """Read the run's plan and reports, write only the batch results; read the sources,
+    write the destinations; use KMS keys only through S3 for them."""
+    results = inbox.arn_for_objects(RESULTS_OBJECTS)
+    readable = [inbox.arn_for_objects(WORK_OBJECTS), inbox.arn_for_objects(REPORT_OBJECTS)]
+    _allow(role, "ReadWorkAndReports", ["s3:GetObject"], readable)
+    _allow(role, "WriteBatchResults", ["s3:PutObject", "s3:AbortMultipartUpload"], [results])
+    _list_inbox(role, inbox)
+    _inbox_key(role, inbox, write=True)
+    _grant_buckets(role, data.sources, READ_SOURCES, any_bucket=data.any_bucket)
+    _grant_buckets(role, data.destinations, WRITE_DESTINATIONS, any_bucket=data.any_bucket)
+    if data.any_bucket:
+        reads = [*READ_SOURCES.actions, *WRITE_DESTINATIONS.actions]
+        _deny_unnamed_in_installed_account(
+            role,
+            sid="DenyUnnamedBucketsInInstalledAccount",
+            actions=sorted({a for a in reads if a not in WRITE_ACTIONS}),
+            exempt=[*_arns(data.named), inbox.bucket_arn, *readable],
         )
-    )
-    if inbox.encryption_key is not None:
-        inbox.encryption_key.grant_encrypt_decrypt(role)
-
-
-def _grant_list_inbox(role: iam.IRole, inbox: s3.IBucket) -> None:
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            sid="ListInbox", actions=["s3:ListBucket"], resources=[inbox.bucket_arn]
+    if data.any_bucket or not data.allow_write_to_installed_account:
+        writable = [results]
+        if data.allow_write_to_installed_account:
+            writable += [b.arn_for_objects("*") for b in data.destinations]
+        _deny_unnamed_in_installed_account(
+            role, sid="DenyWritesIntoInstalledAccount", actions=list(WRITE_ACTIONS), exempt=writable
         )
-    )
+    _grant_kms_through_s3(role, data)
 
 
-def _grant_buckets(
-    role: iam.IRole, buckets: Sequence[s3.IBucket] | None, grant: BucketGrant
-) -> None:
-    """``grant`` on the objects and on the buckets themselves; ``None`` is any bucket."""
-    if buckets is None:
-        partition = Stack.of(role).partition
-        bucket_arns, object_arns = [f"arn:{partition}:s3:::*"], [f"arn:{partition}:s3:::*/*"]
-    else:
-        bucket_arns = [b.bucket_arn for b in buckets]
-        object_arns = [b.arn_for_objects("*") for b in buckets]
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            sid=grant.object_sid, actions=list(grant.object_actions), resources=object_arns
-        )
+def grant_summarise(role: iam.IRole, *, inbox: s3.IBucket) -> None:
+    """Read the run; write its summary and its report (multipart for the large CSVs)."""
+    _allow(role, "ReadWork", ["s3:GetObject"], [inbox.arn_for_objects(WORK_OBJECTS)])
+    _allow(
+        role,
+        "WriteSummaryAndReports",
+        ["s3:PutObject", "s3:AbortMultipartUpload"],
+        [inbox.arn_for_objects(SUMMARY_OBJECTS), inbox.arn_for_objects(REPORT_OBJECTS)],
     )
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            sid=grant.bucket_sid, actions=list(grant.bucket_actions), resources=bucket_arns
-        )
-    )
-
-
-def create_notify_role(scope: Construct) -> iam.Role:
-    """The role of the Notify function: it only publishes the notice."""
-    return iam.Role(
-        scope,
-        "NotifyRole",
-        description="steps-s3-copy: publishes the completion notice",
-        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-    )
+    _list_inbox(role, inbox)
+    _inbox_key(role, inbox, write=True)
 
 
 def grant_notify(role: iam.IRole, *, topic: sns.ITopic, inbox: s3.IBucket) -> None:
-    """Publish to ``topic``; keep the run's notice marker so a notice goes out once."""
+    """Publish to ``topic``; keep the run's notice marker (so a notice goes out once) and
+    release the job's lock."""
     topic.grant_publish(role)
-    # the notice marker (notice.json) in the run's working area makes publishing idempotent
+    _allow(
+        role,
+        "NoticeMarker",
+        ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+        [inbox.arn_for_objects(NOTICE_OBJECTS)],
+    )
+    _allow(
+        role,
+        "ReleaseJobLock",
+        ["s3:GetObject", "s3:DeleteObject"],
+        [inbox.arn_for_objects(LOCK_OBJECTS)],
+    )
+    _list_inbox(role, inbox)
+    _inbox_key(role, inbox, write=True)
+
+
+def grant_job_lock(scope: Construct, role: iam.IRole, machine: sfn.StateMachine) -> iam.Policy:
+    """``states:DescribeExecution`` on this state machine's own executions (is the job's lock
+    holder still running?), in a policy of its own (``PrepareJobLockPolicy``).
+
+    Not in the role's default policy: the Prepare function depends on that policy and the
+    state machine on the function, so a default-policy statement naming the state machine
+    would be a dependency cycle (cfn-lint E3004). Nothing depends on this policy.
+    """
+    executions = Stack.of(scope).format_arn(
+        service="states",
+        resource="execution",
+        resource_name=f"{machine.state_machine_name}:*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+    return iam.Policy(
+        scope,
+        "PrepareJobLockPolicy",
+        roles=[role],
+        statements=[
+            iam.PolicyStatement(
+                sid="DescribeOwnExecutions",
+                actions=["states:DescribeExecution"],
+                resources=[executions],
+            )
+        ],
+    )
+
+
+# --- building blocks -----------------------------------------------------------------------
+
+
+def _allow(role: iam.IRole, sid: str, actions: Sequence[str], resources: Sequence[str]) -> None:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(sid=sid, actions=list(actions), resources=list(resources))
+    )
+
+
+def _list_inbox(role: iam.IRole, inbox: s3.IBucket) -> None:
+    """List the inbox: a missing working file is then 404, not 403 (see the module doc)."""
+    _allow(role, "ListInbox", ["s3:ListBucket"], [inbox.bucket_arn])
+
+
+def _inbox_key(role: iam.IRole, inbox: s3.IBucket, *, write: bool) -> None:
+    """An inbox brought encrypted with a KMS key: its key, for exactly these uses."""
+    if inbox.encryption_key is not None:
+        actions = ["kms:Decrypt", "kms:GenerateDataKey"] if write else ["kms:Decrypt"]
+        inbox.encryption_key.grant(role, *actions)
+
+
+def _arns(buckets: Sequence[s3.IBucket]) -> list[str]:
+    """Each bucket and its objects."""
+    return [arn for b in buckets for arn in (b.bucket_arn, b.arn_for_objects("*"))]
+
+
+def _any_bucket_arns(role: iam.IRole) -> tuple[list[str], list[str]]:
+    partition = Stack.of(role).partition
+    return [f"arn:{partition}:s3:::*"], [f"arn:{partition}:s3:::*/*"]
+
+
+def _grant_buckets(
+    role: iam.IRole, buckets: Sequence[s3.IBucket], grant: BucketGrant, *, any_bucket: bool
+) -> None:
+    """``grant`` on the named buckets and their objects, or on every bucket (``*``)."""
+    if any_bucket:
+        bucket_arns, object_arns = _any_bucket_arns(role)
+    else:
+        bucket_arns = [b.bucket_arn for b in buckets]
+        object_arns = [b.arn_for_objects("*") for b in buckets]
+    if not bucket_arns:
+        return
+    _allow(role, grant.object_sid, grant.object_actions, object_arns)
+    _allow(role, grant.bucket_sid, grant.bucket_actions, bucket_arns)
+
+
+def _deny_unnamed_in_installed_account(
+    role: iam.IRole, *, sid: str, actions: Sequence[str], exempt: Sequence[str]
+) -> None:
+    """Deny ``actions`` on every bucket and object of the installing account but ``exempt``."""
     role.add_to_principal_policy(
         iam.PolicyStatement(
-            sid="NoticeMarker",
-            actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-            resources=[inbox.arn_for_objects(f"{DEFAULT_WORK_PREFIX}*")],
+            sid=sid,
+            effect=iam.Effect.DENY,
+            actions=list(actions),
+            not_resources=list(exempt),
+            conditions={"StringEquals": {"s3:ResourceAccount": Stack.of(role).account}},
         )
     )
-    _grant_list_inbox(role, inbox)
+
+
+def _grant_kms_through_s3(role: iam.IRole, data: DataScope) -> None:
+    """SSE-KMS objects of the buckets the role may touch: only through S3 in this region,
+    only with S3's encryption context of those buckets (or, opted into any bucket, of any
+    S3 bucket: S3 still decides which buckets); the keys named at deploy through S3 too."""
+    via_s3 = {"kms:ViaService": f"s3.{Stack.of(role).region}.amazonaws.com"}
+    contexts = [arn for b in data.named for arn in (b.bucket_arn, b.arn_for_objects("*"))]
+    if data.any_bucket:
+        contexts.append(_any_bucket_arns(role)[0][0])
+    if contexts:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="KmsThroughS3ForTheBuckets",
+                actions=list(KMS_ACTIONS),
+                resources=["*"],  # the buckets' keys are theirs, not known at deploy time
+                conditions={
+                    "StringEquals": via_s3,
+                    "StringLike": {S3_ENCRYPTION_CONTEXT: contexts},
+                },
+            )
+        )
+    if data.kms_keys:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="KmsNamedKeysThroughS3",
+                actions=list(KMS_ACTIONS),
+                resources=list(data.kms_keys),
+                conditions={"StringEquals": via_s3},
+            )
+        )

@@ -3,17 +3,24 @@
 A props object is checked when it is made (``__post_init__``), so one that exists is valid:
 the construct builds it from its keyword-only arguments before it creates anything, and a
 bad argument is a ``ValueError`` naming it, with no half-built construct left behind.
+
+What the copy may touch must be said: the source and the destination buckets are required,
+unless the deployer opts into any bucket outside the installing account
+(``allow_any_bucket_outside_this_account``); ``permissions.py`` turns the answer into IAM.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Token
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -47,17 +54,42 @@ ROLE_NAME_MAX_LENGTH: Final = 64
 STATE_MACHINE_TIMEOUT_SECONDS: Final = (60, 365 * 24 * 3600)
 DEFAULT_STATE_MACHINE_TIMEOUT: Final = Duration.days(7)
 
+#: a general purpose bucket name: 3-63 lowercase letters, digits, dots and hyphens, starting
+#: and ending with a letter or digit ("General purpose bucket naming rules",
+#: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html). Checked
+#: so that no name can widen a grant (``*``) or split the comma-separated lists Prepare gets.
+BUCKET_NAME: Final = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+#: a KMS key ARN, the form S3 requires for another account's key (SSEKMSEncryption's
+#: KMSKeyArn pattern:
+#: https://docs.aws.amazon.com/AmazonS3/latest/API/API_SSEKMSEncryption.html); an alias or a
+#: bare key id cannot name a key in an IAM policy
+KMS_KEY_ARN: Final = re.compile(r"arn:aws[a-zA-Z0-9-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]+")
+#: an IAM role or user ARN, the values ``aws:PrincipalArn`` takes for them (for a role
+#: session it is the role's ARN, never the session's: "AWS global condition context keys",
+#: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html)
+PRINCIPAL_ARN: Final = re.compile(r"arn:aws[a-zA-Z0-9-]*:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+")
+#: the construct argument / app context value that opts into any bucket outside the account
+ANY_BUCKET_FLAG: Final = "allow_any_bucket_outside_this_account"
+ANY_BUCKET_CONTEXT: Final = "allowAnyBucketOutsideThisAccount"
+
 #: buckets as given: ``s3.IBucket`` objects or bucket names
 Buckets = Sequence[s3.IBucket | str]
+#: principals as given: anything with a role or user (a role, a user, a function, an
+#: ``iam.ArnPrincipal``) or the ARN of an IAM role or user
+Principals = Sequence[iam.IGrantable | str]
+#: KMS keys as given: ``kms.IKey`` objects or key ARNs
+Keys = Sequence[kms.IKey | str]
 
 
 @dataclass(frozen=True, kw_only=True)
 class StepsS3CopyProps:
-    """Everything ``StepsS3Copy`` can be told; each field has a safe default.
+    """Everything ``StepsS3Copy`` can be told; each field but the buckets has a safe default.
 
     Buckets the copy may touch are given as ``s3.IBucket`` or as names (``source_buckets``
-    and ``source_bucket_names`` add up; the same for destinations). ``None`` means any
-    bucket; see ``StepsS3Copy`` for what that grants.
+    and ``source_bucket_names`` add up; the same for destinations). They are required:
+    ``None`` is an error unless ``allow_any_bucket_outside_this_account`` is set, which
+    grants any bucket outside the installing account and, inside it, only the named ones.
+    See ``StepsS3Copy`` and ``permissions.py`` for what each choice grants.
     """
 
     inbox_bucket: s3.IBucket | None = None
@@ -68,6 +100,9 @@ class StepsS3CopyProps:
     source_bucket_names: Sequence[str] | None = None
     destination_bucket_names: Sequence[str] | None = None
     allow_write_to_installed_account: bool = False
+    allow_any_bucket_outside_this_account: bool = False
+    kms_keys: Keys | None = None
+    submitters: Principals | None = None
     writer_role_name: str | None = None
     task_cpu: int = 1024
     task_memory_mib: int = 2048
@@ -93,13 +128,18 @@ class StepsS3CopyProps:
     # --- derived values ------------------------------------------------------------------
     @property
     def sources(self) -> list[s3.IBucket | str] | None:
-        """The source buckets and names together; ``None`` for any bucket."""
+        """The source buckets and names together; ``None`` when none is named."""
         return _merged(self.source_buckets, self.source_bucket_names)
 
     @property
     def destinations(self) -> list[s3.IBucket | str] | None:
-        """The destination buckets and names together; ``None`` for any bucket."""
+        """The destination buckets and names together; ``None`` when none is named."""
         return _merged(self.destination_buckets, self.destination_bucket_names)
+
+    @property
+    def any_bucket(self) -> bool:
+        """The deployer opted into any bucket outside the installing account."""
+        return self.allow_any_bucket_outside_this_account
 
     @property
     def timeout(self) -> Duration:
@@ -150,18 +190,49 @@ class StepsS3CopyProps:
             raise ValueError(f"writer_role_name is not a valid IAM role name: {name!r}")
 
     def _check_buckets(self) -> None:
-        for name, buckets in (
-            ("source_buckets", self.sources),
-            ("destination_buckets", self.destinations),
+        missing = []
+        for name, context, buckets in (
+            ("source_buckets", "sourceBuckets", self.sources),
+            ("destination_buckets", "destinationBuckets", self.destinations),
         ):
             if buckets is not None and len(buckets) == 0:
-                raise ValueError(f"{name} must be None (any bucket) or name at least one bucket")
+                raise ValueError(f"{name} must name at least one bucket, or be left out")
+            for bucket in buckets or []:
+                if isinstance(bucket, str) and not _is_bucket_name(bucket):
+                    raise ValueError(f"{name}: not a bucket name: {bucket!r}")
+            if buckets is None:
+                missing.append((name, context))
+        if missing and not self.any_bucket:
+            arguments = " and ".join(
+                f"{name} (app context: -c {ctx}=<a,b>)" for name, ctx in missing
+            )
+            raise ValueError(
+                f"name the buckets the copy may use: {arguments}. Nothing else is granted; "
+                f"to allow any bucket outside this account instead, set {ANY_BUCKET_FLAG}=True "
+                f"(app context: -c {ANY_BUCKET_CONTEXT}=true)"
+            )
+        for key in self.kms_keys or []:
+            if isinstance(key, str) and not (
+                Token.is_unresolved(key) or KMS_KEY_ARN.fullmatch(key)
+            ):
+                raise ValueError(f"kms_keys: not a KMS key ARN (arn:aws:kms:...:key/...): {key!r}")
+        for principal in self.submitters or []:
+            if isinstance(principal, str) and not (
+                Token.is_unresolved(principal) or PRINCIPAL_ARN.fullmatch(principal)
+            ):
+                raise ValueError(f"submitters: not the ARN of an IAM role or user: {principal!r}")
 
     def _check_timeout(self) -> None:
         shortest, longest = STATE_MACHINE_TIMEOUT_SECONDS
         timeout = self.state_machine_timeout
         if timeout is not None and not shortest <= timeout.to_seconds() <= longest:
             raise ValueError("state_machine_timeout must be between 1 minute and 365 days")
+
+
+def _is_bucket_name(name: str) -> bool:
+    return Token.is_unresolved(name) or (
+        BUCKET_NAME.fullmatch(name) is not None and ".." not in name
+    )
 
 
 def _merged(buckets: Buckets | None, names: Sequence[str] | None) -> list[s3.IBucket | str] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
@@ -12,6 +13,7 @@ from cfnlint.api import ManualArgs, lint
 
 from steps_s3_copy.infra.acknowledgements import flatten_reference, wildcard_findings
 from steps_s3_copy.infra.construct import StepsS3Copy
+from tests.infra.conftest import NAMED
 from tests.infra.helpers import REGION, Synth, definition_of, synthesize
 
 
@@ -36,7 +38,9 @@ def _acknowledgements(synth: Synth) -> dict[str, str]:
     return found
 
 
-def test_cdk_nag_reports_nothing_unacknowledged(synth: Synth) -> None:
+@pytest.mark.parametrize("name", ["synth", "synth_open"])
+def test_cdk_nag_reports_nothing_unacknowledged(name: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(name)
     assert _violations(synth) == []
     assert synth.validation_error is None, synth.validation_error
 
@@ -68,7 +72,7 @@ def test_cdk_nag_still_catches_a_new_wildcard_grant(
         original(self, *args)
 
     monkeypatch.setattr(StepsS3Copy, "_acknowledge_findings", with_extra_grant)
-    broken = synthesize(tmp_path)
+    broken = synthesize(tmp_path, copy_args=NAMED)
     assert broken.validation_error is not None
     assert [v for v in _violations(broken) if "Action::dynamodb:*" in v]
 
@@ -111,8 +115,24 @@ def _lint(template: dict[str, Any]) -> list[str]:
     return [f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches]
 
 
-def test_cfn_lint_on_the_template(synth: Synth) -> None:
+@pytest.mark.parametrize("name", ["synth", "synth_scoped", "synth_open"])
+def test_cfn_lint_on_the_template(name: str, request: pytest.FixtureRequest) -> None:
+    """All of cfn-lint's rules, among them E3004 (dependency cycles)."""
+    synth: Synth = request.getfixturevalue(name)
     assert _lint(synth.template) == []
+
+
+def test_cfn_lint_finds_the_cycle_the_job_lock_policy_avoids(synth: Synth) -> None:
+    """Prepare's DescribeExecution statement names the state machine, which depends on the
+    Prepare function, which depends on its role's default policy: moved into that policy,
+    the statement makes a cycle, and the lint above (E3004) would fail."""
+    template = copy.deepcopy(synth.template)
+    resources = template["Resources"]
+    (default,) = [k for k in resources if k.startswith("StepsS3CopyPrepareRoleDefaultPolicy")]
+    (lock,) = [k for k in resources if k.startswith("StepsS3CopyPrepareJobLockPolicy")]
+    moved = resources.pop(lock)["Properties"]["PolicyDocument"]["Statement"]
+    resources[default]["Properties"]["PolicyDocument"]["Statement"] += moved
+    assert [line for line in _lint(template) if line.startswith("E3004")]
 
 
 def test_cfn_lint_on_the_resolved_definition(synth: Synth) -> None:

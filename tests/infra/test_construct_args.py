@@ -9,9 +9,11 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 
-from steps_s3_copy.infra.app import copy_args_from_context
+from steps_s3_copy.infra.app import build, copy_args_from_context
 from steps_s3_copy.infra.assets import AssetStagingError, build_context_files, stage_image_context
 from steps_s3_copy.infra.construct import StepsS3Copy
+from tests.infra.conftest import NAMED
+from tests.infra.helpers import ACCOUNT
 
 
 @pytest.mark.parametrize(
@@ -27,12 +29,24 @@ from steps_s3_copy.infra.construct import StepsS3Copy
         ({"work_expiry_days": 0}, "work_expiry_days"),
         ({"lambda_memory_mib": 64}, "lambda_memory_mib"),
         ({"writer_role_name": "bad name!"}, "writer_role_name"),
-        ({"source_buckets": []}, "source_buckets"),
-        ({"destination_buckets": []}, "destination_buckets"),
-        ({"state_machine_timeout": cdk.Duration.seconds(5)}, "state_machine_timeout"),
+        ({**NAMED, "source_buckets": []}, "source_buckets"),
+        ({**NAMED, "destination_buckets": []}, "destination_buckets"),
+        ({**NAMED, "state_machine_timeout": cdk.Duration.seconds(5)}, "state_machine_timeout"),
         (
-            {"source_bucket_names": ["a"], "state_machine_timeout": cdk.Duration.days(400)},
+            {
+                "source_bucket_names": ["a-bucket"],
+                "destination_bucket_names": ["b-bucket"],
+                "state_machine_timeout": cdk.Duration.days(400),
+            },
             "state_machine_timeout",
+        ),
+        # a name that would widen a grant or split Prepare's comma-separated lists
+        ({**NAMED, "source_bucket_names": ["*"]}, "source_buckets: not a bucket name"),
+        ({**NAMED, "destination_buckets": ["a,b"]}, "destination_buckets: not a bucket name"),
+        ({**NAMED, "kms_keys": ["alias/aws/s3"]}, "kms_keys: not a KMS key ARN"),
+        (
+            {**NAMED, "submitters": [f"arn:aws:sts::{ACCOUNT}:assumed-role/r/session"]},
+            "submitters: not the ARN of an IAM role or user",
         ),
     ],
 )
@@ -44,6 +58,54 @@ def test_bad_arguments_raise_value_error_before_any_resource(
         StepsS3Copy(stack, "Copy", image_directory="/nonexistent", **args)
     copy = stack.node.find_child("Copy")
     assert copy.node.children == []
+
+
+@pytest.mark.parametrize(
+    ("args", "named", "missing"),
+    [
+        ({}, ["source_buckets", "sourceBuckets", "destination_buckets", "destinationBuckets"], []),
+        (
+            {"source_buckets": ["a-bucket"]},
+            ["destination_buckets", "destinationBuckets"],
+            ["source_buckets", "sourceBuckets"],
+        ),
+        (
+            {"destination_bucket_names": ["b-bucket"]},
+            ["source_buckets", "sourceBuckets"],
+            ["destination_buckets", "destinationBuckets"],
+        ),
+    ],
+)
+def test_nothing_named_is_an_error_naming_what_to_pass(
+    args: dict[str, Any], named: list[str], missing: list[str]
+) -> None:
+    """No bucket is granted unless named: the error says which construct arguments and app
+    context values to pass, and names the one opt-in."""
+    stack = cdk.Stack(cdk.App(), "Test")
+    with pytest.raises(ValueError, match="name the buckets the copy may use") as raised:
+        StepsS3Copy(stack, "Copy", image_directory="/nonexistent", **args)
+    message = str(raised.value)
+    for text in [*named, "allow_any_bucket_outside_this_account=True"]:
+        assert text in message
+    assert "-c allowAnyBucketOutsideThisAccount=true" in message
+    for text in missing:
+        assert text not in message
+    assert stack.node.find_child("Copy").node.children == []
+
+
+def test_the_ready_app_with_no_context_fails_with_the_same_error() -> None:
+    with pytest.raises(ValueError, match=r"-c sourceBuckets=.*-c destinationBuckets="):
+        build(cdk.App())
+
+
+def test_the_opt_in_needs_no_bucket(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    stack = cdk.Stack(cdk.App(), "Test")
+    copy = StepsS3Copy(
+        stack, "Copy", image_directory=tmp_path, allow_any_bucket_outside_this_account=True
+    )
+    assert copy.data_scope.any_bucket
+    assert copy.data_scope.named == ()
 
 
 def test_arguments_are_keyword_only() -> None:
@@ -58,6 +120,9 @@ def test_context_values_become_construct_arguments() -> None:
             "sourceBuckets": "src-a, src-b",
             "destinationBuckets": ["dst"],
             "allowWriteToInstalledAccount": "true",
+            "allowAnyBucketOutsideThisAccount": "false",
+            "kmsKeys": "arn:aws:kms:us-east-1:111111111111:key/k1",
+            "submitters": f"arn:aws:iam::{ACCOUNT}:role/a, arn:aws:iam::{ACCOUNT}:user/b",
             "writerRoleName": "copy-writer",
             "taskCpu": "2048",
             "taskMemoryMiB": 4096,
@@ -68,6 +133,9 @@ def test_context_values_become_construct_arguments() -> None:
         "source_buckets": ["src-a", "src-b"],
         "destination_buckets": ["dst"],
         "allow_write_to_installed_account": True,
+        "allow_any_bucket_outside_this_account": False,
+        "kms_keys": ["arn:aws:kms:us-east-1:111111111111:key/k1"],
+        "submitters": [f"arn:aws:iam::{ACCOUNT}:role/a", f"arn:aws:iam::{ACCOUNT}:user/b"],
         "writer_role_name": "copy-writer",
         "task_cpu": 2048,
         "task_memory_mib": 4096,
@@ -77,8 +145,9 @@ def test_context_values_become_construct_arguments() -> None:
 
 
 def test_a_bad_flag_value_is_an_error() -> None:
-    with pytest.raises(ValueError, match="true or false"):
-        copy_args_from_context(cdk.App(context={"allowWriteToInstalledAccount": "maybe"}))
+    for flag in ("allowWriteToInstalledAccount", "allowAnyBucketOutsideThisAccount"):
+        with pytest.raises(ValueError, match="true or false"):
+            copy_args_from_context(cdk.App(context={flag: "maybe"}))
 
 
 def _fake_roots(tmp_path: Path) -> dict[str, Path]:
@@ -152,6 +221,7 @@ def test_the_real_image_context_has_the_runtime_and_not_the_infra() -> None:
         "steps_s3_copy/handlers/copy_batch.py",
         "steps_s3_copy/handlers/summarise.py",
         "steps_s3_copy/handlers/notify.py",
+        "steps_s3_copy/handlers/destination.py",
     } <= set(files)
     assert not [f for f in files if "/infra/" in f or f.endswith((".pyc", ".pyo"))]
     assert not [f for f in files if "__pycache__" in f]

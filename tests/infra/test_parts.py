@@ -17,6 +17,7 @@ from steps_s3_copy.infra.construct import StepsS3Copy
 from steps_s3_copy.infra.definition import DefinitionBuilder
 from steps_s3_copy.infra.network import Network
 from steps_s3_copy.infra.props import StepsS3CopyProps
+from tests.infra.conftest import NAMED
 
 # --- props ---------------------------------------------------------------------------
 
@@ -33,24 +34,31 @@ def test_the_construct_arguments_are_the_props_fields_with_the_same_defaults() -
     assert [a.default for a in arguments] == [f.default for f in fields]
 
 
+def test_props_need_the_buckets_or_the_opt_in() -> None:
+    with pytest.raises(ValueError, match="name the buckets the copy may use"):
+        StepsS3CopyProps()
+    opted_in = StepsS3CopyProps(allow_any_bucket_outside_this_account=True)
+    assert opted_in.any_bucket
+
+
 def test_props_derive_the_bucket_lists_and_the_timeout() -> None:
-    defaults = StepsS3CopyProps()
+    defaults = StepsS3CopyProps(allow_any_bucket_outside_this_account=True)
     assert defaults.sources is None
     assert defaults.destinations is None
     assert defaults.timeout.to_seconds() == 7 * 24 * 3600
     props = StepsS3CopyProps(
-        source_buckets=["a"],
-        source_bucket_names=["b"],
-        destination_bucket_names=["x"],
+        source_buckets=["bkt-a"],
+        source_bucket_names=["bkt-b"],
+        destination_bucket_names=["bkt-x"],
         state_machine_timeout=cdk.Duration.hours(2),
     )
-    assert props.sources == ["a", "b"]
-    assert props.destinations == ["x"]
+    assert props.sources == ["bkt-a", "bkt-b"]
+    assert props.destinations == ["bkt-x"]
     assert props.timeout.to_seconds() == 2 * 3600
 
 
 def test_props_are_frozen() -> None:
-    props = StepsS3CopyProps()
+    props = StepsS3CopyProps(**NAMED)
     with pytest.raises(dataclasses.FrozenInstanceError):
         props.task_cpu = 2048  # type: ignore[misc]
 
@@ -86,6 +94,7 @@ def _builder(copy: StepsS3Copy, scope: Construct, *, use_spot: bool) -> Definiti
             copy.copy_function,
             copy.summarise_function,
             copy.notify_function,
+            copy.destination_function,
         ),
         inbox=copy.inbox_bucket,
         network=Network(copy.vpc, copy.security_group, copy.cluster),
@@ -101,7 +110,7 @@ def test_the_definition_builder_makes_states_only_and_the_same_each_time(
     definition each time (nothing but its inputs decides it)."""
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     stack = cdk.Stack(cdk.App(), "Test")
-    copy = StepsS3Copy(stack, "Copy", image_directory=tmp_path)
+    copy = StepsS3Copy(stack, "Copy", image_directory=tmp_path, **NAMED)
 
     def resources() -> int:
         return sum(isinstance(c, cdk.CfnResource) for c in stack.node.find_all())

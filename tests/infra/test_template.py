@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -9,11 +10,13 @@ from aws_cdk.assertions import Match, Template
 
 from steps_s3_copy.infra.compute import (
     COPY_BATCH_HANDLER,
+    DESTINATION_HANDLER,
     NOTIFY_HANDLER,
     PREPARE_HANDLER,
     SUMMARISE_HANDLER,
 )
-from tests.infra.helpers import ACCOUNT, Synth
+from tests.infra.conftest import DESTINATION_BUCKET, KMS_KEY, SOURCE_BUCKET, SUBMITTER
+from tests.infra.helpers import ACCOUNT, REGION, Synth
 
 
 def _template(synth: Synth) -> Template:
@@ -234,6 +237,7 @@ def test_lambdas_run_the_runtime_image_on_arm64_with_their_handler(synth: Synth)
         COPY_BATCH_HANDLER,
         SUMMARISE_HANDLER,
         NOTIFY_HANDLER,
+        DESTINATION_HANDLER,
     }
     # one image for all of them (and for the task): the same asset
     images = {
@@ -261,13 +265,34 @@ def test_prepare_and_notify_get_their_environment(synth: Synth) -> None:
     assert env["JOBS_PREFIX"] == "jobs/"
     assert env["LANE_CUTOFF_BYTES"] == str(1024**3)
     assert env["REPORTS_PREFIX"] == "reports/"
+    # what Prepare checks a job against: exactly what the roles are granted
+    assert env["SOURCE_BUCKETS"] == SOURCE_BUCKET
+    assert env["DESTINATION_BUCKETS"] == DESTINATION_BUCKET
+    assert env["KMS_KEYS"] == ""  # buckets named, no key: no job may name a key
+    assert env["STATE_MACHINE_TIMEOUT_SECONDS"] == str(7 * 24 * 3600)
     _, summarise = synth.one("AWS::Lambda::Function", "StepsS3CopySummariseFunction")
     summarise_env = summarise["Properties"]["Environment"]["Variables"]
     assert {k: summarise_env[k] for k in ("WORK_BUCKET", "WORK_PREFIX", "JOBS_PREFIX")} == {
         k: env[k] for k in ("WORK_BUCKET", "WORK_PREFIX", "JOBS_PREFIX")
     }
     _, notify = synth.one("AWS::Lambda::Function", "StepsS3CopyNotifyFunction")
-    assert notify["Properties"]["Environment"]["Variables"]["TOPIC_ARN"] == {"Ref": topic_id}
+    notify_env = notify["Properties"]["Environment"]["Variables"]
+    assert notify_env["TOPIC_ARN"] == {"Ref": topic_id}
+    assert notify_env["WORK_PREFIX"] == "work/"
+
+
+def test_the_destination_function(synth: Synth) -> None:
+    """The destination check and the end-of-run clean-up (not in the definition yet)."""
+    _, function = synth.one("AWS::Lambda::Function", "StepsS3CopyDestinationFunction")
+    props = function["Properties"]
+    assert props["ImageConfig"]["Command"] == [DESTINATION_HANDLER]
+    assert props["MemorySize"] == 512
+    assert props["Timeout"] == 900
+    env = props["Environment"]["Variables"]
+    assert {k: env[k] for k in ("WORK_PREFIX", "REPORTS_PREFIX")} == {
+        "WORK_PREFIX": "work/",
+        "REPORTS_PREFIX": "reports/",
+    }
 
 
 def test_summarise_gets_at_least_one_vcpu(synth: Synth) -> None:
@@ -296,57 +321,248 @@ def test_log_groups_have_retention(synth: Synth) -> None:
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {30}
 
 
-def test_writer_role_reads_any_source_and_writes_only_outside_this_account(
-    synth: Synth,
-) -> None:
+# --- who may do what (docs/architecture.md, "Who may do what (IAM)") -------------------
+
+ROLES = ("Prepare", "Writer", "Summarise", "Notify")
+INBOX_WRITES = {"s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:AbortMultipartUpload"}
+
+
+def _role_statements(synth: Synth, role: str) -> list[dict[str, Any]]:
+    """Every statement of every policy attached to ``<role>Role``."""
+    role_id, _ = synth.one("AWS::IAM::Role", f"StepsS3Copy{role}Role")
+    found: list[dict[str, Any]] = []
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            found += policy["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def _joined(value: Any) -> str:
+    """A resource as one string: ``Fn::Join`` pieces joined, references as ``<id.attr>``."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        delimiter, parts = value["Fn::Join"]
+        return str(delimiter).join(_joined(p) for p in parts)
+    if "Fn::GetAtt" in value:
+        logical_id, attribute = value["Fn::GetAtt"]
+        return f"<{logical_id}.{attribute}>"
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    raise AssertionError(value)
+
+
+def _resources(statement: dict[str, Any], key: str = "Resource") -> list[str]:
+    return sorted(_joined(r) for r in _as_list(statement[key]))
+
+
+def _inbox(synth: Synth) -> str:
     inbox_id, _ = synth.one("AWS::S3::Bucket")
-    statements = _statements(synth, "StepsS3CopyWriterRoleDefaultPolicy")
+    return f"<{inbox_id}.Arn>"
+
+
+def _bucket(name: str) -> list[str]:
+    return [f"arn:<AWS::Partition>:s3:::{name}", f"arn:<AWS::Partition>:s3:::{name}/*"]
+
+
+def _allowed(statements: list[dict[str, Any]], actions: set[str]) -> set[str]:
+    """The resources of the Allow statements granting any of ``actions``."""
+    return {
+        r
+        for s in statements
+        if s["Effect"] == "Allow" and actions & set(_as_list(s["Action"]))
+        for r in _resources(s)
+    }
+
+
+def test_each_function_and_the_task_run_as_the_role_of_their_step(synth: Synth) -> None:
+    role_ids = {role: synth.one("AWS::IAM::Role", f"StepsS3Copy{role}Role")[0] for role in ROLES}
+    expected = {
+        "Prepare": "Prepare",
+        "CopyBatch": "Writer",
+        "Destination": "Writer",
+        "Summarise": "Summarise",
+        "Notify": "Notify",
+    }
+    for function, role in expected.items():
+        _, resource = synth.one("AWS::Lambda::Function", f"StepsS3Copy{function}Function")
+        assert resource["Properties"]["Role"] == {"Fn::GetAtt": [role_ids[role], "Arn"]}, function
+    _, task = synth.one("AWS::ECS::TaskDefinition")
+    assert task["Properties"]["TaskRoleArn"] == {"Fn::GetAtt": [role_ids["Writer"], "Arn"]}
+    principals = {
+        role: {
+            s["Principal"]["Service"]
+            for s in synth.one("AWS::IAM::Role", f"StepsS3Copy{role}Role")[1]["Properties"][
+                "AssumeRolePolicyDocument"
+            ]["Statement"]
+        }
+        for role in ROLES
+    }
+    assert principals == {
+        "Prepare": {"lambda.amazonaws.com"},
+        "Writer": {"lambda.amazonaws.com", "ecs-tasks.amazonaws.com"},
+        "Summarise": {"lambda.amazonaws.com"},
+        "Notify": {"lambda.amazonaws.com"},
+    }
+    for role in ROLES:
+        props = synth.one("AWS::IAM::Role", f"StepsS3Copy{role}Role")[1]["Properties"]
+        assert "ManagedPolicyArns" not in props
+    assert "RoleName" not in synth.one("AWS::IAM::Role", "StepsS3CopyWriterRole")[1]["Properties"]
+
+
+def test_no_role_has_an_action_wildcard_or_kms_on_any_key(synth: Synth, synth_open: Synth) -> None:
+    for s in (synth, synth_open):
+        for role in ROLES:
+            for statement in _role_statements(s, role):
+                assert not [a for a in _as_list(statement["Action"]) if "*" in a], statement
+                if any(a.startswith("kms:") for a in _as_list(statement["Action"])):
+                    assert statement["Condition"]["StringEquals"]["kms:ViaService"] == (
+                        f"s3.{REGION}.amazonaws.com"
+                    )
+
+
+def test_the_writer_reads_and_writes_only_the_named_buckets(synth: Synth) -> None:
+    inbox = _inbox(synth)
+    statements = _role_statements(synth, "Writer")
+    assert _resources(_by_sid(statements, "ReadSources")) == [_bucket(SOURCE_BUCKET)[1]]
+    assert _resources(_by_sid(statements, "ListSources")) == [_bucket(SOURCE_BUCKET)[0]]
+    assert _resources(_by_sid(statements, "WriteDestinations")) == [_bucket(DESTINATION_BUCKET)[1]]
+    assert _resources(_by_sid(statements, "ListDestinations")) == [_bucket(DESTINATION_BUCKET)[0]]
+    write = _by_sid(statements, "WriteDestinations")
+    assert {"s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"} <= set(
+        write["Action"]
+    )
+    assert "s3:DeleteObject" not in write["Action"]
+    # the inbox: reads of the run's files and reports, writes of the batch results only
+    assert _resources(_by_sid(statements, "ReadWorkAndReports")) == [
+        f"{inbox}/reports/*",
+        f"{inbox}/work/*",
+    ]
+    assert _allowed(statements, INBOX_WRITES) == {
+        f"{inbox}/work/*/results/*",
+        _bucket(DESTINATION_BUCKET)[1],
+    }
+    assert not [r for r in _allowed(statements, {"s3:GetObject"}) if "/jobs/" in r]
+    assert "s3:::*" not in json.dumps(statements)
+    # nothing of this account is written but the results, named or not
     deny = _by_sid(statements, "DenyWritesIntoInstalledAccount")
     assert deny["Effect"] == "Deny"
-    assert "s3:PutObject" in deny["Action"]
+    assert set(deny["Action"]) >= INBOX_WRITES
     assert deny["Condition"] == {"StringEquals": {"s3:ResourceAccount": ACCOUNT}}
-    assert deny["NotResource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [inbox_id, "Arn"]}, "/*"]]}
-    write = _by_sid(statements, "WriteDestinations")
-    assert set(write["Action"]) >= {
-        "s3:PutObject",
-        "s3:PutObjectTagging",
-        "s3:AbortMultipartUpload",
-        "s3:ListMultipartUploadParts",
-    }
-    assert write["Resource"] == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::*/*"]]}
-    read = _by_sid(statements, "ReadSources")
-    assert {"s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectAttributes"} <= set(read["Action"])
-    kms = _by_sid(statements, "KmsThroughS3")
-    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
-    # no action wildcards anywhere in the role's policy
-    for statement in statements:
-        assert not [a for a in _as_list(statement["Action"]) if "*" in a], statement
+    assert _resources(deny, "NotResource") == [f"{inbox}/work/*/results/*"]
+    assert not [s for s in statements if str(s.get("Sid", "")).startswith("DenyUnnamed")]
+    # SSE-KMS: through S3, for the named buckets' objects (and their Bucket Keys) only
+    kms = _by_sid(statements, "KmsThroughS3ForTheBuckets")
+    assert sorted(kms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert kms["Resource"] == "*"
+    assert kms["Condition"]["StringEquals"] == {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
+    contexts = kms["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"]
+    assert sorted(_joined(c) for c in contexts) == sorted(
+        [*_bucket(SOURCE_BUCKET), *_bucket(DESTINATION_BUCKET)]
+    )
+    assert not [s for s in statements if s.get("Sid") == "KmsNamedKeysThroughS3"]
 
 
-def test_writer_role_is_shared_by_the_data_lambdas_and_the_task(synth: Synth) -> None:
-    writer_id, _ = synth.one("AWS::IAM::Role", "StepsS3CopyWriterRole")
-    roles = {
-        logical_id: f["Properties"]["Role"]
-        for logical_id, f in synth.resources("AWS::Lambda::Function").items()
-        if f["Properties"].get("PackageType") == "Image"
+def test_prepare_reads_jobs_writes_the_work_area_and_only_sizes_sources(synth: Synth) -> None:
+    inbox = _inbox(synth)
+    statements = _role_statements(synth, "Prepare")
+    assert _resources(_by_sid(statements, "ReadJobs")) == [f"{inbox}/jobs/*"]
+    assert _allowed(statements, INBOX_WRITES) == {f"{inbox}/work/*", f"{inbox}/work/*/lock.json"}
+    takeover = _by_sid(statements, "TakeOverJobLock")
+    assert (takeover["Action"], _resources(takeover)) == (
+        "s3:DeleteObject",
+        [f"{inbox}/work/*/lock.json"],
+    )
+    size = _by_sid(statements, "SizeSources")
+    assert sorted(size["Action"]) == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert _resources(size) == [_bucket(SOURCE_BUCKET)[1]]
+    assert DESTINATION_BUCKET not in json.dumps(statements)
+    assert "kms:" not in json.dumps(statements)
+
+
+def test_prepare_describes_its_own_executions_from_a_policy_of_its_own(synth: Synth) -> None:
+    """The job lock: DescribeExecution on this state machine's executions, in a separate
+    policy (in the role's default policy it would be a dependency cycle)."""
+    machine_id, _ = synth.one("AWS::StepFunctions::StateMachine")
+    role_id, _ = synth.one("AWS::IAM::Role", "StepsS3CopyPrepareRole")
+    _, lock = synth.one("AWS::IAM::Policy", "StepsS3CopyPrepareJobLockPolicy")
+    assert lock["Properties"]["Roles"] == [{"Ref": role_id}]
+    (statement,) = lock["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "states:DescribeExecution"
+    assert _joined(statement["Resource"]) == (
+        f"arn:<AWS::Partition>:states:{REGION}:{ACCOUNT}:execution:<{machine_id}.Name>:*"
+    )
+    _, default = synth.one("AWS::IAM::Policy", "StepsS3CopyPrepareRoleDefaultPolicy")
+    assert machine_id not in json.dumps(default)
+    _, prepare = synth.one("AWS::Lambda::Function", "StepsS3CopyPrepareFunction")
+    assert lock_id(synth) not in json.dumps(prepare.get("DependsOn", []))
+
+
+def lock_id(synth: Synth) -> str:
+    return synth.one("AWS::IAM::Policy", "StepsS3CopyPrepareJobLockPolicy")[0]
+
+
+def test_summarise_writes_only_the_summary_and_the_reports(synth: Synth) -> None:
+    inbox = _inbox(synth)
+    statements = _role_statements(synth, "Summarise")
+    assert _allowed(statements, INBOX_WRITES) == {
+        f"{inbox}/work/*/summary.json",
+        f"{inbox}/reports/*",
     }
-    shared = {k for k, v in roles.items() if v == {"Fn::GetAtt": [writer_id, "Arn"]}}
-    assert {k.split("Function")[0] for k in shared} == {
-        "StepsS3CopyPrepare",
-        "StepsS3CopyCopyBatch",
-        "StepsS3CopySummarise",
+    assert _allowed(statements, {"s3:GetObject"}) == {f"{inbox}/work/*"}
+    assert SOURCE_BUCKET not in json.dumps(statements)
+    assert DESTINATION_BUCKET not in json.dumps(statements)
+
+
+def test_notify_role_only_publishes_keeps_its_marker_and_releases_the_lock(
+    synth: Synth,
+) -> None:
+    inbox = _inbox(synth)
+    topic_id, _ = synth.one("AWS::SNS::Topic")
+    statements = _role_statements(synth, "Notify")
+    publish = [s for s in statements if s["Action"] == "sns:Publish"]
+    assert publish == [{"Action": "sns:Publish", "Effect": "Allow", "Resource": {"Ref": topic_id}}]
+    assert _allowed(statements, INBOX_WRITES) == {
+        f"{inbox}/work/*/notice.json",
+        f"{inbox}/work/*/lock.json",
     }
-    _, role = synth.one("AWS::IAM::Role", "StepsS3CopyWriterRole")
-    principals = {
-        s["Principal"]["Service"]
-        for s in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    }
-    assert principals == {"lambda.amazonaws.com", "ecs-tasks.amazonaws.com"}
-    assert "RoleName" not in role["Properties"]
-    assert "ManagedPolicyArns" not in role["Properties"]
+    lock = _by_sid(statements, "ReleaseJobLock")
+    assert sorted(lock["Action"]) == ["s3:DeleteObject", "s3:GetObject"]
+    s3_actions = {a for s in statements for a in _as_list(s["Action"]) if a.startswith("s3:")}
+    assert s3_actions == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"}
+
+
+def test_no_role_but_prepare_reads_the_jobs_prefix(synth: Synth, synth_open: Synth) -> None:
+    for s in (synth, synth_open):
+        inbox = _inbox(s)
+        for role in ("Writer", "Summarise", "Notify"):
+            granted = _allowed(_role_statements(s, role), {"s3:GetObject"})
+            assert f"{inbox}/jobs/*" not in granted, role
+            assert f"{inbox}/*" not in granted, role
+
+
+def test_the_inbox_denies_jobs_to_principals_outside_the_account_by_default(
+    synth: Synth,
+) -> None:
+    inbox = _inbox(synth)
+    _, policy = synth.one("AWS::S3::BucketPolicy")
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    deny = _by_sid(statements, "DenyJobsFromOthers")
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == {"AWS": "*"}
+    assert deny["Action"] == "s3:PutObject"
+    assert _resources(deny) == [f"{inbox}/jobs/*"]
+    arns = deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+    assert sorted(_joined(a) for a in arns) == [
+        f"arn:<AWS::Partition>:iam::{ACCOUNT}:*",
+        f"arn:<AWS::Partition>:sts::{ACCOUNT}:*",
+    ]
+    assert not [s for s in statements if s["Effect"] == "Allow"]
 
 
 def test_named_buckets_scope_the_writer_role(synth_scoped: Synth) -> None:
+    """allow_write_to_installed_account with every destination named: no Deny is needed,
+    the Allow statements name exactly the buckets."""
     statements = _statements(synth_scoped, "StepsS3CopyWriterRoleDefaultPolicy")
     assert not [s for s in statements if s.get("Sid") == "DenyWritesIntoInstalledAccount"]
     read = _by_sid(statements, "ReadSources")
@@ -362,15 +578,92 @@ def test_named_buckets_scope_the_writer_role(synth_scoped: Synth) -> None:
     assert role["Properties"]["RoleName"] == "steps-s3-copy-writer"
     _, task = synth_scoped.one("AWS::ECS::TaskDefinition")
     assert (task["Properties"]["Cpu"], task["Properties"]["Memory"]) == ("2048", "8192")
+    _, prepare = synth_scoped.one("AWS::Lambda::Function", "StepsS3CopyPrepareFunction")
+    env = prepare["Properties"]["Environment"]["Variables"]
+    assert (env["SOURCE_BUCKETS"], env["DESTINATION_BUCKETS"]) == (
+        "source-a,source-b",
+        "destination-x",
+    )
 
 
-def test_notify_role_only_publishes_and_keeps_its_marker(synth: Synth) -> None:
-    topic_id, _ = synth.one("AWS::SNS::Topic")
-    statements = _statements(synth, "StepsS3CopyNotifyRoleDefaultPolicy")
-    publish = [s for s in statements if s["Action"] == "sns:Publish"]
-    assert publish == [{"Action": "sns:Publish", "Effect": "Allow", "Resource": {"Ref": topic_id}}]
-    s3_actions = {a for s in statements for a in _as_list(s["Action"]) if a.startswith("s3:")}
-    assert s3_actions == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"}
+# --- the opt-in deployment: any bucket outside this account ------------------------------
+
+
+def test_opted_in_the_writer_may_use_any_bucket_but_this_accounts_unnamed_ones(
+    synth_open: Synth,
+) -> None:
+    inbox = _inbox(synth_open)
+    statements = _role_statements(synth_open, "Writer")
+    any_bucket = ["arn:<AWS::Partition>:s3:::*", "arn:<AWS::Partition>:s3:::*/*"]
+    assert _resources(_by_sid(statements, "ReadSources")) == [any_bucket[1]]
+    assert _resources(_by_sid(statements, "ListSources")) == [any_bucket[0]]
+    assert _resources(_by_sid(statements, "WriteDestinations")) == [any_bucket[1]]
+    # reads of this account: only the named buckets and the run's own files
+    deny = _by_sid(statements, "DenyUnnamedBucketsInInstalledAccount")
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"StringEquals": {"s3:ResourceAccount": ACCOUNT}}
+    assert {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"} <= set(deny["Action"])
+    assert not INBOX_WRITES & set(deny["Action"])
+    assert _resources(deny, "NotResource") == sorted(
+        [
+            *_bucket("our-own-runs"),
+            *_bucket("our-own-landing"),
+            inbox,
+            f"{inbox}/work/*",
+            f"{inbox}/reports/*",
+        ]
+    )
+    # writes into this account: the results and (allow_write_to_installed_account) the
+    # named destination of this account, nothing else
+    writes = _by_sid(statements, "DenyWritesIntoInstalledAccount")
+    assert writes["Condition"] == {"StringEquals": {"s3:ResourceAccount": ACCOUNT}}
+    assert _resources(writes, "NotResource") == sorted(
+        [f"{inbox}/work/*/results/*", _bucket("our-own-landing")[1]]
+    )
+    kms = _by_sid(statements, "KmsThroughS3ForTheBuckets")
+    contexts = sorted(
+        _joined(c) for c in kms["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"]
+    )
+    assert "arn:<AWS::Partition>:s3:::*" in contexts
+    keys = _by_sid(statements, "KmsNamedKeysThroughS3")
+    assert keys["Resource"] == KMS_KEY
+    assert keys["Condition"] == {"StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}}
+
+
+def test_opted_in_prepare_sizes_any_source_but_this_accounts_unnamed_ones(
+    synth_open: Synth,
+) -> None:
+    inbox = _inbox(synth_open)
+    statements = _role_statements(synth_open, "Prepare")
+    assert _resources(_by_sid(statements, "SizeSources")) == ["arn:<AWS::Partition>:s3:::*/*"]
+    deny = _by_sid(statements, "DenyUnnamedSourcesInInstalledAccount")
+    assert deny["Condition"] == {"StringEquals": {"s3:ResourceAccount": ACCOUNT}}
+    assert sorted(deny["Action"]) == sorted(
+        ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:GetBucketLocation"]
+    )
+    assert _resources(deny, "NotResource") == sorted(
+        [*_bucket("our-own-runs"), inbox, f"{inbox}/jobs/*", f"{inbox}/work/*"]
+    )
+
+
+def test_opted_in_prepare_gets_no_bucket_lists_but_the_named_keys(synth_open: Synth) -> None:
+    _, prepare = synth_open.one("AWS::Lambda::Function", "StepsS3CopyPrepareFunction")
+    env = prepare["Properties"]["Environment"]["Variables"]
+    assert "SOURCE_BUCKETS" not in env
+    assert "DESTINATION_BUCKETS" not in env
+    assert env["KMS_KEYS"] == KMS_KEY
+
+
+def test_named_submitters_are_the_only_ones_who_may_put_jobs(synth_open: Synth) -> None:
+    inbox = _inbox(synth_open)
+    _, policy = synth_open.one("AWS::S3::BucketPolicy")
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    deny = _by_sid(statements, "DenyJobsFromOthers")
+    assert deny["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": [SUBMITTER]}}
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"AWS": SUBMITTER}
+    assert sorted(allow["Action"]) == ["s3:AbortMultipartUpload", "s3:PutObject"]
+    assert _resources(allow) == [f"{inbox}/jobs/*"]
 
 
 def test_outputs(synth: Synth) -> None:
