@@ -34,6 +34,7 @@ class PrepareEnv(LayoutEnv):
     #: (the deployer opted into any bucket; IAM still decides)
     source_buckets: str | None = Field(None, alias="SOURCE_BUCKETS")
     destination_buckets: str | None = Field(None, alias="DESTINATION_BUCKETS")
+    kms_keys: str | None = Field(None, alias="KMS_KEYS")
     #: the CopyBatch function's reserved concurrency, the state machine's timeout
     copy_concurrency_limit: int | None = Field(None, alias="COPY_CONCURRENCY_LIMIT", ge=1)
     execution_timeout_seconds: int | None = Field(
@@ -47,6 +48,7 @@ class PrepareEnv(LayoutEnv):
             max_manifest_rows=self.max_manifest_rows,
             source_buckets=_names(self.source_buckets),
             destination_buckets=_names(self.destination_buckets),
+            kms_keys=_names(self.kms_keys),
             copy_concurrency_limit=self.copy_concurrency_limit,
             execution_timeout_seconds=self.execution_timeout_seconds,
         )

@@ -67,8 +67,9 @@ def sidecar_job(bucket: str, key: str, jobs_prefix: str = DEFAULT_JOBS_PREFIX) -
         )
     stem = key.removesuffix(SIDECAR_SUFFIX)
     name = stem.removeprefix(jobs_prefix)
-    if not name:
-        raise InputInvalid(f"s3://{bucket}/{key} has an empty job name")
+    problem = job_name_problem(name)
+    if problem:
+        raise InputInvalid(f"s3://{bucket}/{key}: the job name {name!r} {problem}")
     return JobSource(
         job_name=name,
         manifest_bucket=bucket,
@@ -76,6 +77,31 @@ def sidecar_job(bucket: str, key: str, jobs_prefix: str = DEFAULT_JOBS_PREFIX) -
         sidecar_bucket=bucket,
         sidecar_key=key,
     )
+
+
+#: path segments a job name may not have: the job's working area uses them for its own
+#: files (work/<job>/lock.json, work/<job>/events/), and the writer role may write under
+#: work/*/results/ (IAM wildcards cross "/", so a job named ".../results/..." would let the
+#: copy write the job's own plan)
+RESERVED_JOB_SEGMENTS = frozenset({"results", "events", "lock.json", ".", ".."})
+MAX_JOB_NAME_BYTES = 400
+
+
+def job_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a job, or None."""
+    if not name:
+        return "is empty"
+    if len(name.encode()) > MAX_JOB_NAME_BYTES:
+        return f"is longer than {MAX_JOB_NAME_BYTES} bytes"
+    if any(not c.isprintable() for c in name):
+        return "contains a control character"
+    segments = name.split("/")
+    if "" in segments:
+        return "has an empty path segment ('//' or a leading or trailing '/')"
+    reserved = sorted(RESERVED_JOB_SEGMENTS & set(segments))
+    if reserved:
+        return f"uses the reserved path segment {reserved[0]!r}"
+    return None
 
 
 def direct_job_name(csv_key: str, jobs_prefix: str = DEFAULT_JOBS_PREFIX) -> str:
@@ -108,8 +134,12 @@ def job_source(raw: dict[str, Any], jobs_prefix: str = DEFAULT_JOBS_PREFIX) -> J
         return dataclasses.replace(job, sequencer=identity, requester=event.detail.requester)
     if "sourceFilesCsvBucket" in raw or "sourceFilesCsvKey" in raw:
         direct = parse_direct_input(raw)
+        name = direct_job_name(direct.source_files_csv_key, jobs_prefix)
+        problem = job_name_problem(name)
+        if problem:
+            raise InputInvalid(f"the job name {name!r} (from sourceFilesCsvKey) {problem}")
         return JobSource(
-            job_name=direct_job_name(direct.source_files_csv_key, jobs_prefix),
+            job_name=name,
             manifest_bucket=direct.source_files_csv_bucket,
             manifest_key=direct.source_files_csv_key,
             direct=direct,

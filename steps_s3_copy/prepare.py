@@ -80,6 +80,7 @@ class PrepareSettings:
     #: buckets the deployment may read / write (None: not restricted by name)
     source_buckets: frozenset[str] | None = None
     destination_buckets: frozenset[str] | None = None
+    kms_keys: frozenset[str] | None = None
 
     @property
     def boundaries(self) -> Boundaries:
@@ -95,6 +96,7 @@ class PrepareSettings:
             reports_prefix=self.layout.reports_prefix,
             source_buckets=self.source_buckets,
             destination_buckets=self.destination_buckets,
+            kms_keys=self.kms_keys,
         )
 
 

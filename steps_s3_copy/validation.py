@@ -41,6 +41,8 @@ class Boundaries:
     #: buckets objects may be read from / written to; None: not restricted by name
     source_buckets: frozenset[str] | None = None
     destination_buckets: frozenset[str] | None = None
+    #: KMS keys a sidecar may name for SSE-KMS; None or empty: not restricted by name
+    kms_keys: frozenset[str] | None = None
 
 
 def _listed(buckets: frozenset[str]) -> str:
@@ -88,6 +90,13 @@ class JobChecker:
             )
         if self.sidecar.report_uri:
             self._check_report_uri(S3Uri.parse(self.sidecar.report_uri))
+        key = self.sidecar.sse_kms_key_id
+        if key and bounds.kms_keys and key not in bounds.kms_keys:
+            self._sidecar_problem(
+                "sseKmsKeyId",
+                f"{key!r} is not one of the KMS keys this deployment may use "
+                f"({_listed(bounds.kms_keys)}); name the key by its ARN as deployed",
+            )
 
     def _check_report_uri(self, uri: S3Uri) -> None:
         bounds = self.boundaries

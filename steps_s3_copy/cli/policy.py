@@ -152,8 +152,10 @@ def destination_policies(
             "(aws s3api put-bucket-policy replaces the whole policy).",
             "Set Object Ownership to BucketOwnerEnforced on the destination bucket so that "
             "the destination account owns every copied object.",
-            "The writer role also needs the same actions in its own IAM policy "
-            "(the deployed stack grants them) and read access to the source buckets.",
+            "The writer role also needs the same actions in its own IAM policy: the deployed "
+            "stack grants them for the destination buckets it was deployed with "
+            "(destinationBuckets), or for any bucket outside its account with "
+            "allowAnyBucketOutsideThisAccount.",
         ],
     }
     if kms_key_arn:

@@ -4,6 +4,7 @@ the row or field, and nothing is planned or copied."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -358,6 +359,14 @@ CASES = [
         settings={"destination_buckets": frozenset({DEST})},
         problems=[(None, "reportUri")],
     ),
+    Case(
+        "kms-key-not-listed",
+        SidecarInvalid,
+        "not one of the KMS keys this deployment may use",
+        sidecar={**OK, "sseKmsKeyId": "arn:aws:kms:us-east-1:999999999999:key/attacker"},
+        settings={"kms_keys": frozenset({"arn:aws:kms:us-east-1:111122223333:key/ours"})},
+        problems=[(None, "sseKmsKeyId")],
+    ),
     # -- what reaches a request must be what S3 can take
     Case(
         "nul-in-a-key",
@@ -474,3 +483,32 @@ def test_deleted_sidecar(world: World) -> None:
         run_prepare(
             sidecar_event(INBOX, "jobs/gone.json"), run_id="r", s3=world.s3, settings=world.settings
         )
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        ("jobs/team/results/x.json", "reserved path segment 'results'"),
+        ("jobs/a/events.json", "reserved path segment 'events'"),  # work/a/events/ is job a's
+        ("jobs/team/results-2026.json", None),  # only the whole segment is reserved
+        ("jobs/a/events/b.json", "reserved path segment 'events'"),
+        ("jobs/../work/x.json", "reserved path segment '..'"),
+        ("jobs/a//b.json", "empty path segment"),
+        ("jobs/tab\tname.json", "control character"),
+    ],
+)
+def test_job_names_that_would_reach_the_service_s_own_files(
+    world: World, key: str, says: str | None
+) -> None:
+    """The writer role may write work/*/results/*: a job named .../results/... would let a
+    batch overwrite its own plan. Such names are refused before anything is written."""
+    world.put(SOURCE, "exists.txt", b"1")
+    world.put(INBOX, key.removesuffix(".json") + ".csv", GOOD_ROW)
+    world.put(INBOX, key, json.dumps(OK))
+    event = sidecar_event(INBOX, key)
+    if says is None:
+        assert run_prepare(event, run_id="r", s3=world.s3, settings=world.settings).objects == 1
+        return
+    with pytest.raises(InputInvalid, match=re.escape(says)):
+        run_prepare(event, run_id="r", s3=world.s3, settings=world.settings)
+    assert world.keys(INBOX, "work/") == []
