@@ -14,8 +14,9 @@ It is parsed and validated once, here; nothing below reads the environment. SIGT
 (Fargate Spot gives two minutes) and SIGINT set the stop event: no new object starts,
 in-flight ones finish or are aborted after the grace period, partial results are written.
 
-Exit codes (docs/architecture.md): 0 every object COPIED or SKIPPED, 2 bad arguments or
-configuration, 3 some objects FAILED, 4 interrupted, 1 unexpected error.
+Exit codes (docs/architecture.md): 0 the batch ran to its end (objects that FAILED are in
+its results, as in the Lambda lane), 2 bad arguments, configuration or working area (a
+retry cannot help), 4 interrupted (retry), 1 unexpected error.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ from steps_s3_copy.worker.errors import ConfigurationError, WorkerError
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_CONFIG = 2
-EXIT_FAILED = 3
 EXIT_INTERRUPTED = 4
 
 
@@ -105,11 +105,9 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> WorkerSet
 
 
 def exit_code(outcome: BatchOutcome) -> int:
-    if outcome.interrupted:
-        return EXIT_INTERRUPTED
-    if outcome.failed:
-        return EXIT_FAILED
-    return EXIT_OK
+    """0 when the batch ran to its end, FAILED objects included (they are in its results:
+    retrying the task would not change them), 4 when it was interrupted."""
+    return EXIT_INTERRUPTED if outcome.interrupted else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

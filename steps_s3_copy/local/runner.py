@@ -7,13 +7,15 @@ reader as the Summarise function) and the same retry counts (``steps_s3_copy.ret
 
     Prepare   prepare.run(PreparePayload)  -> PrepareResult
               a named error (ManifestInvalid, ...) is caught -> Summarise's failure mode
+    CheckDestination destination.check(CheckPayload): a probe write, nothing left behind
     DryRun?   straight to Summarise
     Copy      every row of index.csv, in parallel (a thread pool as wide as maxConcurrency
               allows), each through copy_batch.run(CopyPayload): the step behind both the
-              Lambda lane's handler and the Fargate container; a batch that raises (or, in
-              the Fargate lane, one with failed objects: the container's exit 3) is
-              retried as the Map's Retry fields say, then caught and left to Summarise
+              Lambda lane's handler and the Fargate container; a batch that raises is
+              retried as the Map's Retry fields say, then caught and left to Summarise (a
+              batch that ran to its end succeeds, its FAILED objects in its results)
     Summarise summarise.run(SummarisePayload) -> Notice
+    Finish    destination.finish(FinishPayload): incomplete uploads of the run aborted
     Notify    notify.run(NotifyPayload) to the SNS topic (embedded mode), or the notice is
               returned
 
@@ -53,6 +55,8 @@ from steps_s3_copy.progress import Progress
 from steps_s3_copy.workarea import WorkArea
 from steps_s3_copy.worker import copy_batch
 
+#: a batch failing with these is not retried (the container exits 2: configuration)
+NOT_RETRIED = frozenset({"RunConfigUnreadable", "PlanUnreadable", "InputInvalid"})
 #: tries of one batch per lane, as the definition's Retry fields give them (the Fargate
 #: lane: the Spot attempts, then the on-demand ones its Catch falls back to)
 BATCH_ATTEMPTS = {
@@ -340,14 +344,17 @@ class LocalRunner:
                     deadline=deadline,
                     grace=self.grace,
                 )
-            except Exception as exc:  # BatchIncomplete (the container's exit 4) and the rest
+            except StepsS3CopyError as exc:
+                # BatchIncomplete (the container's exit 4) is retried; a working area that
+                # cannot be read (the container's exit 2) is not, in either lane
+                if exc.error_name in NOT_RETRIED:
+                    raise
+                last = exc
+            except Exception as exc:  # a crash: retried, as the definition does
                 last = exc
             else:
-                final = attempt == attempts - 1
-                if not (ref.lane is Lane.FARGATE and outcome.failed and not final):
-                    return outcome
-                # The container exits 3 when objects failed: States.TaskFailed, which the
-                # Fargate lane retries (the retry skips what is already copied).
+                # a batch that ran to its end succeeds, failed objects included
+                return outcome
             time.sleep(min(2.0, 0.2 * 2**attempt))
         if last is None:
             last = BatchIncomplete(f"batch {ref.batch_id} was not run: stopped")

@@ -17,7 +17,6 @@ from steps_s3_copy.models import BatchRef, CopyItem, CopyOptions, Lane, MiB, Sta
 from steps_s3_copy.payloads import BatchOutcome
 from steps_s3_copy.worker.__main__ import (
     EXIT_CONFIG,
-    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     exit_code,
@@ -69,7 +68,8 @@ def test_bad_configuration_exits_2(argv: list[str], env: dict[str, str]):
 
 def test_exit_codes():
     assert exit_code(BatchOutcome(batch_id=1, copied=3, skipped=1)) == EXIT_OK
-    assert exit_code(BatchOutcome(batch_id=1, copied=3, failed=1)) == EXIT_FAILED
+    # a batch that ran to its end succeeds, failed objects included: as in the Lambda lane
+    assert exit_code(BatchOutcome(batch_id=1, copied=3, failed=1)) == EXIT_OK
     assert (
         exit_code(BatchOutcome(batch_id=1, failed=1, not_attempted=2, interrupted=True))
         == EXIT_INTERRUPTED
@@ -95,7 +95,9 @@ def _worker(moto: str, ref: BatchRef, grace: float) -> subprocess.Popen[bytes]:
     )
 
 
-def test_main_copies_a_batch_and_exits_0_or_3(buckets: Any, moto_server: str):
+def test_main_exits_0_when_the_batch_ran_to_its_end_failures_included(
+    buckets: Any, moto_server: str
+):
     s3 = buckets
     s3.put_object(Bucket=SOURCE, Key="a", Body=b"a")
     items = [
@@ -113,7 +115,7 @@ def test_main_copies_a_batch_and_exits_0_or_3(buckets: Any, moto_server: str):
     assert b'"batch outcome"' in out  # one JSON log line with the outcome
     failed = _worker(moto_server, refs[1], 5)
     out, _ = failed.communicate(timeout=60)
-    assert failed.returncode == EXIT_FAILED, out.decode()
+    assert failed.returncode == EXIT_OK, out.decode()  # the failure is in the results
     assert results_of(s3, 1)[0].error_code == "NoSuchKey"
 
 
