@@ -93,9 +93,15 @@ class EmbeddedPipeline:
         inbox_bucket: str = "s3copy-inbox",
         on_progress: Callable[[Progress], None] | None = None,
         stop: threading.Event | None = None,
+        source_buckets: frozenset[str] | None = None,
+        destination_buckets: frozenset[str] | None = None,
     ) -> None:
         self.emulator = emulator
         self.stack: LocalStack = emulator.provision(inbox_bucket)
+        #: what the emulated deployment may read and write (None: not named), as a stack
+        #: deployed with sourceBuckets / destinationBuckets tells Prepare
+        self.source_buckets = source_buckets
+        self.destination_buckets = destination_buckets
         self.on_progress = on_progress
         self.stop = stop
         self.s3 = self.stack.client("s3")
@@ -130,7 +136,9 @@ class EmbeddedPipeline:
             session=self.stack.session,
             endpoint_url=self.stack.endpoint_url,
             settings=PrepareSettings(
-                layout=InboxLayout(self.stack.inbox_bucket, jobs_prefix=self.stack.jobs_prefix)
+                layout=InboxLayout(self.stack.inbox_bucket, jobs_prefix=self.stack.jobs_prefix),
+                source_buckets=self.source_buckets,
+                destination_buckets=self.destination_buckets,
             ),
             topic_arn=self.stack.topic_arn,
             account=ACCOUNT_ID,
