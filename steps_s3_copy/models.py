@@ -161,6 +161,8 @@ class ObjectResult(Model):
     seconds: float = 0.0
     error_code: str | None = None
     error_message: str | None = None
+    #: when the object's copy ended (seconds since the epoch): throughput over time
+    finished_at: float | None = None
 
 
 class RunLocation(Model):
