@@ -19,7 +19,12 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from pydantic import ValidationError
 
 from steps_s3_copy.errors import InputInvalid, Problem
-from steps_s3_copy.inbox import DEFAULT_JOBS_PREFIX, MANIFEST_SUFFIX, SIDECAR_SUFFIX
+from steps_s3_copy.inbox import (
+    DEFAULT_JOBS_PREFIX,
+    JSONL_MANIFEST_SUFFIX,
+    MANIFEST_SUFFIX,
+    SIDECAR_SUFFIX,
+)
 from steps_s3_copy.s3uri import S3Uri
 from steps_s3_copy.sidecar import DirectInput, parse_direct_input
 
@@ -36,6 +41,8 @@ class JobSource:
     sidecar_key: str | None = None
     #: the direct input's options (None when a sidecar is to be read)
     direct: DirectInput | None = None
+    #: where else the manifest may be: jobs/<name>.jsonl beside jobs/<name>.csv
+    other_manifest_keys: tuple[str, ...] = ()
     #: the sidecar event's identity, None for the direct input: its sequencer (one per
     #: write of a key) and the time the event occurred, which a duplicate delivery of the
     #: same event repeats (S3's EventBridge emulation here gives every event the same
@@ -74,6 +81,7 @@ def sidecar_job(bucket: str, key: str, jobs_prefix: str = DEFAULT_JOBS_PREFIX) -
         job_name=name,
         manifest_bucket=bucket,
         manifest_key=stem + MANIFEST_SUFFIX,
+        other_manifest_keys=(stem + JSONL_MANIFEST_SUFFIX,),
         sidecar_bucket=bucket,
         sidecar_key=key,
     )
@@ -106,10 +114,11 @@ def job_name_problem(name: str) -> str | None:
 
 def direct_job_name(csv_key: str, jobs_prefix: str = DEFAULT_JOBS_PREFIX) -> str:
     """The job name of a direct input: the CSV key's stem (``jobs/<name>.csv`` -> ``<name>``)."""
-    if csv_key.startswith(jobs_prefix) and csv_key.endswith(MANIFEST_SUFFIX):
-        name = csv_key.removeprefix(jobs_prefix).removesuffix(MANIFEST_SUFFIX)
-        if name:
-            return name
+    for suffix in (MANIFEST_SUFFIX, JSONL_MANIFEST_SUFFIX):
+        if csv_key.startswith(jobs_prefix) and csv_key.endswith(suffix):
+            name = csv_key.removeprefix(jobs_prefix).removesuffix(suffix)
+            if name:
+                return name
     return PurePosixPath(csv_key).stem or "job"
 
 

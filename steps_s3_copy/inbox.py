@@ -10,6 +10,7 @@ names another place, reports under ``reports/<job>/<run-id>/``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from steps_s3_copy.models import RunLocation
@@ -20,6 +21,8 @@ DEFAULT_WORK_PREFIX = "work/"
 DEFAULT_REPORTS_PREFIX = "reports/"
 SIDECAR_SUFFIX = ".json"
 MANIFEST_SUFFIX = ".csv"
+#: the original system's copy instructions, one JSON object per line
+JSONL_MANIFEST_SUFFIX = ".jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +34,36 @@ class InboxLayout:
     work_prefix: str = DEFAULT_WORK_PREFIX
     reports_prefix: str = DEFAULT_REPORTS_PREFIX
 
-    def job_keys(self, name: str) -> tuple[str, str]:
-        """The (manifest, sidecar) keys of job ``name``."""
-        return job_keys(name, self.jobs_prefix)
+    def job_keys(self, name: str, *, jsonl: bool = False) -> tuple[str, str]:
+        """The (manifest, sidecar) keys of job ``name`` (a JSON Lines manifest: ``.jsonl``)."""
+        return job_keys(name, self.jobs_prefix, jsonl=jsonl)
+
+    def submit(
+        self,
+        s3: Any,
+        name: str,
+        *,
+        manifest: bytes | Path,
+        sidecar: bytes | Path,
+        jsonl: bool = False,
+    ) -> tuple[str, str]:
+        """Upload job ``name``: the manifest, then the sidecar, whose arrival starts a run.
+
+        A manifest of the other form left by an earlier submission is deleted first (a job
+        has one manifest: Prepare refuses two).
+        """
+        manifest_key, sidecar_key = self.job_keys(name, jsonl=jsonl)
+        other_key, _ = self.job_keys(name, jsonl=not jsonl)
+        s3.delete_object(Bucket=self.bucket, Key=other_key)
+        for key, body, content_type in (
+            (manifest_key, manifest, "application/x-ndjson" if jsonl else "text/csv"),
+            (sidecar_key, sidecar, "application/json"),
+        ):
+            if isinstance(body, Path):
+                s3.upload_file(str(body), self.bucket, key, ExtraArgs={"ContentType": content_type})
+            else:
+                s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        return manifest_key, sidecar_key
 
     def work(self, job_name: str, run_id: str) -> RunLocation:
         """The working area of one run."""
@@ -69,10 +99,13 @@ def sidecar_event_pattern(
     }
 
 
-def job_keys(name: str, jobs_prefix: str = DEFAULT_JOBS_PREFIX) -> tuple[str, str]:
+def job_keys(
+    name: str, jobs_prefix: str = DEFAULT_JOBS_PREFIX, *, jsonl: bool = False
+) -> tuple[str, str]:
     """The (manifest, sidecar) keys of job ``name``."""
     stem = f"{jobs_prefix}{name}"
-    return f"{stem}{MANIFEST_SUFFIX}", f"{stem}{SIDECAR_SUFFIX}"
+    suffix = JSONL_MANIFEST_SUFFIX if jsonl else MANIFEST_SUFFIX
+    return f"{stem}{suffix}", f"{stem}{SIDECAR_SUFFIX}"
 
 
 def job_name_of(sidecar_key: str, jobs_prefix: str = DEFAULT_JOBS_PREFIX) -> str:

@@ -19,6 +19,7 @@ import base64
 import binascii
 import codecs
 import csv
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -329,3 +330,173 @@ def decoded_lines(raw: Any, problems: Problems, chunk_bytes: int = 1 << 20) -> I
             where = f"byte {exc.start + 1} of the row"
             problems.add(f"row {number} is not UTF-8 text ({exc.reason} at {where})", row=number)
             yield "\n"
+
+
+# -- the original system's JSON Lines copy instructions ----------------------------------
+
+#: the manifest forms, by the manifest key's suffix
+JSONL_SUFFIX = ".jsonl"
+INSTRUCTION_FIELDS = frozenset(
+    {
+        "sourceBucket",
+        "sourceKey",
+        "destinationRelativeFolderKey",
+        "sourceRootFolderKey",
+        "sourceNoSignRequest",
+        "sums",
+    }
+)
+
+
+def is_jsonl(key: str) -> bool:
+    """Whether a manifest key names a JSON Lines manifest (else it is CSV)."""
+    return key.endswith(JSONL_SUFFIX)
+
+
+class JsonlManifestReader:
+    """The original system's copy instructions (umccr/steps-s3-copy): one JSON object per
+    line, ``{"sourceBucket", "sourceKey"[, "destinationRelativeFolderKey" |
+    "sourceRootFolderKey"]}``, read into the same rows as the CSV, with the same checks
+    and row numbers (the line number, as an editor shows it).
+
+    Where an object lands, as the original computes it (docs/manifest.md), under the
+    sidecar's ``destinationPrefix`` (the original's ``destinationFolderKey``):
+
+    - neither field: the object's base name (the source's folders are dropped);
+    - ``destinationRelativeFolderKey`` (``sub/``): that folder, then the base name;
+    - ``sourceRootFolderKey`` (a leading folder of the key): the key below that folder;
+    - ``sourceKey`` ending in ``/*``: every object below that folder, with its folders
+      below it kept, under ``destinationRelativeFolderKey`` when given.
+    """
+
+    def __init__(self, problems: Problems, *, max_rows: int | None = None) -> None:
+        self.problems = problems
+        self.max_rows = max_rows
+        self.rows_seen = 0
+
+    def read(self, lines: Iterable[str]) -> Iterator[ManifestRow]:
+        row_no = 0
+        for row_no, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            self.rows_seen += 1
+            if self.max_rows is not None and self.rows_seen > self.max_rows:
+                self.problems.add(f"the manifest has more than {self.max_rows} rows", row=row_no)
+                return
+            parsed = self._parse(line, row_no)
+            if parsed is not None:
+                yield parsed
+        if self.rows_seen == 0:
+            self.problems.add("the manifest has no rows: nothing to copy")
+
+    def _problem(self, message: str, row: int, name: str | None = None) -> None:
+        self.problems.add(message, row=row, field=name)
+
+    def _parse(self, line: str, row_no: int) -> ManifestRow | None:
+        values = self._fields(line, row_no)
+        if values is None:
+            return None
+        bucket, key = values["sourceBucket"], values["sourceKey"]
+        problem = None
+        if not BUCKET_RE.match(bucket):
+            problem = (f"{bucket!r} is not a valid bucket name", "sourceBucket")
+        elif key_problem(key):
+            problem = (f"sourceKey {key_problem(key)}", "sourceKey")
+        if problem:
+            self._problem(problem[0], row_no, problem[1])
+            return None
+        return self._row(bucket, key, values, row_no)
+
+    def _fields(self, line: str, row_no: int) -> dict[str, str] | None:
+        """The instruction's string fields, or None (with its problems) when it is wrong."""
+        try:
+            raw = json.loads(line)
+        except RecursionError:
+            raw, why = None, "is nested too deeply to be a copy instruction"
+        except ValueError as exc:
+            raw, why = None, f"is not valid JSON: {exc}"
+        else:
+            why = "must be a JSON object (a copy instruction)"
+        if not isinstance(raw, dict):
+            self._problem(why, row_no)
+            return None
+        before = self.problems.total
+        for name in sorted(set(raw) - INSTRUCTION_FIELDS):
+            self._problem(f"unknown field {name!r}", row_no, name)
+        if raw.get("sourceNoSignRequest"):
+            self._problem(
+                "sourceNoSignRequest is not supported: sources are read as the writer role",
+                row_no,
+                "sourceNoSignRequest",
+            )
+        if raw.get("sums") is not None:
+            self._problem(
+                "sums is not supported: give an expected checksum in a CSV manifest's "
+                "checksum column instead",
+                row_no,
+                "sums",
+            )
+        values: dict[str, str] = {}
+        for name in (
+            "sourceBucket",
+            "sourceKey",
+            "destinationRelativeFolderKey",
+            "sourceRootFolderKey",
+        ):
+            value = raw.get(name)
+            if value is not None and not isinstance(value, str):
+                self._problem(f"{name} must be a string", row_no, name)
+            elif value is not None:
+                values[name] = value
+        for name in ("sourceBucket", "sourceKey"):
+            if not values.get(name) and not isinstance(
+                raw.get(name), bool | int | float | list | dict
+            ):
+                self._problem(f"required field {name!r} is missing or empty", row_no, name)
+        return values if self.problems.total == before else None
+
+    def _row(
+        self, bucket: str, key: str, values: dict[str, str], row_no: int
+    ) -> ManifestRow | None:
+        relative = values.get("destinationRelativeFolderKey")
+        root = values.get("sourceRootFolderKey")
+        is_prefix = key == "*" or key.endswith("/*")
+        if relative is not None and root is not None:
+            self._problem(
+                "give destinationRelativeFolderKey or sourceRootFolderKey, not both",
+                row_no,
+                "sourceRootFolderKey",
+            )
+            return None
+        for name, folder in (
+            ("destinationRelativeFolderKey", relative),
+            ("sourceRootFolderKey", root),
+        ):
+            if folder is None:
+                continue
+            if not folder.endswith("/") or folder.startswith("/") or ".." in folder.split("/"):
+                self._problem(
+                    f"{name} must be a relative folder ending with '/' (no leading '/', no '..')",
+                    row_no,
+                    name,
+                )
+                return None
+        if root is not None and (is_prefix or not key.startswith(root)):
+            self._problem(
+                "sourceRootFolderKey must be a leading folder of sourceKey (and sourceKey not a"
+                " /* wildcard)",
+                row_no,
+                "sourceRootFolderKey",
+            )
+            return None
+        folder = relative or ""
+        if is_prefix:
+            # below the wildcard's folder, the structure is kept
+            return ManifestRow(
+                row=row_no, bucket=bucket, key=key, destination_key=folder, is_prefix=True
+            )
+        below = key[len(root) :] if root is not None else key.rsplit("/", 1)[-1]
+        if not below:
+            self._problem("sourceKey names a folder, not an object", row_no, "sourceKey")
+            return None
+        return ManifestRow(row=row_no, bucket=bucket, key=key, destination_key=folder + below)

@@ -18,6 +18,7 @@ written to the working area, so nothing is ever copied from a bad manifest.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from steps_s3_copy.errors import (
     ManifestAccessDenied,
+    ManifestInvalid,
     ManifestNotFound,
     Problems,
     RunTooLong,
@@ -35,7 +37,7 @@ from steps_s3_copy.errors import (
 from steps_s3_copy.events import JobSource, decoded_key_candidates, job_source
 from steps_s3_copy.inbox import InboxLayout
 from steps_s3_copy.jobs import acquire_lock, claim_event
-from steps_s3_copy.manifest import ManifestRow
+from steps_s3_copy.manifest import ManifestRow, is_jsonl
 from steps_s3_copy.models import CopyOptions, Lane, RunConfig
 from steps_s3_copy.observability import logger
 from steps_s3_copy.payloads import PreparePayload, PrepareResult
@@ -138,15 +140,34 @@ def read_sidecar(s3: Any, source: JobSource, jobs_prefix: str) -> tuple[JobSourc
     raise ManifestNotFound(f"the sidecar {source.sidecar_uri} does not exist") from last
 
 
-def check_manifest(s3: Any, source: JobSource) -> None:
-    try:
-        s3.head_object(Bucket=source.manifest_bucket, Key=source.manifest_key)
-    except ClientError as exc:
-        if _code(exc) == "404":
-            raise ManifestNotFound(f"the manifest {source.manifest_uri} does not exist") from exc
-        if _code(exc) == "403":
-            raise ManifestAccessDenied(f"cannot read the manifest {source.manifest_uri}") from exc
-        raise
+def check_manifest(s3: Any, source: JobSource) -> JobSource:
+    """The job with the manifest it has: jobs/<name>.csv or jobs/<name>.jsonl (not both);
+    ``ManifestNotFound`` when there is none yet (the state machine waits and retries)."""
+    found: list[str] = []
+    for key in (source.manifest_key, *source.other_manifest_keys):
+        try:
+            s3.head_object(Bucket=source.manifest_bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) == "404":
+                continue
+            if _code(exc) == "403":
+                raise ManifestAccessDenied(
+                    f"cannot read the manifest s3://{source.manifest_bucket}/{key}"
+                ) from exc
+            raise
+        found.append(key)
+    if not found:
+        names = " or ".join(
+            f"s3://{source.manifest_bucket}/{k}"
+            for k in (source.manifest_key, *source.other_manifest_keys)
+        )
+        raise ManifestNotFound(f"the manifest {names} does not exist")
+    if len(found) > 1:
+        raise ManifestInvalid(
+            f"the job has two manifests ({', '.join(found)}): keep one, the sidecar starts "
+            "a run of exactly one"
+        )
+    return dataclasses.replace(source, manifest_key=found[0], other_manifest_keys=())
 
 
 # -- sizing ------------------------------------------------------------------------------
@@ -389,7 +410,7 @@ def prepare(
     checker = JobChecker(sidecar, settings.boundaries, problems)
     checker.check_sidecar()
     problems.raise_if_any(f"{problems.total} problem(s) in the sidecar of {source.job_name}")
-    check_manifest(s3, source)
+    source = check_manifest(s3, source)
 
     notes: list[str] = []
     requested = (
@@ -542,7 +563,9 @@ def _plan_manifest(
     problems = checker.problems
     pending: list[_Pending] = []
     samples: dict[str, _Pending] = {}
-    rows = checked_rows(body, checker, max_rows=settings.max_manifest_rows)
+    rows = checked_rows(
+        body, checker, max_rows=settings.max_manifest_rows, jsonl=is_jsonl(source.manifest_key)
+    )
     for count, entry in enumerate(_items(rows, sizer, checker)):
         if count >= settings.max_manifest_rows:  # prefix rows can expand a lot
             problems.add(

@@ -21,7 +21,13 @@ from typing import Any, BinaryIO
 
 from steps_s3_copy.errors import Problem, Problems, StepsS3CopyError
 from steps_s3_copy.inbox import DEFAULT_JOBS_PREFIX, DEFAULT_REPORTS_PREFIX, DEFAULT_WORK_PREFIX
-from steps_s3_copy.manifest import ManifestReader, ManifestRow, decoded_lines, key_problem
+from steps_s3_copy.manifest import (
+    JsonlManifestReader,
+    ManifestReader,
+    ManifestRow,
+    decoded_lines,
+    key_problem,
+)
 from steps_s3_copy.s3uri import S3Uri
 from steps_s3_copy.sidecar import Sidecar, parse_sidecar
 
@@ -214,12 +220,14 @@ class JobChecker:
 
 
 def checked_rows(
-    raw: BinaryIO, checker: JobChecker, *, max_rows: int | None = None
+    raw: BinaryIO, checker: JobChecker, *, max_rows: int | None = None, jsonl: bool = False
 ) -> Iterator[tuple[ManifestRow, dict[str, Any] | None]]:
-    """The manifest's rows that pass every offline check, from a binary stream, each with
-    its CopyItem (None for a ``prefix/*`` row, whose objects are known only by listing)."""
-    reader = ManifestReader(checker.problems, max_rows=max_rows)
-    for row in reader.read(decoded_lines(raw, checker.problems)):
+    """The manifest's rows that pass every offline check, from a binary stream (CSV, or the
+    original system's JSON Lines copy instructions), each with its CopyItem (None for a
+    ``prefix/*`` row, whose objects are known only by listing)."""
+    reader = JsonlManifestReader if jsonl else ManifestReader
+    rows = reader(checker.problems, max_rows=max_rows)
+    for row in rows.read(decoded_lines(raw, checker.problems)):
         ok, item = checker.check_row(row)
         if ok:
             yield row, item
@@ -258,6 +266,7 @@ def check_job(
     where: str,
     boundaries: Boundaries | None = None,
     keep: int = 1000,
+    jsonl: bool = False,
 ) -> JobCheck:
     """Every offline check Prepare runs, on a sidecar's text and a manifest's bytes."""
     boundaries = boundaries or Boundaries()
@@ -275,10 +284,10 @@ def check_job(
         result.sidecar_problems = [p for p in problems.items if p.code == "SidecarInvalid"]
         problems = Problems(keep=keep)
         checker.problems = problems
-        result.rows = [row for row, _ in checked_rows(manifest, checker)]
+        result.rows = [row for row, _ in checked_rows(manifest, checker, jsonl=jsonl)]
     else:
         # without a sidecar the rows can still be checked for their own form
-        reader = ManifestReader(problems)
+        reader = JsonlManifestReader(problems) if jsonl else ManifestReader(problems)
         result.rows = list(reader.read(decoded_lines(manifest, problems)))
     result.manifest_problems = sorted(problems.items, key=lambda p: (p.row is None, p.row or 0))
     result.manifest_problem_total = problems.total

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from steps_s3_copy.manifest import is_jsonl
 from steps_s3_copy.validation import Boundaries, JobCheck, check_job
 
 
@@ -13,5 +14,10 @@ def check_files(
 ) -> JobCheck:
     with manifest.open("rb") as raw:
         return check_job(
-            sidecar.read_bytes(), raw, where=str(sidecar), boundaries=boundaries, keep=keep
+            sidecar.read_bytes(),
+            raw,
+            where=str(sidecar),
+            boundaries=boundaries,
+            keep=keep,
+            jsonl=is_jsonl(manifest.name),
         )

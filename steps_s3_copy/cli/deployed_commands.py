@@ -33,6 +33,7 @@ from steps_s3_copy.cli.options import (
 )
 from steps_s3_copy.cli.progress import RunProgress
 from steps_s3_copy.inbox import DEFAULT_JOBS_PREFIX, InboxLayout, job_keys, job_name_of
+from steps_s3_copy.manifest import is_jsonl
 from steps_s3_copy.models import RunLocation
 from steps_s3_copy.progress import Progress
 from steps_s3_copy.s3uri import S3Uri
@@ -75,15 +76,13 @@ def submit(
         inbox = inbox or outputs.inbox_bucket
     if not inbox:
         fail("give --inbox BUCKET or --stack NAME", ExitCode.USAGE)
-    manifest_key, sidecar_key = InboxLayout(inbox, jobs_prefix=jobs_prefix).job_keys(job)
-    manifest_uri, sidecar_uri = S3Uri(inbox, manifest_key), S3Uri(inbox, sidecar_key)
     s3 = session.client("s3")
     with aws_errors(f"uploading to s3://{inbox}"):
         # The manifest first: the sidecar's arrival starts the run.
-        s3.upload_file(str(manifest), inbox, manifest_key, ExtraArgs={"ContentType": "text/csv"})
-        s3.upload_file(
-            str(sidecar), inbox, sidecar_key, ExtraArgs={"ContentType": "application/json"}
+        manifest_key, sidecar_key = InboxLayout(inbox, jobs_prefix=jobs_prefix).submit(
+            s3, job, manifest=manifest, sidecar=sidecar, jsonl=is_jsonl(manifest.name)
         )
+    manifest_uri, sidecar_uri = S3Uri(inbox, manifest_key), S3Uri(inbox, sidecar_key)
     if as_json:
         print_json(
             {

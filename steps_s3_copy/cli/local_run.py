@@ -39,6 +39,7 @@ from steps_s3_copy.local.pipeline import (
     run_direct,
 )
 from steps_s3_copy.local.runner import LOCAL_GRACE_SECONDS
+from steps_s3_copy.manifest import is_jsonl
 from steps_s3_copy.models import RunLocation
 from steps_s3_copy.observability import logger
 
@@ -227,6 +228,7 @@ def _direct(job: _Job) -> tuple[LocalRun, _ReportHead] | ExitCode:
         sidecar=sidecar,
         on_progress=_progress_adapter(job.bar),
         stop=job.stop,
+        jsonl=is_jsonl(job.manifest.name),
     )
     return local_run, _report_rows(job.out, session.client("s3"), local_run)
 
@@ -238,7 +240,9 @@ def _embedded(emulator: Emulator, job: _Job) -> tuple[LocalRun, _ReportHead]:
             f"emulator at {emulator.endpoint_url}: inbox s3://{pipeline.stack.inbox_bucket}"
         )
     demo_data.seed(pipeline.s3)
-    manifest_key, sidecar_key = pipeline.submit(job.name, *job.read())
+    manifest_key, sidecar_key = pipeline.submit(
+        job.name, *job.read(), jsonl=is_jsonl(job.manifest.name)
+    )
     if not job.quiet:
         job.out.print(
             f"uploaded {manifest_key} then {sidecar_key}; waiting for the S3 event "

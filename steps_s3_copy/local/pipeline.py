@@ -75,12 +75,11 @@ def upload_job(
     manifest: bytes,
     sidecar: bytes,
     jobs_prefix: str = DEFAULT_JOBS_PREFIX,
+    jsonl: bool = False,
 ) -> tuple[str, str]:
     """Upload the manifest, then the sidecar (whose arrival starts a run)."""
-    manifest_key, sidecar_key = job_keys(job, jobs_prefix)
-    s3.put_object(Bucket=bucket, Key=manifest_key, Body=manifest, ContentType="text/csv")
-    s3.put_object(Bucket=bucket, Key=sidecar_key, Body=sidecar, ContentType="application/json")
-    return manifest_key, sidecar_key
+    layout = InboxLayout(bucket, jobs_prefix=jobs_prefix)
+    return layout.submit(s3, job, manifest=manifest, sidecar=sidecar, jsonl=jsonl)
 
 
 class EmbeddedPipeline:
@@ -107,7 +106,9 @@ class EmbeddedPipeline:
         self.s3 = self.stack.client("s3")
         self.sqs = self.stack.client("sqs")
 
-    def submit(self, job: str, manifest: bytes, sidecar: bytes) -> tuple[str, str]:
+    def submit(
+        self, job: str, manifest: bytes, sidecar: bytes, *, jsonl: bool = False
+    ) -> tuple[str, str]:
         return upload_job(
             self.s3,
             self.stack.inbox_bucket,
@@ -115,6 +116,7 @@ class EmbeddedPipeline:
             manifest=manifest,
             sidecar=sidecar,
             jobs_prefix=self.stack.jobs_prefix,
+            jsonl=jsonl,
         )
 
     def resubmit_sidecar(self, job: str, sidecar: bytes) -> str:
@@ -243,6 +245,7 @@ def run_direct(
     sidecar: bytes,
     on_progress: Callable[[Progress], None] | None = None,
     stop: threading.Event | None = None,
+    jsonl: bool = False,
 ) -> LocalRun:
     """Run one job against ``endpoint_url`` (or AWS): S3 only, the notice is returned."""
     settings = target.settings()
@@ -254,6 +257,7 @@ def run_direct(
         manifest=manifest,
         sidecar=sidecar,
         jobs_prefix=settings.layout.jobs_prefix,
+        jsonl=jsonl,
     )
     head = s3.head_object(Bucket=target.work_bucket, Key=sidecar_key)
     region = session.region_name or "us-east-1"
