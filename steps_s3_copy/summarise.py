@@ -44,7 +44,8 @@ from steps_s3_copy.prepare import (
     work_location,
 )
 from steps_s3_copy.s3io import MultipartWriter
-from steps_s3_copy.worker.s3http import FastS3, S3Error
+from steps_s3_copy.worker.s3client import ObjectRef, S3Error
+from steps_s3_copy.worker.s3http import LeanS3Client
 
 REPORT_COLUMNS = ("source", "destination", "status", "bytes", "checksum", "seconds", "error")
 RunStatus = Literal["SUCCEEDED", "PARTIAL", "FAILED"]
@@ -201,7 +202,7 @@ def fast_reader(
     A million result rows in batches of 10 are 100,000 results files: with botocore's
     per-request overhead, reading them would take minutes of Lambda CPU.
     """
-    fast = FastS3(
+    s3 = LeanS3Client(
         credentials=session.get_credentials(),
         region=session.region_name or "us-east-1",
         endpoint_url=endpoint_url,
@@ -210,10 +211,9 @@ def fast_reader(
 
     def read(bucket: str, key: str) -> bytes | None:
         try:
-            status, _, body = fast.request("GET", bucket, key, ok=(200, 404))
+            return s3.get_object(ObjectRef(bucket, key))
         except S3Error as exc:
             raise ResultsUnreadable(f"cannot read s3://{bucket}/{key}: {exc}") from exc
-        return None if status == 404 else body
 
     return read
 
