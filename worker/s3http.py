@@ -40,19 +40,20 @@ endpoint is tunnelled (CONNECT), an http one forwarded.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote_plus, urlencode, urlsplit
 from xml.sax.saxutils import escape
 
 import urllib3
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
+from botocore.auth import EMPTY_SHA256_HASH, SIGNED_HEADERS_BLACKLIST, S3SigV4Auth
 from botocore.httpsession import ProxyConfiguration, get_cert_path
 from botocore.utils import get_environ_proxies
 
@@ -188,14 +189,50 @@ class SigningClock:
         return True
 
 
+class _HeaderMap(dict[str, str]):
+    """Signed headers by lower-case name, as botocore's ``canonical_headers`` reads them
+    (``get_all``); a dict instead of botocore's email-based ``HTTPHeaders``, which costs
+    more than the signature itself."""
+
+    def get_all(self, name: str) -> list[str]:
+        return [self[name]]
+
+
+@dataclass
+class _Request:
+    """The attributes of ``botocore.awsrequest.AWSRequest`` the S3 SigV4 signer reads."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+
+
 class _SignerAt(S3SigV4Auth):  # type: ignore[misc]  # botocore ships no type hints
-    """botocore's S3 SigV4 signer, signing at a given time instead of the local clock."""
+    """botocore's S3 SigV4 signer, signing at a given time instead of the local clock.
+
+    The canonical request, string to sign and signature are botocore's own code; only
+    the header container and the payload hash (always signed: these requests carry no
+    body or a small XML one) are simpler.
+    """
 
     def __init__(self, credentials: Any, region: str, timestamp: str) -> None:
         super().__init__(credentials, "s3", region)
         self._timestamp = timestamp
 
-    def add_auth(self, request: AWSRequest) -> None:
+    def headers_to_sign(self, request: _Request) -> _HeaderMap:
+        return _HeaderMap(
+            (name.lower(), value)
+            for name, value in request.headers.items()
+            if name.lower() not in SIGNED_HEADERS_BLACKLIST
+        )
+
+    def payload(self, request: _Request) -> str:
+        return hashlib.sha256(request.body).hexdigest() if request.body else EMPTY_SHA256_HASH
+
+    def add_auth(self, request: _Request) -> None:
         # S3SigV4Auth.add_auth with the timestamp given: the same steps in the same order.
         request.context["timestamp"] = self._timestamp
         self._modify_request_before_signing(request)
@@ -420,7 +457,7 @@ class LeanS3Client:
         body: bytes | None,
     ) -> tuple[int, Mapping[str, str], bytes]:
         creds = self.credentials.get_frozen_credentials()
-        request = AWSRequest(method=method, url=url, headers=dict(headers), data=body or b"")
+        request = _Request(method, url, dict(headers), body or b"")
         _SignerAt(creds, self.region, self.clock.now().strftime(_SIGV4_TIMESTAMP)).add_auth(request)
         wire: dict[str, str | bytes] = {
             name: value if value.isascii() else value.encode("utf-8")
