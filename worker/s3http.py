@@ -81,6 +81,8 @@ _S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _DNS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
 _DEFAULT_WRITE = WriteSettings()
+#: urllib3 must not retry or follow redirects: the client's RetryPolicy decides.
+_NO_RETRIES = urllib3.Retry(total=False, redirect=False)
 
 T = TypeVar("T")
 
@@ -242,7 +244,14 @@ class _SignerAt(S3SigV4Auth):  # type: ignore[misc]  # botocore ships no type hi
 
 
 class Transport:
-    """urllib3 pools, one per host, shared by every thread; proxies as botocore uses them."""
+    """urllib3 connection pools, one per host, shared by every thread; proxies as botocore
+    uses them.
+
+    The pools are this object's, not a ``PoolManager``'s: a manager keeps ten pools and
+    drops the least recently used (urllib3 1.26, which botocore allows, also closes it),
+    and with virtual-hosted addressing every bucket is a host of its own. Owning them also
+    spares a manager's per-request pool lookup.
+    """
 
     def __init__(
         self,
@@ -254,11 +263,13 @@ class Transport:
         ca_bundle: str | None,
         proxies: Mapping[str, str] | None,
     ) -> None:
-        options: dict[str, Any] = {
+        self._options: dict[str, Any] = {
             "maxsize": max_connections,
             "block": False,
             "timeout": urllib3.Timeout(connect=connect_timeout, read=read_timeout),
-            "retries": False,
+            "retries": _NO_RETRIES,
+        }
+        self._tls: dict[str, Any] = {
             "cert_reqs": "CERT_REQUIRED",
             "ca_certs": get_cert_path(ca_bundle or True),
         }
@@ -266,17 +277,33 @@ class Transport:
             proxies = get_environ_proxies(endpoint_url)
         proxy_config = ProxyConfiguration(proxies=dict(proxies))
         self.proxy_url: str | None = proxy_config.proxy_url_for(endpoint_url)
-        self.manager: urllib3.PoolManager
+        self.proxy: urllib3.ProxyManager | None = None
         if self.proxy_url:
-            self.manager = urllib3.ProxyManager(
+            self.proxy = urllib3.ProxyManager(
                 self.proxy_url,
                 proxy_headers=proxy_config.proxy_headers_for(self.proxy_url),
-                **options,
+                **self._options,
+                **self._tls,
             )
-        else:
-            self.manager = urllib3.PoolManager(**options)
-        self._forward = bool(self.proxy_url) and urlsplit(endpoint_url).scheme == "http"
-        self._pools: dict[tuple[str, str], Any] = {}
+        self._pools: dict[tuple[str, str], urllib3.HTTPConnectionPool] = {}
+        self._lock = threading.Lock()
+
+    def pool(self, scheme: str, host: str) -> urllib3.HTTPConnectionPool:
+        """The pool of ``host`` (``name[:port]``), made on first use."""
+        pool = self._pools.get((scheme, host))
+        if pool is None:
+            name, _, port = host.partition(":")
+            with self._lock:
+                pool = self._pools.get((scheme, host))
+                if pool is None:
+                    if scheme == "https":
+                        pool = urllib3.HTTPSConnectionPool(
+                            name, int(port or 443), **self._options, **self._tls
+                        )
+                    else:
+                        pool = urllib3.HTTPConnectionPool(name, int(port or 80), **self._options)
+                    self._pools[(scheme, host)] = pool
+        return pool
 
     def send(
         self,
@@ -292,29 +319,34 @@ class Transport:
         kwargs: dict[str, Any] = {
             "body": body,
             "headers": headers,
-            "retries": False,
+            "retries": _NO_RETRIES,
             "redirect": False,
             "preload_content": True,
             "decode_content": False,
         }
-        if self._forward:
-            # An http endpoint behind a proxy: the request line carries the absolute URL.
-            return self.manager.urlopen(method, f"{scheme}://{host}{target}", **kwargs)
-        pool = self._pools.get((scheme, host))
-        if pool is None:
+        if self.proxy is not None:
+            if scheme == "http":
+                # Forwarded: the request line carries the absolute URL.
+                return self.proxy.urlopen(method, f"{scheme}://{host}{target}", **kwargs)
             name, _, port = host.partition(":")
-            pool = self.manager.connection_from_host(
-                name, int(port) if port else None, scheme=scheme
+            tunnel = self.proxy.connection_from_host(name, int(port or 443), scheme=scheme)
+            tunnelled: urllib3.BaseHTTPResponse = tunnel.urlopen(
+                method, target, assert_same_host=False, **kwargs
             )
-            self._pools[(scheme, host)] = pool
-        response: urllib3.BaseHTTPResponse = pool.urlopen(
+            return tunnelled
+        response: urllib3.BaseHTTPResponse = self.pool(scheme, host).urlopen(
             method, target, assert_same_host=False, **kwargs
         )
         return response
 
     def close(self) -> None:
-        self.manager.clear()
-        self._pools.clear()
+        with self._lock:
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
+            pool.close()
+        if self.proxy is not None:
+            self.proxy.clear()
 
 
 class LeanS3Client:

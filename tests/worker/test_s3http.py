@@ -249,7 +249,7 @@ def test_kept_alive_connections_are_reused_through_a_keep_alive_server(
     client = lean(fault_proxy.url)
     for _ in range(5):
         assert client.head_object(ObjectRef(SOURCE, "k")) is not None
-    [pool] = client.transport._pools.values()
+    pool = client.transport.pool("http", fault_proxy.url.removeprefix("http://"))
     assert pool.num_connections == 1  # one connection served all five requests
     assert client.requests == 5
     client.close()
@@ -263,3 +263,20 @@ def test_retries_are_bounded_and_counted(buckets: Any, fault_proxy: FaultProxy):
         client.head_object(ObjectRef(SOURCE, "k"))
     assert (caught.value.code, caught.value.status) == ("SlowDown", 503)
     assert client.requests == len(fault_proxy.injected) == FAST_RETRY.max_attempts
+
+
+def test_the_client_keeps_one_open_pool_per_host(buckets: Any, fault_proxy: FaultProxy):
+    # With virtual-hosted addressing every bucket is a host. A PoolManager keeps ten
+    # pools (urllib3 1.26, which botocore allows, closes the ones it drops): the client
+    # owns its pools instead, one per host, for as long as it lives.
+    s3 = buckets
+    s3.put_object(Bucket=SOURCE, Key="k", Body=b"v")
+    client = lean(fault_proxy.url)
+    assert client.get_object(ObjectRef(SOURCE, "k")) == b"v"
+    host = fault_proxy.url.removeprefix("http://")
+    first = client.transport.pool("http", host)
+    others = {client.transport.pool("http", f"127.0.0.1:{port}") for port in range(1, 21)}
+    assert len(others) == 20  # never connected to
+    assert client.transport.pool("http", host) is first
+    assert client.get_object(ObjectRef(SOURCE, "k")) == b"v"
+    assert first.num_connections == 1
