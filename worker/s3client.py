@@ -4,8 +4,8 @@ Two implementations exist and are interchangeable (``tests/worker/test_engine.py
 every engine test against each):
 
 - ``LeanS3Client`` (``s3http.py``): the product's client. botocore's own SigV4 signer,
-  urllib3 connection pools, a dozen small XML answers parsed with ElementTree; about a
-  third of a boto3 call's client CPU (see docs/engine.md).
+  urllib3 connection pools, a dozen small XML answers parsed with ElementTree; about
+  0.4 of a boto3 call's client CPU per request (see docs/engine.md).
 - ``Boto3S3Client`` (``s3boto.py``): the same operations through an ordinary botocore
   client; the reference the lean client is checked against.
 

@@ -52,6 +52,9 @@ TEST_CREDENTIALS = Credentials("testing", "testing", "testing")
 #: S3 refuses a request signed more than 15 minutes away from its own clock.
 MAX_SKEW_SECONDS = 15 * 60
 
+#: The "error code" that makes the proxy answer a cut-short XML document instead.
+TRUNCATED = "(truncated)"
+
 #: A rule sees (method, path, query) and returns (status, code) to fail the request.
 Rule = Callable[[str, str, str], tuple[int, str] | None]
 
@@ -140,6 +143,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
                 f"<Message>injected by the test proxy</Message></Error>"
             ).encode()
+            if code == TRUNCATED:  # an answer cut short: not even well-formed XML
+                payload = b"<?xml version='1.0' encoding='UTF-8'?><ListBucketResult><Cont"
             self.send_response_only(status)
             self.send_header("Date", proxy.server_date())
             for name, value in (extra or {}).items():

@@ -29,7 +29,7 @@ from steps_s3_copy.worker.s3client import (
 )
 from steps_s3_copy.worker.s3http import LeanS3Client, copy_source, parse_error
 from tests.conftest import REGION
-from tests.worker.conftest import DEST, FAST_RETRY, SOURCE, FaultProxy, make_client
+from tests.worker.conftest import DEST, FAST_RETRY, SOURCE, TRUNCATED, FaultProxy, make_client
 
 CREDS = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "token/with+chars=")
 
@@ -143,6 +143,20 @@ def test_summarise_reads_such_a_results_file_with_the_lean_client(buckets: Any, 
     read = fast_reader(boto3.session.Session(region_name=REGION), endpoint_url=moto_server)
     assert read(SOURCE, "results/00000001.jsonl") == line
     assert read(SOURCE, "results/00000002.jsonl") is None
+
+
+def test_a_listing_cut_short_is_asked_again(
+    buckets: Any, fault_proxy: FaultProxy, client_kind: str
+):
+    # "A 200 OK response can contain valid or invalid XML" (ListObjectsV2)
+    s3 = buckets
+    s3.put_object(Bucket=SOURCE, Key="a/1", Body=b"1")
+    fault_proxy.fail_first(
+        1, 200, TRUNCATED, match=lambda m, _p, q: (1, "") if "list-type=2" in q else None
+    )
+    client = make_client(client_kind, fault_proxy.url)
+    assert [e.key for e in client.list_objects(SOURCE, "a/")] == ["a/1"]
+    assert [f[3] for f in fault_proxy.injected] == [TRUNCATED]
 
 
 def test_header_values_with_cr_lf_are_refused_before_anything_is_sent(
