@@ -11,10 +11,14 @@ Against one local S3 server on 127.0.0.1 (a moto server started here by default,
   (b) ``--large`` objects of 64 MiB     the same commands
   (c) (a) again, everything present     s5cmd sync, rclone copy --size-only, aws s3 sync
 
-Every tool runs as a subprocess (the engine too: ``benchmarks/engine_run.py``, which
-lists the source like the others do), so that wall time and client CPU (user + system,
-from ``getrusage(RUSAGE_CHILDREN)``, interpreter start-up included) are measured the same
-way. Requests are counted from the moto server's access log (n/a with
+Every tool runs as a subprocess (the engine too: ``benchmarks/engine_run.py``), so that
+wall time and client CPU (user + system, from ``getrusage(RUSAGE_CHILDREN)``, interpreter
+start-up included) are measured the same way. The engine runs the product's path: like
+the other tools it lists the source itself, which gives the plan Prepare would write
+(every object's size and ETag), then ``CopyEngine.copy`` copies those planned items (skip
+checks by destination listing, no HeadObject). Its own CPU inside ``copy`` is printed
+too ("engine copy CPU"). ``engine-boto3`` (not run by default) is the same engine over
+the boto3-backed client. Requests are counted from the moto server's access log (n/a with
 ``--endpoint-url``). Each tool writes to its own destination bucket; the object count
 there is checked after every run.
 
@@ -28,6 +32,7 @@ its own, ``.tools/venv-bench`` (created here on first use).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -65,6 +70,8 @@ class Run:
     requests: int | None
     ok: bool
     note: str = ""
+    #: the engine's own CPU inside ``CopyEngine.copy`` (engine runs only)
+    copy_cpu: float | None = None
 
     @property
     def objects_per_s(self) -> float:
@@ -211,6 +218,9 @@ def commands(endpoint: str, concurrency: int) -> dict[str, Command]:
         return [sys.executable, "-m", "benchmarks.engine_run", "--endpoint-url", endpoint,
                 "--source", src, "--dest", dst, "--concurrency", n]  # fmt: skip
 
+    def engine_boto3(src: str, dst: str, p: str, rerun: bool) -> list[str]:
+        return [*engine(src, dst, p, rerun), "--client", "boto3"]
+
     def s5cmd(src: str, dst: str, _p: str, rerun: bool) -> list[str]:
         verb = "sync" if rerun else "cp"
         return [s5cmd_binary(), "--endpoint-url", endpoint, "--numworkers", n, verb,
@@ -229,24 +239,37 @@ def commands(endpoint: str, concurrency: int) -> dict[str, Command]:
         return [aws_binary(), "--endpoint-url", endpoint, "s3", *verb, src, dst,
                 "--only-show-errors"]  # fmt: skip
 
-    return {"engine": engine, "s5cmd": s5cmd, "rclone": rclone, "aws": aws}
+    return {
+        "engine": engine,
+        "engine-boto3": engine_boto3,
+        "s5cmd": s5cmd,
+        "rclone": rclone,
+        "aws": aws,
+    }
 
 
-def measure(argv: list[str], env: dict[str, str], timeout: float) -> tuple[float, float, bool, str]:
-    """(wall seconds, CPU seconds of the process tree, exit 0?, output tail)."""
+def measure(
+    argv: list[str], env: dict[str, str], timeout: float
+) -> tuple[float, float, bool, str, dict[str, Any]]:
+    """(wall seconds, CPU seconds of the process tree, exit 0?, output tail, the JSON
+    summary the engine prints on its last stdout line, if any)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
+    summary: dict[str, Any] = {}
     try:
         done = subprocess.run(
             argv, env=env, cwd=REPO, capture_output=True, timeout=timeout, check=False
         )
         ok, output = done.returncode == 0, (done.stdout + done.stderr).decode(errors="replace")
+        lines = done.stdout.decode(errors="replace").strip().splitlines()
+        if lines and lines[-1].startswith("{"):
+            summary = json.loads(lines[-1])
     except subprocess.TimeoutExpired:
         ok, output = False, f"timed out after {timeout} s"
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, ok, output.strip()[-300:]
+    return wall, cpu, ok, output.strip()[-300:], summary
 
 
 def client(endpoint: str) -> Any:
@@ -300,6 +323,7 @@ def medians(runs: list[Run]) -> list[Run]:
     out = []
     for (scenario, tool), group in groups.items():
         requests = [r.requests for r in group if r.requests is not None]
+        copy_cpu = [r.copy_cpu for r in group if r.copy_cpu is not None]
         failed = [r for r in group if not r.ok]
         out.append(
             Run(
@@ -312,6 +336,7 @@ def medians(runs: list[Run]) -> list[Run]:
                 int(statistics.median(requests)) if requests else None,
                 not failed,
                 failed[0].note if failed else "",
+                statistics.median(copy_cpu) if copy_cpu else None,
             )
         )
     return out
@@ -323,19 +348,20 @@ def fmt(value: float | None, digits: int = 2) -> str:
 
 def table(runs: list[Run]) -> str:
     head = ("| scenario | tool | wall s | objects/s | MiB/s | CPU ms/object | requests/object "
-            "| speed vs engine | CPU vs engine | ok |")  # fmt: skip
-    lines = [head, "|" + "---|" * 10]
+            "| speed vs engine | CPU vs engine | engine copy CPU ms/object | ok |")  # fmt: skip
+    lines = [head, "|" + "---|" * 11]
     engine = {r.scenario: r for r in runs if r.tool == "engine"}
     for run in runs:
         base = engine.get(run.scenario)
         speed = run.objects_per_s / base.objects_per_s if base and base.objects_per_s else None
         cpu = run.cpu_ms_per_object / base.cpu_ms_per_object if base and base.cpu else None
         rate = fmt(run.objects_per_s, 0 if run.objects_per_s >= 100 else 2)
+        copy_cpu = 1000 * run.copy_cpu / run.objects if run.copy_cpu and run.objects else None
         lines.append(
             f"| {run.scenario} | {run.tool} | {fmt(run.wall)} | {rate} "
             f"| {fmt(run.mib_per_s, 1)} | {fmt(run.cpu_ms_per_object, 3)} "
             f"| {fmt(run.requests_per_object, 3)} | {fmt(speed)}x | {fmt(cpu)}x "
-            f"| {'yes' if run.ok else 'NO ' + run.note} |"
+            f"| {fmt(copy_cpu, 3)} | {'yes' if run.ok else 'NO ' + run.note} |"
         )
     return "\n".join(lines)
 
@@ -395,15 +421,16 @@ def main() -> int:
                     if server:
                         server.wait_idle()
                     before = server.requests() if server else None
-                    wall, cpu, ok, tail = measure(argv, env, args.timeout)
+                    wall, cpu, ok, tail, summary = measure(argv, env, args.timeout)
                     requests = server.requests() - before if server and before is not None else None
                     present = count(s3, bucket, prefix)
                     if present != objects:
                         ok, tail = False, f"{present}/{objects} present; {tail}"
                     note = "" if ok else tail.replace("|", "/").replace("\n", " ")[:120]
-                    runs.append(
-                        Run(label, tool, objects, objects * size, wall, cpu, requests, ok, note)
-                    )
+                    copy_cpu = summary.get("copyCpuSeconds")
+                    total = objects * size
+                    runs.append(Run(label, tool, objects, total, wall, cpu, requests, ok, note))
+                    runs[-1].copy_cpu = copy_cpu
                     status = "ok" if ok else "FAILED: " + tail
                     print(
                         f"  round {round_ + 1} {label:26} {tool:7} {wall:8.2f} s  "
@@ -423,7 +450,8 @@ def main() -> int:
         f"\nmedians of {args.rounds} round(s); concurrency {args.concurrency}; server "
         f"{'moto (started here)' if server else endpoint}; CPU = user+system of the whole "
         "client process (start-up included); speed = objects/s relative to the engine "
-        "(>1 is faster than the engine); CPU = CPU per object relative to the engine."
+        "(>1 is faster than the engine); CPU = CPU per object relative to the engine; "
+        "engine copy CPU = the engine's own CPU inside CopyEngine.copy, per object."
     )
     results = REPO / "benchmarks" / "results"
     results.mkdir(exist_ok=True)

@@ -1,11 +1,13 @@
-"""Client CPU per S3 request: boto3, boto3 without validation, awscrt, the engine's FastS3.
+"""Client CPU per S3 request: boto3, boto3 without validation, awscrt, the engine's clients.
 
     python -m benchmarks engine_clients [--requests 300]
 
 Starts a moto server subprocess on 127.0.0.1 (so the server's CPU is not counted), then
 sends the same HeadObject and CopyObject requests one after another through each client
-and prints the client's CPU (``time.process_time``: every thread of this process, which
-counts awscrt's event-loop thread too) and wall time per request. The moto server closes
+(boto3, the engine's lean client and its boto3-backed client, and, for HeadObject,
+awscrt's HTTP client and signer) and prints the client's CPU (``time.process_time``:
+every thread of this process, which counts awscrt's event-loop thread too) and wall time
+per request. The moto server closes
 every connection, so each request includes a TCP connect; against S3 connections are kept
 alive and every client gets cheaper.
 """
@@ -25,7 +27,9 @@ import boto3
 from botocore.config import Config
 
 from steps_s3_copy.models import CopyOptions
-from steps_s3_copy.worker.engine import CopyEngine
+from steps_s3_copy.worker.engine import lean_client
+from steps_s3_copy.worker.s3boto import Boto3S3Client
+from steps_s3_copy.worker.s3client import ObjectRef
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -84,7 +88,11 @@ def run(endpoint: str, port: int, count: int) -> None:
     s3.create_bucket(Bucket="src")
     s3.create_bucket(Bucket="dst")
     s3.put_object(Bucket="src", Key="k", Body=b"x" * 4096)
-    fast = CopyEngine(CopyOptions(), endpoint_url=endpoint).fast
+    lean = lean_client(CopyOptions(), endpoint_url=endpoint)
+    backed = Boto3S3Client.from_session(
+        boto3.session.Session()._session, region="us-east-1", endpoint_url=endpoint
+    )
+    source = ObjectRef("src", "k")
     plain = boto3.client("s3", endpoint_url=endpoint)
     novalidate = boto3.client(
         "s3", endpoint_url=endpoint, config=Config(parameter_validation=False)
@@ -96,23 +104,30 @@ def run(endpoint: str, port: int, count: int) -> None:
         count,
         lambda n: novalidate.head_object(Bucket="src", Key="k"),
     )
-    per_request("HeadObject   FastS3", count, lambda n: fast.head_object("src", "k"))
+    per_request("HeadObject   LeanS3Client", count, lambda n: lean.head_object(source))
+    per_request("HeadObject   Boto3S3Client", count, lambda n: backed.head_object(source))
     try:
         crt_head = awscrt_head(port)
     except ImportError:
         print("  (awscrt not installed: pip install -e '.[bench]')")
     else:
         per_request("HeadObject   awscrt (HTTP client + signer)", count, crt_head)
-    source = {"Bucket": "src", "Key": "k"}
     per_request(
         "CopyObject   boto3",
         count,
-        lambda n: plain.copy_object(Bucket="dst", Key=f"b/{n}", CopySource=source),
+        lambda n: plain.copy_object(
+            Bucket="dst", Key=f"b/{n}", CopySource={"Bucket": "src", "Key": "k"}
+        ),
     )
     per_request(
-        "CopyObject   FastS3",
+        "CopyObject   LeanS3Client",
         count,
-        lambda n: fast.copy_object(bucket="dst", key=f"f/{n}", source_bucket="src", source_key="k"),
+        lambda n: lean.copy_object(source, ObjectRef("dst", f"f/{n}")),
+    )
+    per_request(
+        "CopyObject   Boto3S3Client",
+        count,
+        lambda n: backed.copy_object(source, ObjectRef("dst", f"i/{n}")),
     )
 
 

@@ -51,7 +51,8 @@ from steps_s3_copy.payloads import (
 from steps_s3_copy.s3io import MultipartWriter
 from steps_s3_copy.s3uri import S3Uri
 from steps_s3_copy.workarea import WorkArea
-from steps_s3_copy.worker.s3http import FastS3, S3Error
+from steps_s3_copy.worker.s3client import ObjectRef, S3Error
+from steps_s3_copy.worker.s3http import LeanS3Client
 
 REPORT_COLUMNS = ("source", "destination", "status", "bytes", "checksum", "seconds", "error")
 
@@ -122,12 +123,12 @@ def boto3_reader(s3: Any) -> ObjectReader:
 def fast_reader(
     session: boto3.session.Session, *, endpoint_url: str | None = None, max_connections: int = 64
 ) -> ObjectReader:
-    """An ObjectReader over the copy engine's lean S3 client (about 0.3 ms per GET).
+    """An ObjectReader over the copy engine's lean S3 client (about 0.4 of a boto3 GET's CPU).
 
     A million result rows in batches of 10 are 100,000 results files: with botocore's
     per-request overhead, reading them would take minutes of Lambda CPU.
     """
-    fast = FastS3(
+    s3 = LeanS3Client(
         credentials=session.get_credentials(),
         region=session.region_name or "us-east-1",
         endpoint_url=endpoint_url,
@@ -136,10 +137,9 @@ def fast_reader(
 
     def read(bucket: str, key: str) -> bytes | None:
         try:
-            status, _, body = fast.request("GET", bucket, key, ok=(200, 404))
+            return s3.get_object(ObjectRef(bucket, key))
         except S3Error as exc:
             raise ResultsUnreadable(f"cannot read s3://{bucket}/{key}: {exc}") from exc
-        return None if status == 404 else body
 
     return read
 

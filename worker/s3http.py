@@ -1,148 +1,90 @@
-"""A thin S3 client for the three requests on the engine's hot path.
+"""``LeanS3Client``: the S3 operations the engine needs, without botocore's generic machinery.
 
-CopyObject, HeadObject and ListObjectsV2 are what a batch of small objects costs: one
-CopyObject per object, one ListObjectsV2 per 1,000 destination keys for the skip check,
-and a HeadObject only where an answer is missing. Everything else (multipart uploads,
-tagging, the working area) goes through an ordinary botocore client.
+What makes it cheap, against a boto3 call (about 2.5 times its client CPU per request,
+most of it serialisation from the service model, dozens of event handlers, endpoint
+rules and a full response parser; see docs/engine.md):
 
-Why a hand-made client beats the usual path (measured on this project's 2-core machines
-against a moto server on 127.0.0.1, client CPU only, see ``benchmarks/engine.py``):
+- the request is built directly (URL, query, headers) and signed with botocore's own
+  SigV4 signer (``botocore.auth.S3SigV4Auth``, handed the headers in a plain dict);
+- it is sent through one urllib3 pool per host, shared by every thread; urllib3 keeps
+  connections alive and replaces those a server closed;
+- the answer is parsed only as far as the engine needs it, and an error body is looked
+  for only where S3 can send one.
 
-- boto3 ``copy_object``: about 1.2-1.7 ms of client CPU per call. Most of it is botocore's
-  generic machinery: parameter validation and serialisation from the service model,
-  the event system (dozens of handlers per call), endpoint-ruleset resolution, the
-  ``AWSRequest``/``AWSPreparedRequest`` copies, and a full response parser.
-  ``parameter_validation=False`` barely changes it (measured 1.17 vs 1.31 ms, noise).
-- This client: about 0.25 ms per CopyObject. It builds the URL and headers directly,
-  signs with SigV4 (a cached signing key per day and region; the canonical request is
-  built from exactly the headers sent), and parses the small XML answers with
-  ElementTree.
-- The transport is a minimal HTTP/1.1 client over one keep-alive connection pool shared
-  by every thread (``Transport``). Measured per HEAD request against the moto server
-  (which closes every connection, so each request also pays a connect): urllib3's
-  PoolManager 0.40 ms of CPU, a urllib3 HTTPConnectionPool 0.34 ms, ``http.client``
-  0.26 ms, a plain socket 0.11 ms. Requests carry no body, responses are small, so the
-  whole protocol needed is: one ``sendall`` of the request head, a status line, headers,
-  and a Content-Length or chunked body.
+Where S3 can answer ``200 OK`` with an ``<Error>`` body: CopyObject ("A 200 OK response
+can contain either a success or an error", https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html),
+CompleteMultipartUpload (same words, https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html)
+and UploadPartCopy, a copy that runs after the answer has begun just as CopyObject's
+(the AWS SDKs check the same three operations: aws/aws-sdk-js-v3#1657; botocore treats any
+such XML answer as a 500). Only those three answers are searched for an ``<Error>``
+root element (after the whitespace S3 sends to keep a long request alive), and such an error
+counts as a 500, retried within the bound, as botocore counts it; a GET body is the
+object's bytes, whatever they say.
 
-It stays correct for real AWS: virtual-hosted addressing for DNS-compatible buckets and
-path style otherwise (and for custom endpoints), keys URI-encoded exactly as SigV4 wants
-(every byte outside ``A-Za-z0-9-_.~`` percent-encoded, ``/`` kept), ``x-amz-copy-source``
-URL-encoded with ``?versionId=``, the requester-pays and expected-owner headers, errors
-parsed into code and message (including the ``200 OK`` with an ``<Error>`` body that
-CopyObject can return), credentials from botocore's provider chain frozen per request
-(so refreshing role credentials keep working), and bounded retries with full-jitter
-exponential backoff for throttling, 5xx and dropped connections.
+Clock skew: S3 refuses a request whose signing time is more than 15 minutes away from
+its own with ``RequestTimeTooSkewed`` (403). Retrying with the same clock fails the same
+way, and botocore does not correct it (boto/boto3#1252). Like the AWS SDKs for Java
+(``ClockSkewAdjuster``) and JavaScript (``systemClockOffset``), this client estimates the
+skew from the answer's ``Date`` header (the server's time) against the local time the
+answer arrived (the same estimate botocore's ``Endpoint._calculate_ttl`` makes), signs
+every later request with the corrected clock, and retries at once. A HEAD answer has no
+body to name the error, so a bodiless 403 whose ``Date`` is more than 5 minutes off
+counts as skew too (the Java SDK's ``ClockSkewAdjuster`` does the same for 403s).
+
+Proxies: chosen as botocore chooses them (``botocore.endpoint.EndpointCreator``):
+``HTTPS_PROXY``/``HTTP_PROXY`` for the endpoint's scheme unless ``NO_PROXY`` bypasses
+the endpoint's host (``botocore.utils.get_environ_proxies``), once per client; an https
+endpoint is tunnelled (CONNECT), an http one forwarded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
-import random
 import re
-import socket
-import ssl
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import quote, unquote_plus, urlsplit
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+from urllib.parse import quote, unquote_plus, urlencode, urlsplit
+from xml.sax.saxutils import escape
 
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-_S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
-_DNS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-CHECKSUM_ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
+import urllib3
+from botocore.auth import EMPTY_SHA256_HASH, SIGNED_HEADERS_BLACKLIST, S3SigV4Auth
+from botocore.httpsession import ProxyConfiguration, get_cert_path
+from botocore.utils import get_environ_proxies
 
-#: Error codes worth another try. Status codes 500, 502, 503 and 504 are retried whatever
-#: the code says.
-RETRYABLE_CODES = frozenset(
-    {
-        "SlowDown",
-        "Throttling",
-        "ThrottlingException",
-        "RequestThrottled",
-        "ServiceUnavailable",
-        "InternalError",
-        "RequestTimeout",
-        "RequestTimeTooSkewed",
-        "ExpiredToken",
-        "TooManyRequests",
-    }
+from steps_s3_copy.worker.s3client import (
+    CHECKSUM_ALGORITHMS,
+    CODE_OF_STATUS,
+    CONTENT_HEADERS,
+    NO_ACCESS,
+    Access,
+    CopyResult,
+    Directive,
+    HeadResult,
+    ListEntry,
+    ObjectRef,
+    PartResult,
+    RetryPolicy,
+    S3Error,
+    WriteSettings,
+    call_with_retries,
+    check_header_value,
+    head_result,
 )
 
+_S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+_DNS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
+_DEFAULT_WRITE = WriteSettings()
+#: urllib3 must not retry or follow redirects: the client's RetryPolicy decides.
+_NO_RETRIES = urllib3.Retry(total=False, redirect=False)
 
-class S3Error(Exception):
-    """An error answer from S3 (or a request that could not be completed)."""
-
-    def __init__(self, code: str, message: str, status: int = 0) -> None:
-        super().__init__(f"{code}: {message}" if message else code)
-        self.code = code
-        self.message = message
-        self.status = status
-
-    @property
-    def retryable(self) -> bool:
-        return self.status in (0, 500, 502, 503, 504) or self.code in RETRYABLE_CODES
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded retries with full-jitter exponential backoff."""
-
-    max_attempts: int = 8
-    base_seconds: float = 0.1
-    cap_seconds: float = 20.0
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to sleep before retry ``attempt`` (1 for the first retry)."""
-        return random.uniform(0, min(self.cap_seconds, self.base_seconds * 2**attempt))
-
-
-@dataclass(frozen=True)
-class CopyResult:
-    etag: str
-    checksums: dict[str, str] = field(default_factory=dict)
-    checksum_type: str | None = None
-    version_id: str | None = None
-    sse: str | None = None
-
-
-@dataclass(frozen=True)
-class HeadResult:
-    size: int
-    etag: str
-    checksums: dict[str, str] = field(default_factory=dict)
-    checksum_type: str | None = None
-    parts_count: int | None = None
-    version_id: str | None = None
-    sse: str | None = None
-    storage_class: str | None = None
-    content: dict[str, str] = field(default_factory=dict)
-    metadata: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ListEntry:
-    key: str
-    size: int
-    etag: str
-    checksum_algorithms: tuple[str, ...] = ()
-    checksum_type: str | None = None
-
-
-# HeadObject response headers that are content headers (carried into a multipart copy).
-CONTENT_HEADERS = {
-    "content-type": "ContentType",
-    "cache-control": "CacheControl",
-    "content-disposition": "ContentDisposition",
-    "content-encoding": "ContentEncoding",
-    "content-language": "ContentLanguage",
-    "expires": "Expires",
-}
+T = TypeVar("T")
 
 
 def uri_encode(value: str, *, keep_slash: bool) -> str:
@@ -150,91 +92,43 @@ def uri_encode(value: str, *, keep_slash: bool) -> str:
     return quote(value, safe="/~" if keep_slash else "~")
 
 
-def copy_source(bucket: str, key: str, version_id: str | None = None) -> str:
+def copy_source(obj: ObjectRef) -> str:
     """The ``x-amz-copy-source`` header value: URL-encoded, with ``?versionId=``."""
-    value = uri_encode(f"{bucket}/{key}", keep_slash=True)
-    if version_id:
-        value += "?versionId=" + uri_encode(version_id, keep_slash=False)
+    value = uri_encode(f"{obj.bucket}/{obj.key}", keep_slash=True)
+    if obj.version_id:
+        value += "?versionId=" + uri_encode(obj.version_id, keep_slash=False)
     return value
 
 
-class SigV4Signer:
-    """AWS Signature Version 4 for S3 requests without a body (or with a known hash)."""
-
-    def __init__(self, region: str, service: str = "s3") -> None:
-        self.region = region
-        self.service = service
-        self._keys: dict[tuple[str, str], bytes] = {}
-        self._lock = threading.Lock()
-
-    def _signing_key(self, secret: str, datestamp: str) -> bytes:
-        cache_key = (secret, datestamp)
-        key = self._keys.get(cache_key)
-        if key is None:
-            k = hmac.new(("AWS4" + secret).encode(), datestamp.encode(), hashlib.sha256).digest()
-            for part in (self.region, self.service, "aws4_request"):
-                k = hmac.new(k, part.encode(), hashlib.sha256).digest()
-            with self._lock:
-                if len(self._keys) > 16:
-                    self._keys.clear()
-                self._keys[cache_key] = k
-            key = k
-        return key
-
-    def canonical_request(
-        self, method: str, path: str, query: str, headers: Mapping[str, str], payload_hash: str
-    ) -> tuple[str, str]:
-        """(canonical request, signed header names) for lower-case ``headers``."""
-        names = sorted(headers)
-        canonical_headers = "".join(f"{n}:{_trim(headers[n])}\n" for n in names)
-        signed = ";".join(names)
-        return f"{method}\n{path}\n{query}\n{canonical_headers}\n{signed}\n{payload_hash}", signed
-
-    def sign(
-        self,
-        method: str,
-        path: str,
-        query: str,
-        headers: dict[str, str],
-        *,
-        access_key: str,
-        secret_key: str,
-        token: str | None,
-        amz_date: str,
-        payload_hash: str = EMPTY_SHA256,
-    ) -> None:
-        """Add ``x-amz-date``, the token, the payload hash and ``authorization`` to ``headers``.
-
-        ``headers`` must hold lower-case names and include ``host``; every header in it
-        is signed.
-        """
-        headers["x-amz-date"] = amz_date
-        headers["x-amz-content-sha256"] = payload_hash
-        if token:
-            headers["x-amz-security-token"] = token
-        canonical, signed = self.canonical_request(method, path, query, headers, payload_hash)
-        scope = f"{amz_date[:8]}/{self.region}/{self.service}/aws4_request"
-        to_sign = "\n".join(
-            ("AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest())
-        )
-        key = self._signing_key(secret_key, amz_date[:8])
-        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-        headers["authorization"] = (
-            f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
-            f"SignedHeaders={signed}, Signature={signature}"
-        )
-
-
-def _trim(value: str) -> str:
-    value = value.strip()
-    return " ".join(value.split()) if "  " in value else value
-
-
 def canonical_query(params: Mapping[str, str]) -> str:
-    return "&".join(
-        f"{uri_encode(k, keep_slash=False)}={uri_encode(v, keep_slash=False)}"
-        for k, v in sorted(params.items())
+    """The query string, encoded and sorted as SigV4's canonical request has it.
+
+    A sub-resource without a value (``uploads``, ``tagging``) is sent bare, as botocore
+    sends it; the signer canonicalises it to ``uploads=``.
+    """
+    encoded = sorted(
+        (uri_encode(k, keep_slash=False), uri_encode(v, keep_slash=False))
+        for k, v in params.items()
     )
+    return "&".join(f"{k}={v}" if v else k for k, v in encoded)
+
+
+def parse_error(body: bytes, status: int) -> S3Error:
+    """Turn an S3 error answer into an ``S3Error`` (code and message)."""
+    code, message = "", ""
+    if body:
+        try:
+            root = _xml(body)
+            code = _text(root, "Code") or ""
+            message = _text(root, "Message") or ""
+        except ET.ParseError:
+            message = body[:200].decode(errors="replace")
+    return S3Error(code or CODE_OF_STATUS.get(status, str(status)), message, status)
+
+
+def _xml(body: bytes) -> ET.Element:
+    # S3's own answer; expat >= 2.4 refuses entity expansion attacks.
+    return ET.fromstring(body.lstrip())  # noqa: S314
 
 
 def _text(node: ET.Element | None, name: str) -> str | None:
@@ -246,177 +140,221 @@ def _text(node: ET.Element | None, name: str) -> str | None:
     return child.text if child is not None else None
 
 
-def parse_error(body: bytes, status: int, headers: Mapping[str, str] | None = None) -> S3Error:
-    """Turn an S3 error answer into an ``S3Error`` (code and message)."""
-    code, message = "", ""
-    if body:
+def _children(node: ET.Element, name: str) -> list[ET.Element]:
+    return node.findall(_S3_NS + name) or node.findall(name)
+
+
+def _checksums(node: ET.Element) -> dict[str, str]:
+    found = {}
+    for algorithm in CHECKSUM_ALGORITHMS:
+        value = _text(node, "Checksum" + algorithm)
+        if value:
+            found[algorithm] = value
+    return found
+
+
+def _embedded_error(root: ET.Element) -> None:
+    """Raise the error of a ``200 OK`` whose body is an ``<Error>`` (copy operations only).
+
+    Counted as a 500, as botocore counts it (``handlers._handle_200_error``): the copy
+    began and failed on the way, and is tried again within the retry bound.
+    """
+    if root.tag in ("Error", _S3_NS + "Error"):
+        raise S3Error(_text(root, "Code") or "InternalError", _text(root, "Message") or "", 500)
+
+
+class SigningClock:
+    """The time requests are signed with: the local clock plus the skew S3 reported."""
+
+    #: S3 refuses a signature more than 15 minutes from its clock; a refusal with no
+    #: error code (a HEAD answer has no body) counts as skew beyond this much.
+    SILENT_SKEW_SECONDS = 5 * 60
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(time.time() + self.offset, dt.UTC)
+
+    def correct(self, date_header: str | None, received_at: float, *, tolerance: float) -> bool:
+        """Adopt the server's clock if ``Date`` is more than ``tolerance`` seconds from
+        ours at ``received_at``; True if the signing clock moved."""
+        if not date_header:
+            return False
         try:
-            root = ET.fromstring(body)  # noqa: S314 - S3's own answer; expat >= 2.4 refuses entity bombs
-            code = _text(root, "Code") or ""
-            message = _text(root, "Message") or ""
-        except ET.ParseError:
-            message = body[:200].decode(errors="replace")
-    if not code:
-        # HEAD answers have no body: name the error after the status, as botocore does.
-        code = {
-            301: "PermanentRedirect",
-            400: "BadRequest",
-            403: "AccessDenied",
-            404: "NotFound",
-            412: "PreconditionFailed",
-            503: "SlowDown",
-        }.get(status, str(status))
-    return S3Error(code, message, status)
+            server = parsedate_to_datetime(date_header).timestamp()
+        except (TypeError, ValueError):
+            return False
+        if abs(server - (received_at + self.offset)) <= tolerance:
+            return False
+        self.offset = server - received_at
+        return True
+
+
+class _HeaderMap(dict[str, str]):
+    """Signed headers by lower-case name, as botocore's ``canonical_headers`` reads them
+    (``get_all``); a dict instead of botocore's email-based ``HTTPHeaders``, which costs
+    more than the signature itself."""
+
+    def get_all(self, name: str) -> list[str]:
+        return [self[name]]
+
+
+@dataclass
+class _Request:
+    """The attributes of ``botocore.awsrequest.AWSRequest`` the S3 SigV4 signer reads."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+class _SignerAt(S3SigV4Auth):  # type: ignore[misc]  # botocore ships no type hints
+    """botocore's S3 SigV4 signer, signing at a given time instead of the local clock.
+
+    The canonical request, string to sign and signature are botocore's own code; only
+    the header container and the payload hash (always signed: these requests carry no
+    body or a small XML one) are simpler.
+    """
+
+    def __init__(self, credentials: Any, region: str, timestamp: str) -> None:
+        super().__init__(credentials, "s3", region)
+        self._timestamp = timestamp
+
+    def headers_to_sign(self, request: _Request) -> _HeaderMap:
+        return _HeaderMap(
+            (name.lower(), value)
+            for name, value in request.headers.items()
+            if name.lower() not in SIGNED_HEADERS_BLACKLIST
+        )
+
+    def payload(self, request: _Request) -> str:
+        return hashlib.sha256(request.body).hexdigest() if request.body else EMPTY_SHA256_HASH
+
+    def add_auth(self, request: _Request) -> None:
+        # S3SigV4Auth.add_auth with the timestamp given: the same steps in the same order.
+        request.context["timestamp"] = self._timestamp
+        self._modify_request_before_signing(request)
+        canonical_request = self.canonical_request(request)
+        string_to_sign = self.string_to_sign(request, canonical_request)
+        self._inject_signature_to_request(request, self.signature(string_to_sign, request))
 
 
 class Transport:
-    """Minimal HTTP/1.1 over a pool of keep-alive connections (plain or TLS).
+    """urllib3 connection pools, one per host, shared by every thread; proxies as botocore
+    uses them.
 
-    Thread-safe: a connection is used by one request at a time and put back when the
-    server keeps it open. Connections that a server closed while idle are replaced
-    transparently (the request is sent once more on a fresh connection).
+    The pools are this object's, not a ``PoolManager``'s: a manager keeps ten pools and
+    drops the least recently used (urllib3 1.26, which botocore allows, also closes it),
+    and with virtual-hosted addressing every bucket is a host of its own. Owning them also
+    spares a manager's per-request pool lookup.
     """
 
     def __init__(
         self,
         *,
-        max_idle: int,
+        endpoint_url: str,
+        max_connections: int,
         connect_timeout: float,
         read_timeout: float,
-        ca_bundle: str | None = None,
+        ca_bundle: str | None,
+        proxies: Mapping[str, str] | None,
     ) -> None:
-        self.max_idle = max_idle
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.ca_bundle = ca_bundle
-        self._ssl: ssl.SSLContext | None = None
-        self._idle: dict[tuple[str, str, int], list[tuple[socket.socket, Any]]] = {}
+        self._options: dict[str, Any] = {
+            "maxsize": max_connections,
+            "block": False,
+            "timeout": urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            "retries": _NO_RETRIES,
+        }
+        self._tls: dict[str, Any] = {
+            "cert_reqs": "CERT_REQUIRED",
+            "ca_certs": get_cert_path(ca_bundle or True),
+        }
+        if proxies is None:
+            proxies = get_environ_proxies(endpoint_url)
+        proxy_config = ProxyConfiguration(proxies=dict(proxies))
+        self.proxy_url: str | None = proxy_config.proxy_url_for(endpoint_url)
+        self.proxy: urllib3.ProxyManager | None = None
+        if self.proxy_url:
+            self.proxy = urllib3.ProxyManager(
+                self.proxy_url,
+                proxy_headers=proxy_config.proxy_headers_for(self.proxy_url),
+                **self._options,
+                **self._tls,
+            )
+        self._pools: dict[tuple[str, str], urllib3.HTTPConnectionPool] = {}
         self._lock = threading.Lock()
 
-    def _context(self) -> ssl.SSLContext:
-        if self._ssl is None:
-            cafile = self.ca_bundle
-            if cafile is None:
-                try:
-                    import certifi  # noqa: PLC0415 - botocore's own CA bundle, when present
+    def pool(self, scheme: str, host: str) -> urllib3.HTTPConnectionPool:
+        """The pool of ``host`` (``name[:port]``), made on first use."""
+        pool = self._pools.get((scheme, host))
+        if pool is None:
+            name, _, port = host.partition(":")
+            with self._lock:
+                pool = self._pools.get((scheme, host))
+                if pool is None:
+                    if scheme == "https":
+                        pool = urllib3.HTTPSConnectionPool(
+                            name, int(port or 443), **self._options, **self._tls
+                        )
+                    else:
+                        pool = urllib3.HTTPConnectionPool(name, int(port or 80), **self._options)
+                    self._pools[(scheme, host)] = pool
+        return pool
 
-                    cafile = certifi.where()
-                except ImportError:
-                    cafile = None
-            self._ssl = ssl.create_default_context(cafile=cafile)
-        return self._ssl
-
-    def _connect(self, scheme: str, host: str, port: int) -> tuple[socket.socket, Any]:
-        sock = socket.create_connection((host, port), timeout=self.connect_timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if scheme == "https":
-            sock = self._context().wrap_socket(sock, server_hostname=host)
-        sock.settimeout(self.read_timeout)
-        return sock, sock.makefile("rb")
-
-    def request(
-        self, scheme: str, host: str, method: str, target: str, headers: Mapping[str, str]
-    ) -> tuple[int, dict[str, str], bytes]:
-        name, _, port_text = host.partition(":")
-        port = int(port_text) if port_text else (443 if scheme == "https" else 80)
-        pool_key = (scheme, name, port)
-        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        data = f"{method} {target} HTTP/1.1\r\n{head}\r\n".encode("latin-1")
-        for reuse in (True, False):
-            conn = None
-            if reuse:
-                with self._lock:
-                    idle = self._idle.get(pool_key)
-                    if idle:
-                        conn = idle.pop()
-            fresh = conn is None
-            if conn is None:
-                conn = self._connect(scheme, name, port)
-            sock, reader = conn
-            try:
-                sock.sendall(data)
-                status_line = reader.readline(65537)
-                if not status_line:
-                    raise ConnectionResetError("connection closed by the server")
-            except OSError:
-                _close(conn)
-                if fresh:
-                    raise
-                continue  # an idle connection the server had closed: once more, fresh
-            try:
-                status, response_headers, body, keep = _read_response(reader, status_line, method)
-            except (OSError, ValueError):
-                _close(conn)
-                raise
-            if keep:
-                with self._lock:
-                    idle = self._idle.setdefault(pool_key, [])
-                    if len(idle) < self.max_idle:
-                        idle.append(conn)
-                        conn = None
-            if conn is not None:
-                _close(conn)
-            return status, response_headers, body
-        raise ConnectionResetError("unreachable")  # pragma: no cover
+    def send(
+        self,
+        method: str,
+        *,
+        scheme: str,
+        host: str,
+        target: str,
+        headers: Mapping[str, str | bytes],
+        body: bytes | None,
+    ) -> urllib3.BaseHTTPResponse:
+        """One request, no retries, no redirects; the whole answer read."""
+        kwargs: dict[str, Any] = {
+            "body": body,
+            "headers": headers,
+            "retries": _NO_RETRIES,
+            "redirect": False,
+            "preload_content": True,
+            "decode_content": False,
+        }
+        if self.proxy is not None:
+            if scheme == "http":
+                # Forwarded: the request line carries the absolute URL.
+                return self.proxy.urlopen(method, f"{scheme}://{host}{target}", **kwargs)
+            name, _, port = host.partition(":")
+            tunnel = self.proxy.connection_from_host(name, int(port or 443), scheme=scheme)
+            tunnelled: urllib3.BaseHTTPResponse = tunnel.urlopen(
+                method, target, assert_same_host=False, **kwargs
+            )
+            return tunnelled
+        response: urllib3.BaseHTTPResponse = self.pool(scheme, host).urlopen(
+            method, target, assert_same_host=False, **kwargs
+        )
+        return response
 
     def close(self) -> None:
         with self._lock:
-            conns = [c for idle in self._idle.values() for c in idle]
-            self._idle.clear()
-        for conn in conns:
-            _close(conn)
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
+            pool.close()
+        if self.proxy is not None:
+            self.proxy.clear()
 
 
-def _close(conn: tuple[socket.socket, Any]) -> None:
-    try:
-        conn[1].close()
-        conn[0].close()
-    except OSError:
-        pass
+class LeanS3Client:
+    """The engine's S3 operations over one set of urllib3 pools; implements ``S3Client``.
 
-
-def _read_response(
-    reader: Any, status_line: bytes, method: str
-) -> tuple[int, dict[str, str], bytes, bool]:
-    """(status, lower-case headers, body, keep-alive) of one HTTP/1.x response."""
-    version, _, rest = status_line.decode("latin-1").partition(" ")
-    status = int(rest[:3])
-    headers: dict[str, str] = {}
-    while True:
-        line = reader.readline(65537)
-        if line in (b"\r\n", b"\n", b""):
-            break
-        key, _, value = line.decode("latin-1").partition(":")
-        key = key.strip().lower()
-        value = value.strip()
-        headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-        return status, headers, b"", keep
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        chunks = []
-        while True:
-            size = int(reader.readline(65537).split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while reader.readline(65537) not in (b"\r\n", b"\n", b""):
-                    pass
-                break
-            chunks.append(reader.read(size))
-            reader.readline(65537)
-        return status, headers, b"".join(chunks), keep
-    if "content-length" in headers:
-        length = int(headers["content-length"])
-        body = reader.read(length) if length else b""
-        if len(body) != length:
-            raise ConnectionResetError("response body cut short")
-        return status, headers, body, keep
-    return status, headers, reader.read(), False
-
-
-class FastS3:
-    """CopyObject, HeadObject and ListObjectsV2 over one shared keep-alive connection pool.
-
-    Thread-safe; one instance serves every worker thread of an engine.
+    Thread-safe; one instance serves every thread of an engine. ``credentials`` are
+    botocore credentials, frozen once per request (so refreshing role credentials keep
+    working).
     """
 
     def __init__(
@@ -427,15 +365,16 @@ class FastS3:
         endpoint_url: str | None = None,
         max_connections: int = 32,
         connect_timeout: float = 10.0,
-        read_timeout: float = 120.0,
+        read_timeout: float = 300.0,
         retry: RetryPolicy | None = None,
         addressing_style: str = "auto",
         ca_bundle: str | None = None,
+        proxies: Mapping[str, str] | None = None,
     ) -> None:
         self.credentials = credentials
         self.region = region
         self.retry = retry or RetryPolicy()
-        self.signer = SigV4Signer(region)
+        self.clock = SigningClock()
         if endpoint_url:
             parts = urlsplit(endpoint_url)
             self.scheme = parts.scheme or "https"
@@ -448,12 +387,22 @@ class FastS3:
             self.base_path = ""
             self.virtual = addressing_style != "path"
         self.transport = Transport(
-            max_idle=max_connections,
+            endpoint_url=f"{self.scheme}://{self.host}",
+            max_connections=max_connections,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             ca_bundle=ca_bundle,
+            proxies=proxies,
         )
-        self.requests = 0  # requests sent, retries included (approximate across threads)
+        self._requests = 0
+        self._count_lock = threading.Lock()
+
+    @property
+    def requests(self) -> int:
+        return self._requests
+
+    def close(self) -> None:
+        self.transport.close()
 
     # -- addressing ------------------------------------------------------------------
 
@@ -467,132 +416,130 @@ class FastS3:
             path += "/" + encoded_key
         return self.host, path
 
-    # -- transport -------------------------------------------------------------------
+    # -- one request -----------------------------------------------------------------
 
-    def request(
+    def _call(
         self,
         method: str,
         bucket: str,
         key: str | None,
         *,
+        parse: Callable[[int, Mapping[str, str], bytes], T],
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        access: Access = NO_ACCESS,
+        body: bytes | None = None,
         ok: tuple[int, ...] = (200,),
-    ) -> tuple[int, Mapping[str, str], bytes]:
-        """Send a signed request, retrying what is retryable; raise ``S3Error`` otherwise.
+    ) -> T:
+        """Send a signed request and ``parse`` the answer, retrying what is retryable.
 
-        Statuses in ``ok`` are returned; a 200 whose body is an ``<Error>`` is an error.
+        ``parse`` runs on statuses in ``ok`` (lower-case headers); an ``S3Error`` it
+        raises (an embedded error, a malformed answer) is retried like any other.
         """
         host, path = self._where(bucket, key)
         query = canonical_query(params) if params else ""
         target = f"{path}?{query}" if query else path
-        attempt = 0
-        while True:
-            attempt += 1
-            creds = self.credentials.get_frozen_credentials()
-            send = {"host": host}
-            if headers:
-                send.update(headers)
-            amz_date = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-            self.signer.sign(
-                method,
-                path,
-                query,
-                send,
-                access_key=creds.access_key,
-                secret_key=creds.secret_key,
-                token=creds.token,
-                amz_date=amz_date,
+        # "Host" as urllib3 spells it, so that a forwarding proxy manager replaces rather
+        # than repeats it
+        send = {"Host": host}
+        if headers:
+            send.update(headers)
+        if access.request_payer:
+            send["x-amz-request-payer"] = "requester"
+        if access.expected_owner:
+            send["x-amz-expected-bucket-owner"] = access.expected_owner
+        for name, value in send.items():
+            check_header_value(name, value)
+        url = f"{self.scheme}://{host}{target}"
+
+        def attempt() -> T:
+            status, answer, data = self._send_signed(
+                method, host=host, url=url, target=target, headers=send, body=body
             )
-            self.requests += 1
-            try:
-                status, response_headers, body = self.transport.request(
-                    self.scheme, host, method, target, send
-                )
-            except (OSError, ValueError) as exc:
-                error = S3Error("ConnectionError", f"{type(exc).__name__}: {exc}", 0)
-            else:
-                if status in ok and not (status == 200 and body[:200].find(b"<Error>") >= 0):
-                    return status, response_headers, body
-                error = parse_error(body, status, response_headers)
-            if not error.retryable or attempt >= self.retry.max_attempts:
-                raise error
-            time.sleep(self.retry.delay(attempt))
+            if status in ok:
+                try:
+                    return parse(status, answer, data)
+                except (ET.ParseError, ValueError, KeyError) as exc:
+                    # A cut-short or garbled answer: the outcome is unknown, try again
+                    # (botocore does the same: a 200 it cannot parse counts as a 500).
+                    raise S3Error("MalformedResponse", f"{type(exc).__name__}: {exc}", 500) from exc
+            error = parse_error(data, status)
+            if error.code == "RequestTimeTooSkewed" or (status == 403 and not data):
+                # Resign with the server's clock, at once; with the same clock, never.
+                explicit = error.code == "RequestTimeTooSkewed"
+                tolerance = 1.0 if explicit else SigningClock.SILENT_SKEW_SECONDS
+                if self.clock.correct(answer.get("date"), time.time(), tolerance=tolerance):
+                    raise S3Error(
+                        error.code, error.message, status, retry_at_once=True, retryable=True
+                    )
+                if explicit:
+                    raise S3Error(error.code, error.message, status, retryable=False)
+            raise error
+
+        return call_with_retries(self.retry, attempt)
+
+    def _send_signed(
+        self,
+        method: str,
+        *,
+        host: str,
+        url: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        creds = self.credentials.get_frozen_credentials()
+        request = _Request(method, url, dict(headers), body or b"")
+        _SignerAt(creds, self.region, self.clock.now().strftime(_SIGV4_TIMESTAMP)).add_auth(request)
+        wire: dict[str, str | bytes] = {
+            name: value if value.isascii() else value.encode("utf-8")
+            for name, value in request.headers.items()
+        }
+        with self._count_lock:
+            self._requests += 1
+        try:
+            response = self.transport.send(
+                method, scheme=self.scheme, host=host, target=target, headers=wire, body=body
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise S3Error("ConnectionError", f"{type(exc).__name__}: {exc}", 0) from exc
+        answer = {name.lower(): value for name, value in response.headers.items()}
+        return response.status, answer, response.data or b""
 
     # -- operations ------------------------------------------------------------------
 
-    def copy_object(
-        self,
-        *,
-        bucket: str,
-        key: str,
-        source_bucket: str,
-        source_key: str,
-        source_version_id: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> CopyResult:
-        send = {"x-amz-copy-source": copy_source(source_bucket, source_key, source_version_id)}
-        if headers:
-            send.update(headers)
-        _, response_headers, body = self.request("PUT", bucket, key, headers=send)
-        root = ET.fromstring(body)  # noqa: S314 - S3's own answer; expat >= 2.4 refuses entity bombs
-        checksums = {}
-        for algorithm in CHECKSUM_ALGORITHMS:
-            value = _text(root, "Checksum" + algorithm)
-            if value:
-                checksums[algorithm] = value
-        return CopyResult(
-            etag=_text(root, "ETag") or "",
-            checksums=checksums,
-            checksum_type=_text(root, "ChecksumType"),
-            version_id=response_headers.get("x-amz-version-id"),
-            sse=response_headers.get("x-amz-server-side-encryption"),
-        )
-
     def head_object(
-        self,
-        bucket: str,
-        key: str,
-        *,
-        version_id: str | None = None,
-        part_number: int | None = None,
-        headers: Mapping[str, str] | None = None,
+        self, obj: ObjectRef, *, part_number: int | None = None, access: Access = NO_ACCESS
     ) -> HeadResult | None:
-        """HeadObject with checksums; None when the object does not exist."""
         params = {}
-        if version_id:
-            params["versionId"] = version_id
+        if obj.version_id:
+            params["versionId"] = obj.version_id
         if part_number:
             params["partNumber"] = str(part_number)
-        send = {"x-amz-checksum-mode": "ENABLED"}
-        if headers:
-            send.update(headers)
-        status, h, _ = self.request(
-            "HEAD", bucket, key, params=params, headers=send, ok=(200, 206, 404)
+
+        def parse(status: int, headers: Mapping[str, str], _body: bytes) -> HeadResult | None:
+            return None if status == 404 else head_result(headers)
+
+        return self._call(
+            "HEAD",
+            obj.bucket,
+            obj.key,
+            params=params,
+            headers={"x-amz-checksum-mode": "ENABLED"},
+            access=access,
+            parse=parse,
+            ok=(200, 206, 404),
         )
-        if status == 404:
-            return None
-        checksums = {}
-        for algorithm in CHECKSUM_ALGORITHMS:
-            value = h.get("x-amz-checksum-" + algorithm.lower())
-            if value:
-                checksums[algorithm] = value
-        parts = h.get("x-amz-mp-parts-count")
-        return HeadResult(
-            size=int(h.get("content-length", "0")),
-            etag=h.get("etag", ""),
-            checksums=checksums,
-            checksum_type=h.get("x-amz-checksum-type"),
-            parts_count=int(parts) if parts else None,
-            version_id=h.get("x-amz-version-id"),
-            sse=h.get("x-amz-server-side-encryption"),
-            storage_class=h.get("x-amz-storage-class"),
-            content={api: h[name] for name, api in CONTENT_HEADERS.items() if name in h},
-            metadata={
-                name.lower()[len("x-amz-meta-") :]: value
-                for name, value in h.items()
-                if name.lower().startswith("x-amz-meta-")
-            },
+
+    def get_object(self, obj: ObjectRef, *, access: Access = NO_ACCESS) -> bytes | None:
+        params = {"versionId": obj.version_id} if obj.version_id else None
+
+        def parse(status: int, _headers: Mapping[str, str], body: bytes) -> bytes | None:
+            # A 404 answers NoSuchKey; a 200's body is the object, never an error.
+            return None if status == 404 else body
+
+        return self._call(
+            "GET", obj.bucket, obj.key, params=params, access=access, parse=parse, ok=(200, 404)
         )
 
     def list_objects(
@@ -601,9 +548,9 @@ class FastS3:
         prefix: str,
         *,
         start_after: str | None = None,
-        headers: Mapping[str, str] | None = None,
+        access: Access = NO_ACCESS,
     ) -> Iterator[ListEntry]:
-        """ListObjectsV2 under ``prefix`` (keys URL-encoded on the wire), page by page."""
+        """ListObjectsV2 (keys URL-encoded on the wire), page by page."""
         token: str | None = None
         while True:
             params = {"list-type": "2", "prefix": prefix, "encoding-type": "url"}
@@ -611,21 +558,301 @@ class FastS3:
                 params["continuation-token"] = token
             elif start_after:
                 params["start-after"] = start_after
-            _, _, body = self.request("GET", bucket, None, params=params, headers=headers)
-            root = ET.fromstring(body)  # noqa: S314 - S3's own answer; expat >= 2.4 refuses entity bombs
-            for node in root.iter(_S3_NS + "Contents"):
-                algorithms = tuple(
-                    a.text for a in node.iter(_S3_NS + "ChecksumAlgorithm") if a.text
-                )
-                yield ListEntry(
-                    key=unquote_plus(_text(node, "Key") or ""),
-                    size=int(_text(node, "Size") or 0),
-                    etag=_text(node, "ETag") or "",
-                    checksum_algorithms=algorithms,
-                    checksum_type=_text(node, "ChecksumType"),
-                )
-            if (_text(root, "IsTruncated") or "false").lower() != "true":
-                return
-            token = _text(root, "NextContinuationToken")
+            entries, token = self._call(
+                "GET", bucket, None, params=params, access=access, parse=_parse_list
+            )
+            yield from entries
             if not token:
                 return
+
+    def copy_object(
+        self,
+        source: ObjectRef,
+        destination: ObjectRef,
+        *,
+        if_match: str | None = None,
+        metadata_directive: Directive = "COPY",
+        content: Mapping[str, str] | None = None,
+        tagging_directive: Directive = "COPY",
+        settings: WriteSettings = _DEFAULT_WRITE,
+        access: Access = NO_ACCESS,
+    ) -> CopyResult:
+        headers = {
+            "x-amz-copy-source": copy_source(source),
+            "x-amz-metadata-directive": metadata_directive,
+            "x-amz-tagging-directive": tagging_directive,
+        }
+        if if_match:
+            headers["x-amz-copy-source-if-match"] = if_match
+        if metadata_directive == "REPLACE" and content:
+            headers.update({CONTENT_HEADERS[api]: value for api, value in content.items()})
+        headers.update(_write_headers(settings))
+
+        def parse(_status: int, answer: Mapping[str, str], body: bytes) -> CopyResult:
+            root = _xml(body)
+            _embedded_error(root)
+            return CopyResult(
+                etag=_text(root, "ETag") or "",
+                checksums=_checksums(root),
+                checksum_type=_text(root, "ChecksumType"),
+                version_id=answer.get("x-amz-version-id"),
+                sse=answer.get("x-amz-server-side-encryption"),
+            )
+
+        return self._call(
+            "PUT", destination.bucket, destination.key, headers=headers, access=access, parse=parse
+        )
+
+    def get_object_tagging(
+        self, obj: ObjectRef, *, access: Access = NO_ACCESS
+    ) -> list[tuple[str, str]]:
+        params = {"tagging": ""}
+        if obj.version_id:
+            params["versionId"] = obj.version_id
+
+        def parse(_status: int, _headers: Mapping[str, str], body: bytes) -> list[tuple[str, str]]:
+            root = _xml(body)
+            tags = []
+            for tag_set in _children(root, "TagSet"):
+                for tag in _children(tag_set, "Tag"):
+                    tags.append((_text(tag, "Key") or "", _text(tag, "Value") or ""))
+            return tags
+
+        return self._call("GET", obj.bucket, obj.key, params=params, access=access, parse=parse)
+
+    def get_object_part_sizes(self, obj: ObjectRef, *, access: Access = NO_ACCESS) -> list[int]:
+        sizes: list[int] = []
+        marker = 0
+        while True:
+            params = {"attributes": ""}
+            if obj.version_id:
+                params["versionId"] = obj.version_id
+            headers = {
+                "x-amz-object-attributes": "ObjectParts",
+                "x-amz-max-parts": "1000",
+                "x-amz-part-number-marker": str(marker),
+            }
+            page, marker = self._call(
+                "GET",
+                obj.bucket,
+                obj.key,
+                params=params,
+                headers=headers,
+                access=access,
+                parse=_parse_attribute_parts,
+            )
+            sizes.extend(page)
+            if not marker or not page:
+                return sizes
+
+    def create_multipart_upload(
+        self,
+        destination: ObjectRef,
+        *,
+        content: Mapping[str, str] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        tags: Sequence[tuple[str, str]] = (),
+        settings: WriteSettings = _DEFAULT_WRITE,
+        checksum_type: str | None = None,
+        access: Access = NO_ACCESS,
+    ) -> str:
+        headers = {CONTENT_HEADERS[api]: value for api, value in (content or {}).items()}
+        headers.update({f"x-amz-meta-{name}": value for name, value in (metadata or {}).items()})
+        if tags:
+            headers["x-amz-tagging"] = urlencode(list(tags))
+        headers.update(_write_headers(settings))
+        if checksum_type:
+            headers["x-amz-checksum-type"] = checksum_type
+
+        def parse(_status: int, _headers: Mapping[str, str], body: bytes) -> str:
+            upload_id = _text(_xml(body), "UploadId")
+            if not upload_id:
+                raise ValueError("CreateMultipartUpload answered no UploadId")
+            return upload_id
+
+        return self._call(
+            "POST",
+            destination.bucket,
+            destination.key,
+            params={"uploads": ""},
+            headers=headers,
+            access=access,
+            parse=parse,
+        )
+
+    def upload_part_copy(
+        self,
+        source: ObjectRef,
+        destination: ObjectRef,
+        *,
+        upload_id: str,
+        part_number: int,
+        byte_range: tuple[int, int] | None = None,
+        if_match: str | None = None,
+        access: Access = NO_ACCESS,
+    ) -> PartResult:
+        headers = {"x-amz-copy-source": copy_source(source)}
+        if byte_range is not None:
+            headers["x-amz-copy-source-range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
+        if if_match:
+            headers["x-amz-copy-source-if-match"] = if_match
+
+        def parse(_status: int, _headers: Mapping[str, str], body: bytes) -> PartResult:
+            root = _xml(body)
+            _embedded_error(root)
+            etag = _text(root, "ETag")
+            if not etag:
+                raise ValueError("UploadPartCopy answered no ETag")
+            return PartResult(part_number=part_number, etag=etag, checksums=_checksums(root))
+
+        return self._call(
+            "PUT",
+            destination.bucket,
+            destination.key,
+            params={"partNumber": str(part_number), "uploadId": upload_id},
+            headers=headers,
+            access=access,
+            parse=parse,
+        )
+
+    def list_parts(
+        self, destination: ObjectRef, *, upload_id: str, access: Access = NO_ACCESS
+    ) -> list[PartResult]:
+        parts: list[PartResult] = []
+        marker = 0
+        while True:
+            params = {"uploadId": upload_id}
+            if marker:
+                params["part-number-marker"] = str(marker)
+            page, marker = self._call(
+                "GET",
+                destination.bucket,
+                destination.key,
+                params=params,
+                access=access,
+                parse=_parse_list_parts,
+            )
+            parts.extend(page)
+            if not marker or not page:
+                return parts
+
+    def complete_multipart_upload(
+        self,
+        destination: ObjectRef,
+        *,
+        upload_id: str,
+        parts: Sequence[PartResult],
+        access: Access = NO_ACCESS,
+    ) -> str:
+        body = _complete_body(parts)
+
+        def parse(_status: int, _headers: Mapping[str, str], answer: bytes) -> str:
+            root = _xml(answer)
+            _embedded_error(root)
+            return _text(root, "ETag") or ""
+
+        return self._call(
+            "POST",
+            destination.bucket,
+            destination.key,
+            params={"uploadId": upload_id},
+            headers={"content-type": "application/xml"},
+            access=access,
+            body=body,
+            parse=parse,
+        )
+
+    def abort_multipart_upload(
+        self, destination: ObjectRef, *, upload_id: str, access: Access = NO_ACCESS
+    ) -> None:
+        def parse(_status: int, _headers: Mapping[str, str], _body: bytes) -> None:
+            return None
+
+        self._call(
+            "DELETE",
+            destination.bucket,
+            destination.key,
+            params={"uploadId": upload_id},
+            access=access,
+            parse=parse,
+            ok=(200, 204),
+        )
+
+
+# -- answers -------------------------------------------------------------------------
+
+
+def _write_headers(settings: WriteSettings) -> dict[str, str]:
+    headers = {}
+    if settings.storage_class:
+        headers["x-amz-storage-class"] = settings.storage_class
+    if settings.sse_kms_key_id:
+        headers["x-amz-server-side-encryption"] = "aws:kms"
+        headers["x-amz-server-side-encryption-aws-kms-key-id"] = settings.sse_kms_key_id
+    if settings.checksum_algorithm:
+        headers["x-amz-checksum-algorithm"] = settings.checksum_algorithm
+    return headers
+
+
+def _parse_list(
+    _status: int, _headers: Mapping[str, str], body: bytes
+) -> tuple[list[ListEntry], str | None]:
+    root = _xml(body)
+    entries = []
+    for node in _children(root, "Contents"):
+        algorithms = tuple(a.text for a in _children(node, "ChecksumAlgorithm") if a.text)
+        entries.append(
+            ListEntry(
+                key=unquote_plus(_text(node, "Key") or ""),
+                size=int(_text(node, "Size") or 0),
+                etag=_text(node, "ETag") or "",
+                checksum_algorithms=algorithms,
+                checksum_type=_text(node, "ChecksumType"),
+            )
+        )
+    truncated = (_text(root, "IsTruncated") or "false").lower() == "true"
+    return entries, (_text(root, "NextContinuationToken") if truncated else None)
+
+
+def _parse_attribute_parts(
+    _status: int, _headers: Mapping[str, str], body: bytes
+) -> tuple[list[int], int]:
+    """(part sizes of this page, the next marker or 0)."""
+    parts_node = ET.Element("none")
+    root = _xml(body)
+    found = _children(root, "ObjectParts")
+    if found:
+        parts_node = found[0]
+    sizes = [int(_text(part, "Size") or 0) for part in _children(parts_node, "Part")]
+    truncated = (_text(parts_node, "IsTruncated") or "false").lower() == "true"
+    return sizes, int(_text(parts_node, "NextPartNumberMarker") or 0) if truncated else 0
+
+
+def _parse_list_parts(
+    _status: int, _headers: Mapping[str, str], body: bytes
+) -> tuple[list[PartResult], int]:
+    root = _xml(body)
+    parts = [
+        PartResult(
+            part_number=int(_text(node, "PartNumber") or 0),
+            etag=_text(node, "ETag") or "",
+            checksums=_checksums(node),
+            size=int(_text(node, "Size") or 0),
+        )
+        for node in _children(root, "Part")
+    ]
+    truncated = (_text(root, "IsTruncated") or "false").lower() == "true"
+    return parts, int(_text(root, "NextPartNumberMarker") or 0) if truncated else 0
+
+
+def _complete_body(parts: Sequence[PartResult]) -> bytes:
+    """The CompleteMultipartUpload document: each part's number, ETag and checksums."""
+    out = ['<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">']
+    for part in parts:
+        out.append(f"<Part><PartNumber>{part.part_number}</PartNumber>")
+        out.append(f"<ETag>{escape(part.etag)}</ETag>")
+        for algorithm, value in sorted(part.checksums.items()):
+            out.append(f"<Checksum{algorithm}>{escape(value)}</Checksum{algorithm}>")
+        out.append("</Part>")
+    out.append("</CompleteMultipartUpload>")
+    return "".join(out).encode()

@@ -1,16 +1,26 @@
 """Fixtures of the copy-engine tests: buckets on the shared moto server, an engine
-factory, and a fault-injecting HTTP proxy on 127.0.0.1 in front of moto.
+factory run once per S3 client implementation, and a fault-injecting HTTP proxy on
+127.0.0.1 in front of moto.
 
-The proxy is how throttling and access denial are produced for real: the engine speaks
-HTTP to it exactly as to S3, and it answers some requests with an S3 error document
-(503 SlowDown, 403 AccessDenied) and forwards the rest to the moto server. Nothing in the
-engine is mocked.
+``make_engine`` is parametrized over ``CLIENTS``: every engine test runs against the lean
+client and against the boto3-backed one (as Powertools' tests run each persistence
+backend), so the engine depends on the ``S3Client`` interface only.
+
+The proxy is how throttling, access denial, a skewed server clock and an HTTP proxy are
+produced for real: the clients speak HTTP to it exactly as to S3 (as to an endpoint, or
+as to a forward proxy), and it answers some requests with an S3 error document (503
+SlowDown, 403 AccessDenied, even 200 with an ``<Error>`` body) and forwards the rest to
+the moto server. It also checks every request's SigV4 signature the way S3 does, from the
+raw request line and headers as received (moto does not), so a request that was signed
+differently from how it was sent fails the test. Nothing in the engine is mocked.
 """
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,10 +29,14 @@ from urllib.parse import urlsplit
 
 import boto3
 import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from steps_s3_copy.models import CopyOptions
-from steps_s3_copy.worker.engine import CopyEngine
-from steps_s3_copy.worker.s3http import RetryPolicy
+from steps_s3_copy.worker.engine import CopyEngine, lean_client, pool_size
+from steps_s3_copy.worker.s3boto import Boto3S3Client
+from steps_s3_copy.worker.s3client import RetryPolicy, S3Client, header_text
 from tests.conftest import REGION
 
 #: Backoff fast enough for tests, with the same number of attempts as production.
@@ -31,8 +45,29 @@ FAST_RETRY = RetryPolicy(max_attempts=8, base_seconds=0.005, cap_seconds=0.05)
 SOURCE = "source-bucket"
 DEST = "dest-bucket"
 
+#: The S3 client implementations every engine test runs against.
+CLIENTS = ("lean", "boto3")
+#: The credentials tests/conftest.py puts in the environment (the proxy checks with them).
+TEST_CREDENTIALS = Credentials("testing", "testing", "testing")
+#: S3 refuses a request signed more than 15 minutes away from its own clock.
+MAX_SKEW_SECONDS = 15 * 60
+
+#: The "error code" that makes the proxy answer a cut-short XML document instead.
+TRUNCATED = "(truncated)"
+
 #: A rule sees (method, path, query) and returns (status, code) to fail the request.
 Rule = Callable[[str, str, str], tuple[int, str] | None]
+
+
+@dataclass
+class Seen:
+    """One request as the proxy received it."""
+
+    method: str
+    target: str
+    headers: dict[str, str]
+    #: sent to the proxy as to a forward proxy (absolute URL in the request line)
+    proxied: bool
 
 
 @dataclass
@@ -40,8 +75,12 @@ class FaultProxy:
     upstream: str
     rules: list[Rule] = field(default_factory=list)
     injected: list[tuple[str, str, int, str]] = field(default_factory=list)
+    seen: list[Seen] = field(default_factory=list)
+    bad_signatures: list[str] = field(default_factory=list)
     forwarded: int = 0
     url: str = ""
+    #: the simulated server clock's distance from the real one, in seconds
+    clock_offset: float = 0.0
 
     def fail_first(self, count: int, status: int, code: str, match: Rule | None = None) -> None:
         """Fail the first ``count`` requests that ``match`` (all requests by default)."""
@@ -62,6 +101,32 @@ class FaultProxy:
     def deny(self, match: Rule) -> None:
         self.rules.append(match)
 
+    def server_date(self) -> str:
+        return email.utils.formatdate(time.time() + self.clock_offset, usegmt=True)
+
+
+def signature_problem(method: str, target: str, headers: dict[str, str]) -> str | None:
+    """Why S3 would refuse this request's SigV4 signature, or None when it is valid.
+
+    Recomputed with botocore's signer from the raw request target and the signed headers
+    exactly as they arrived (header values are UTF-8 on the wire), as S3 does.
+    """
+    authorization = headers.get("authorization", "")
+    fields = dict(part.strip().split("=", 1) for part in authorization.split(" ", 1)[-1].split(","))
+    scope = fields.get("Credential", "").split("/")
+    if len(scope) != 5 or "SignedHeaders" not in fields:
+        return f"{method} {target}: no SigV4 authorization"
+    signed = {name: header_text(headers[name]) for name in fields["SignedHeaders"].split(";")}
+    request = AWSRequest(method=method, url=f"http://{headers['host']}{target}", headers=signed)
+    request.context["timestamp"] = headers["x-amz-date"]
+    auth = S3SigV4Auth(TEST_CREDENTIALS, "s3", scope[2])
+    expected = auth.signature(
+        auth.string_to_sign(request, auth.canonical_request(request)), request
+    )
+    if expected != fields.get("Signature"):
+        return f"{method} {target}: signature does not match"
+    return None
+
 
 def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
     upstream = urlsplit(proxy.upstream)
@@ -73,25 +138,51 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
+        def _error(self, status: int, code: str, extra: dict[str, str] | None = None) -> None:
+            payload = (
+                f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
+                f"<Message>injected by the test proxy</Message></Error>"
+            ).encode()
+            if code == TRUNCATED:  # an answer cut short: not even well-formed XML
+                payload = b"<?xml version='1.0' encoding='UTF-8'?><ListBucketResult><Cont"
+            self.send_response_only(status)
+            self.send_header("Date", proxy.server_date())
+            for name, value in (extra or {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
         def _relay(self) -> None:
             sent = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(sent) if sent else b""
-            path, _, query = self.path.partition("?")
+            target, proxied = self.path, False
+            if "://" in target:  # absolute form: we are being used as a forward proxy
+                parts = urlsplit(target)
+                target = parts.path + (f"?{parts.query}" if parts.query else "")
+                proxied = True
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            proxy.seen.append(Seen(self.command, target, headers, proxied))
+            problem = signature_problem(self.command, target, headers)
+            if problem:
+                proxy.bad_signatures.append(problem)
+                self._error(403, "SignatureDoesNotMatch")
+                return
+            signed_at = time.mktime(time.strptime(headers["x-amz-date"], "%Y%m%dT%H%M%SZ"))
+            skew = signed_at - time.mktime(time.gmtime(time.time() + proxy.clock_offset))
+            if abs(skew) > MAX_SKEW_SECONDS:
+                proxy.injected.append((self.command, target, 403, "RequestTimeTooSkewed"))
+                self._error(403, "RequestTimeTooSkewed")
+                return
+            path, _, query = target.partition("?")
             for rule in proxy.rules:
                 fault = rule(self.command, path, query)
                 if fault:
                     status, code = fault
-                    proxy.injected.append((self.command, self.path, status, code))
-                    payload = (
-                        f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
-                        f"<Message>injected by the test proxy</Message></Error>"
-                    ).encode()
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    if self.command != "HEAD":
-                        self.wfile.write(payload)
+                    proxy.injected.append((self.command, target, status, code))
+                    self._error(status, code)
                     return
             conn = getattr(local, "conn", None)
             if conn is None:
@@ -99,9 +190,13 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                     upstream.hostname or "127.0.0.1", upstream.port, timeout=60
                 )
                 local.conn = conn
-            headers = {k: v for k, v in self.headers.items() if k.lower() != "expect"}
+            forward = {
+                k: v
+                for k, v in self.headers.items()
+                if k.lower() not in ("expect", "proxy-connection")
+            }
             try:
-                conn.request(self.command, self.path, body=body or None, headers=headers)
+                conn.request(self.command, target, body=body or None, headers=forward)
                 response = conn.getresponse()
                 data = response.read()
             except (OSError, http.client.HTTPException):
@@ -109,12 +204,18 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 local.conn = None
                 raise
             proxy.forwarded += 1
-            self.send_response(response.status)
+            self.send_response_only(response.status)
+            self.send_header("Date", proxy.server_date())
             length = str(len(data))
             for name, value in response.getheaders():
                 if name.lower() == "content-length" and self.command == "HEAD":
                     length = value  # a HEAD answer's length is the object's
-                elif name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                elif name.lower() not in (
+                    "content-length",
+                    "transfer-encoding",
+                    "connection",
+                    "date",
+                ):
                     self.send_header(name, value)
             self.send_header("Content-Length", length)
             self.end_headers()
@@ -139,6 +240,7 @@ def fault_proxy(moto_server: str) -> Iterator[FaultProxy]:
     finally:
         server.shutdown()
         server.server_close()
+    assert not proxy.bad_signatures, proxy.bad_signatures
 
 
 @pytest.fixture
@@ -148,14 +250,33 @@ def buckets(s3: Any) -> Any:
     return s3
 
 
-@pytest.fixture
-def make_engine(moto_server: str) -> Callable[..., CopyEngine]:
-    def make(endpoint: str | None = None, **options: Any) -> CopyEngine:
-        return CopyEngine(
-            CopyOptions(**options),
-            session=boto3.session.Session(region_name=REGION),
-            endpoint_url=endpoint or moto_server,
-            retry=FAST_RETRY,
+def make_client(
+    kind: str, endpoint: str, options: CopyOptions | None = None, retry: RetryPolicy = FAST_RETRY
+) -> S3Client:
+    """An ``S3Client`` of implementation ``kind`` for ``endpoint``, as the engine sizes it."""
+    options = options or CopyOptions()
+    session = boto3.session.Session(region_name=REGION)
+    if kind == "boto3":
+        return Boto3S3Client.from_session(
+            session._session,
+            region=REGION,
+            endpoint_url=endpoint,
+            max_connections=pool_size(options),
+            retry=retry,
         )
+    return lean_client(options, session=session, endpoint_url=endpoint, retry=retry)
+
+
+@pytest.fixture(params=CLIENTS)
+def client_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_engine(moto_server: str, client_kind: str) -> Callable[..., CopyEngine]:
+    def make(endpoint: str | None = None, **options: Any) -> CopyEngine:
+        copy_options = CopyOptions(**options)
+        client = make_client(client_kind, endpoint or moto_server, copy_options)
+        return CopyEngine(copy_options, client=client)
 
     return make

@@ -1,17 +1,19 @@
 """The copy engine against a moto server on 127.0.0.1 (through a fault proxy where the
-test needs throttling or denial)."""
+test needs throttling, denial or a signature check).
+
+Every test that uses ``make_engine`` runs once per S3 client implementation (the lean
+client and the boto3-backed one, ``tests/worker/conftest.py``)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
+from botocore.handlers import validate_ascii_metadata
 
 from steps_s3_copy.models import (
     CopyItem,
@@ -21,8 +23,8 @@ from steps_s3_copy.models import (
     OverwritePolicy,
     Status,
 )
-from steps_s3_copy.worker.engine import Control, CopyEngine, plan_parts
-from steps_s3_copy.worker.s3http import S3Error
+from steps_s3_copy.worker.engine import CopyEngine
+from steps_s3_copy.worker.s3http import LeanS3Client
 from tests.worker.conftest import DEST, SOURCE, FaultProxy
 
 Engine = Callable[..., CopyEngine]
@@ -61,6 +63,12 @@ def body_of(s3: Any, bucket: str, key: str) -> bytes:
 
 def no_uploads_left(s3: Any) -> bool:
     return not s3.list_multipart_uploads(Bucket=DEST).get("Uploads")
+
+
+def planned(s3: Any, key: str, dest_key: str | None = None) -> CopyItem:
+    """An item as Prepare plans it: with the source's size and ETag."""
+    head = s3.head_object(Bucket=SOURCE, Key=key)
+    return item(key, dest_key, size=head["ContentLength"], etag=head["ETag"])
 
 
 def test_small_and_zero_byte_objects_are_copied_and_verified(buckets: Any, make_engine: Engine):
@@ -149,15 +157,6 @@ def test_above_threshold_single_part_source_is_copied_in_parts(buckets: Any, mak
     assert no_uploads_left(s3)
 
 
-def test_part_plan_respects_the_10000_part_limit():
-    assert plan_parts(12 * MiB + 5, 5 * MiB) == [5 * MiB, 5 * MiB, 2 * MiB + 5]
-    huge = 5 * 1024**4
-    parts = plan_parts(huge, 5 * MiB)
-    assert len(parts) <= 10_000
-    assert sum(parts) == huge
-    assert max(parts) <= 5 * 1024**3
-
-
 @pytest.mark.parametrize("threshold", [5 * 1024**3, 5 * MiB], ids=["copy-object", "multipart"])
 def test_metadata_content_headers_and_tags_are_preserved(
     buckets: Any, make_engine: Engine, threshold: int
@@ -218,12 +217,12 @@ def test_skip_when_identical_uses_one_listing(buckets: Any, make_engine: Engine)
         items.append(item(key, size=head["ContentLength"], etag=head["ETag"]))
     first = make_engine()
     assert {r.status for r in first.copy(items)} == {Status.COPIED}
-    assert first.fast.requests == 1 + len(keys)  # one listing, one CopyObject each
+    assert first.s3.requests == 1 + len(keys)  # one listing, one CopyObject each
     again = make_engine()
     results = again.copy(items)
     assert {(r.status, r.method) for r in results} == {(Status.SKIPPED, "skip")}
     assert all(r.checksum and r.checksum.startswith("ETAG:") for r in results)
-    assert again.fast.requests == 1  # the listing answered everything
+    assert again.s3.requests == 1  # the listing answered everything
 
 
 def test_skip_check_by_head_for_a_single_object(buckets: Any, make_engine: Engine):
@@ -233,7 +232,7 @@ def test_skip_check_by_head_for_a_single_object(buckets: Any, make_engine: Engin
     engine = make_engine()
     [result] = engine.copy([item("one")])
     assert (result.status, result.method) == (Status.SKIPPED, "skip")
-    assert engine.fast.requests == 2  # HeadObject of the source and of the destination
+    assert engine.s3.requests == 2  # HeadObject of the source and of the destination
 
 
 def test_recopy_when_destination_differs(buckets: Any, make_engine: Engine):
@@ -374,7 +373,7 @@ def test_failed_part_copy_aborts_the_upload(
     assert not s3.list_objects_v2(Bucket=DEST).get("Contents")
 
 
-def test_copy_prefix_lists_both_sides_once_and_copies_what_differs(
+def test_planned_items_in_one_folder_list_once_and_copy_only_what_differs(
     buckets: Any, make_engine: Engine
 ):
     s3 = buckets
@@ -383,15 +382,15 @@ def test_copy_prefix_lists_both_sides_once_and_copies_what_differs(
     s3.put_object(Bucket=DEST, Key="out/a", Body=b"aaa")  # identical
     s3.put_object(Bucket=DEST, Key="out/b", Body=b"old")  # same size, other content
     engine = make_engine()
-    results = engine.copy_prefix(SOURCE, "in/", DEST, "out/")
+    results = engine.copy([planned(s3, f"in/{n}", f"out/{n}") for n in "abc"])
     assert [(r.destination, r.status) for r in results] == [
         (f"s3://{DEST}/out/a", Status.SKIPPED),
         (f"s3://{DEST}/out/b", Status.COPIED),
         (f"s3://{DEST}/out/c", Status.COPIED),
     ]
-    # two listings, two CopyObject, and for "b" (same size, other ETag, listed with a
+    # one listing, two CopyObject, and for "b" (same size, other ETag, listed with a
     # checksum algorithm) one HeadObject on each side to compare checksums
-    assert engine.fast.requests == 2 + 2 + 2
+    assert engine.s3.requests == 1 + 2 + 2
     assert body_of(s3, DEST, "out/b") == b"bbb"
 
 
@@ -401,21 +400,6 @@ def test_copy_one_alone_checks_the_destination(buckets: Any, make_engine: Engine
     s3.put_object(Bucket=DEST, Key="solo", Body=b"same")
     result = make_engine().copy_one(item("solo"))
     assert (result.status, result.method) == (Status.SKIPPED, "skip")
-
-
-def test_control_stops_starting_and_aborts_after_grace_or_deadline():
-    stop = threading.Event()
-    control = Control(stop, None, grace=0.2)
-    assert control.may_start()
-    assert not control.must_abort()
-    stop.set()
-    assert not control.may_start()
-    assert not control.must_abort()  # within the grace period
-    time.sleep(0.25)
-    assert control.must_abort()
-    late = Control(None, time.monotonic() - 10, grace=100)
-    assert not late.may_start()
-    assert late.must_abort()  # well past the deadline: abort rather than be killed
 
 
 def test_slowdown_on_part_copies_is_retried_by_the_multipart_path(
@@ -438,12 +422,6 @@ def test_slowdown_on_part_copies_is_retried_by_the_multipart_path(
     assert no_uploads_left(s3)
 
 
-def test_copy_prefix_raises_when_the_source_cannot_be_listed(buckets: Any, make_engine: Engine):
-    with pytest.raises(S3Error) as caught:
-        make_engine().copy_prefix("no-such-bucket", "x/", DEST, "y/")
-    assert caught.value.code == "NoSuchBucket"
-
-
 def test_without_endpoint_url_the_engine_follows_botocores_configured_endpoint(
     buckets: Any, moto_server: str, monkeypatch: pytest.MonkeyPatch
 ):
@@ -451,7 +429,8 @@ def test_without_endpoint_url_the_engine_follows_botocores_configured_endpoint(
     s3.put_object(Bucket=SOURCE, Key="env", Body=b"e")
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server)
     engine = CopyEngine(CopyOptions(), session=boto3.session.Session(region_name="us-east-1"))
-    assert engine.fast.host == moto_server.removeprefix("http://")
+    assert isinstance(engine.s3, LeanS3Client)
+    assert engine.s3.host == moto_server.removeprefix("http://")
     [result] = engine.copy([item("env")])
     assert result.status is Status.COPIED
     assert body_of(s3, DEST, "env") == b"e"
@@ -459,8 +438,106 @@ def test_without_endpoint_url_the_engine_follows_botocores_configured_endpoint(
 
 def test_on_aws_the_hot_path_uses_virtual_hosted_addressing():
     engine = CopyEngine(CopyOptions(), session=boto3.session.Session(region_name="eu-west-1"))
-    host, path = engine.fast._where("my-bucket", "a b")
+    assert isinstance(engine.s3, LeanS3Client)
+    host, path = engine.s3._where("my-bucket", "a b")
     assert host.startswith("my-bucket.s3.")
     assert host.endswith(".amazonaws.com")
     assert path == "/a%20b"
-    assert engine.fast.scheme == "https"
+    assert engine.s3.scheme == "https"
+
+
+# -- protocol: header text, header injection, errors inside 200 answers ---------------
+
+UTF8_DISPOSITION = 'attachment; filename="résumé-日本.pdf"'
+
+
+@pytest.mark.parametrize("threshold", [5 * 1024**3, 5 * MiB], ids=["copy-object", "multipart"])
+def test_non_ascii_content_disposition_and_metadata_are_carried_byte_for_byte(
+    buckets: Any, make_engine: Engine, fault_proxy: FaultProxy, threshold: int
+):
+    s3 = buckets
+    # A source written with UTF-8 metadata, as S3 accepts it (botocore refuses it:
+    # boto/botocore#2552; S3 answers such values RFC 2047-encoded, moto as they came).
+    s3.meta.events.unregister("before-parameter-build.s3.PutObject", validate_ascii_metadata)
+    s3.put_object(
+        Bucket=SOURCE,
+        Key="doc.pdf",
+        Body=os.urandom(6 * MiB),
+        ContentType="application/pdf",
+        ContentDisposition=UTF8_DISPOSITION,
+        Metadata={"author": "Zoë Ñandú", "city": "Zürich"},
+    )
+    # through the proxy, which also checks that the UTF-8 values were signed as sent
+    engine = make_engine(endpoint=fault_proxy.url, multipart_threshold=threshold, part_size=5 * MiB)
+    [result] = engine.copy([item("doc.pdf")])
+    assert result.status is Status.COPIED, result
+    assert result.method == ("copy" if threshold > 6 * MiB else "multipart")
+    source = s3.head_object(Bucket=SOURCE, Key="doc.pdf")
+    dest = s3.head_object(Bucket=DEST, Key="doc.pdf")
+    for name in ("ContentDisposition", "ContentType", "Metadata"):
+        assert dest[name] == source[name], name
+    wire = dest["ResponseMetadata"]["HTTPHeaders"]
+    assert wire["content-disposition"].encode("latin-1") == UTF8_DISPOSITION.encode()
+    assert wire["x-amz-meta-author"].encode("latin-1") == "Zoë Ñandú".encode()
+
+
+def test_a_header_value_with_cr_lf_is_refused_and_never_sent(
+    buckets: Any, make_engine: Engine, fault_proxy: FaultProxy
+):
+    s3 = buckets
+    s3.put_object(Bucket=SOURCE, Key="k", Body=b"v")
+    engine = make_engine(
+        endpoint=fault_proxy.url,
+        overwrite=OverwritePolicy.ALWAYS,
+        sse_kms_key_id="alias/key\r\nx-amz-injected: yes",
+    )
+    [result] = engine.copy([planned(s3, "k")])
+    assert (result.status, result.error_code) == (Status.FAILED, "InvalidHeaderValue")
+    assert "control character" in (result.error_message or "")
+    assert fault_proxy.seen == []  # nothing reached the wire
+    assert not s3.list_objects_v2(Bucket=DEST).get("Contents")
+
+
+def test_errors_inside_200_answers_of_the_copy_operations_are_retried(
+    buckets: Any, make_engine: Engine, fault_proxy: FaultProxy
+):
+    s3 = buckets
+    s3.put_object(Bucket=SOURCE, Key="small", Body=b"small")
+    data = os.urandom(11 * MiB)
+    s3.put_object(Bucket=SOURCE, Key="big", Body=data)
+
+    def copy_object(m: str, p: str, _q: str) -> tuple[int, str] | None:
+        return (1, "") if m == "PUT" and p.endswith("/small") else None
+
+    def part_copy(m: str, _p: str, q: str) -> tuple[int, str] | None:
+        return (1, "") if m == "PUT" and "partNumber=2" in q else None
+
+    def complete(m: str, _p: str, q: str) -> tuple[int, str] | None:
+        return (1, "") if m == "POST" and "uploadId=" in q else None
+
+    fault_proxy.fail_first(1, 200, "InternalError", match=copy_object)
+    fault_proxy.fail_first(1, 200, "InternalError", match=part_copy)
+    fault_proxy.fail_first(1, 200, "SlowDown", match=complete)
+    engine = make_engine(endpoint=fault_proxy.url, multipart_threshold=5 * MiB, part_size=5 * MiB)
+    results = engine.copy([item("small"), item("big")])
+    assert [(r.status, r.method) for r in results] == [
+        (Status.COPIED, "copy"),
+        (Status.COPIED, "multipart"),
+    ], results
+    injected = sorted(f[3] for f in fault_proxy.injected)
+    assert injected == ["InternalError", "InternalError", "SlowDown"]
+    assert body_of(s3, DEST, "small") == b"small"
+    assert body_of(s3, DEST, "big") == data
+    assert no_uploads_left(s3)
+
+
+def test_an_error_inside_every_200_copy_answer_fails_the_object_after_bounded_retries(
+    buckets: Any, make_engine: Engine, fault_proxy: FaultProxy
+):
+    s3 = buckets
+    s3.put_object(Bucket=SOURCE, Key="x", Body=b"x")
+    fault_proxy.deny(lambda m, _p, _q: (200, "AccessDenied") if m == "PUT" else None)
+    [result] = make_engine(endpoint=fault_proxy.url).copy([planned(s3, "x")])
+    assert (result.status, result.error_code) == (Status.FAILED, "AccessDenied")
+    # counted as a 500 (the copy failed on the way), as botocore counts it: bounded
+    assert len(fault_proxy.injected) == 8
