@@ -14,7 +14,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-#: attempts per request, the first included (botocore "standard" retry mode)
+#: tries per request, the first included (botocore's ``total_max_attempts``; its
+#: ``max_attempts`` counts retries only: https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html)
 MAX_ATTEMPTS = 8
 
 
@@ -29,7 +30,7 @@ def config(
     """The botocore ``Config`` of every client the service makes."""
     return Config(
         max_pool_connections=max_pool_connections,
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         tcp_keepalive=True,
