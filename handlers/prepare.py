@@ -40,6 +40,8 @@ class PrepareEnv(LayoutEnv):
     execution_timeout_seconds: int | None = Field(
         None, alias="STATE_MACHINE_TIMEOUT_SECONDS", ge=60
     )
+    #: the function's region (Lambda sets AWS_REGION): buckets elsewhere are refused
+    region: str | None = Field(None, alias="AWS_REGION")
 
     def settings(self) -> PrepareSettings:
         return PrepareSettings(
@@ -51,6 +53,7 @@ class PrepareEnv(LayoutEnv):
             kms_keys=_names(self.kms_keys),
             copy_concurrency_limit=self.copy_concurrency_limit,
             execution_timeout_seconds=self.execution_timeout_seconds,
+            region=self.region,
         )
 
 

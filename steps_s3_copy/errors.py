@@ -148,6 +148,10 @@ class SourceAccessDenied(StepsS3CopyError):
     """Source objects named by the manifest cannot be read."""
 
 
+class SourceArchived(StepsS3CopyError):
+    """Sources are archived and the sidecar asks for no restore (or a tier they lack)."""
+
+
 class DestinationNotWritable(StepsS3CopyError):
     """The destination bucket does not exist or refuses a test write."""
 
@@ -211,6 +215,7 @@ ERRORS_BY_NAME: dict[str, type[StepsS3CopyError]] = {
         ManifestInvalid,
         SourceNotFound,
         SourceAccessDenied,
+        SourceArchived,
         DestinationNotWritable,
         ReportNotWritable,
         DuplicateEvent,

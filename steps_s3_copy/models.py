@@ -39,7 +39,16 @@ MIN_PART_BYTES = 5 * MiB
 MAX_PART_BYTES = 5 * GiB
 MAX_OBJECT_BYTES = 5 * TiB
 
-INDEX_COLUMNS = ("batchId", "lane", "start", "end", "objects", "bytes", "timeoutSeconds")
+INDEX_COLUMNS = (
+    "batchId",
+    "lane",
+    "start",
+    "end",
+    "objects",
+    "bytes",
+    "timeoutSeconds",
+    "archived",
+)
 
 
 class Model(BaseModel):
@@ -121,6 +130,26 @@ class CopyItem(Model):
     #: size and ETag of the source as Prepare saw it (saves a HeadObject per object)
     size: Annotated[int, Field(ge=0)] | None = None
     etag: str | None = None
+    #: the source's storage class as Prepare saw it (None: STANDARD, or not looked at)
+    storage_class: str | None = None
+    #: an archived source's restore, as Prepare saw it: "needed" (none asked yet),
+    #: "ongoing" (asked, not done), "done" (a restored copy is readable); None: not archived
+    restore: Literal["needed", "ongoing", "done"] | None = None
+
+
+#: storage classes whose objects must be restored before they can be read (GLACIER_IR need
+#: not: https://docs.aws.amazon.com/AmazonS3/latest/userguide/restoring-objects.html);
+#: INTELLIGENT_TIERING only in its archive tiers, which HeadObject's ArchiveStatus tells
+ARCHIVE_STORAGE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE", "INTELLIGENT_TIERING"})
+RestoreTier = Literal["Bulk", "Standard", "Expedited"]
+
+
+class RestoreOptions(Model):
+    """How archived sources are restored before they are copied (the sidecar's ``restore``)."""
+
+    tier: RestoreTier
+    #: how long the restored copy stays readable (the copy must happen within it)
+    days: Annotated[int, Field(strict=True, ge=1, le=365)] = 7
 
 
 class CopyOptions(Model):
@@ -212,6 +241,8 @@ class BatchRef(Model):
     bytes: Annotated[int, Field(ge=0)]
     #: how long the batch's task state may run (the Fargate lane's TimeoutSecondsPath)
     timeout_seconds: Annotated[int, Field(ge=1)] = 900
+    #: objects of the batch still to be restored: the batch waits in Thaw first
+    archived: Annotated[int, Field(ge=0)] = 0
 
 
 class RunConfig(Model):
@@ -234,6 +265,8 @@ class RunConfig(Model):
     #: the report there at the end of the run (as the writer role)
     deliver_uri: str | None = None
     dry_run: bool = False
+    #: how archived sources are restored (None: the run has none, or none may be restored)
+    restore: RestoreOptions | None = None
     objects: int = 0
     bytes: int = 0
     batches: int = 0

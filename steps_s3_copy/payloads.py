@@ -60,6 +60,18 @@ class PreparePayload(Payload):
     execution: ExecutionContext
 
 
+class ArchivedSummary(Model):
+    """The archived sources of a run: restored before they are copied."""
+
+    objects: int
+    bytes: int
+    by_storage_class: dict[str, int]
+    tier: str
+    days: int
+    #: how long the slowest restore may take (AWS's figure for the class and tier)
+    expected_hours: float
+
+
 class PrepareResult(Payload):
     """What Prepare returns to the state machine."""
 
@@ -83,6 +95,8 @@ class PrepareResult(Payload):
     lane_cutoff_bytes: int | None = None
     #: what Prepare changed from what the sidecar asked, and why
     notes: list[str] = []
+    #: archived sources to restore first (None: none)
+    archived: ArchivedSummary | None = None
 
 
 # -- one batch ---------------------------------------------------------------------------

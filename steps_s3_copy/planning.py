@@ -127,6 +127,9 @@ class Writable(Protocol):
 @dataclass(slots=True)
 class _OpenBatch:
     lane: Lane
+    #: whether its objects wait for a restore (they are kept apart from the others, so
+    #: that objects ready now are not held back by the restore)
+    archived: bool = False
     lines: list[bytes] = field(default_factory=list)
     bytes: int = 0
     seconds: float = 0.0
@@ -178,25 +181,31 @@ class Planner:
         self.bytes = 0
         #: estimated copy time of every batch, by batch id
         self.estimates: list[float] = []
-        self._open = {lane: _OpenBatch(lane) for lane in Lane}
+        self._open = {
+            (lane, archived): _OpenBatch(lane, archived)
+            for lane in Lane
+            for archived in (False, True)
+        }
 
     def lane_of(self, size: int) -> Lane:
         return Lane.FARGATE if size > self.lane_cutoff else Lane.LAMBDA
 
     def add(self, item: dict[str, Any], size: int) -> None:
-        """Plan one item of ``size`` bytes (its line is ``encode_item(item)``)."""
-        self.add_line(encode_item(item), size)
+        """Plan one item of ``size`` bytes (its line is ``encode_item(item)``); an item whose
+        source waits for a restore goes to a batch of such items."""
+        archived = item.get("restore") in ("needed", "ongoing")
+        self.add_line(encode_item(item), size, archived=archived)
 
-    def add_line(self, line: bytes, size: int) -> None:
+    def add_line(self, line: bytes, size: int, *, archived: bool = False) -> None:
         lane = self.lane_of(size)
         limits = self.limits[lane]
         seconds = self.model.object_seconds(size)
         self.objects += 1
         self.bytes += size
         if size >= limits.max_bytes:  # a batch of its own; the lane's open batch stays open
-            self._close(_OpenBatch(lane, [line], size, seconds, seconds))
+            self._close(_OpenBatch(lane, archived, [line], size, seconds, seconds))
             return
-        batch = self._open[lane]
+        batch = self._open[(lane, archived)]
         if batch.lines and (
             len(batch.lines) >= limits.max_items
             or batch.bytes + size > limits.max_bytes
@@ -234,6 +243,7 @@ class Planner:
                 objects=len(batch.lines),
                 bytes=batch.bytes,
                 timeout_seconds=timeout,
+                archived=len(batch.lines) if batch.archived else 0,
             )
         )
         self.estimates.append(estimate)
@@ -243,9 +253,9 @@ class Planner:
         batch.longest = 0.0
 
     def finish(self) -> list[BatchRef]:
-        for lane in Lane:
-            if self._open[lane].lines:
-                self._close(self._open[lane])
+        for batch in self._open.values():
+            if batch.lines:
+                self._close(batch)
         return self.batches
 
     def batches_per_lane(self) -> dict[str, int]:

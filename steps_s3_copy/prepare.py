@@ -38,9 +38,9 @@ from steps_s3_copy.events import JobSource, decoded_key_candidates, job_source
 from steps_s3_copy.inbox import InboxLayout
 from steps_s3_copy.jobs import acquire_lock, claim_event
 from steps_s3_copy.manifest import ManifestRow, is_jsonl
-from steps_s3_copy.models import CopyOptions, Lane, RunConfig
+from steps_s3_copy.models import ARCHIVE_STORAGE_CLASSES, CopyOptions, Lane, RunConfig
 from steps_s3_copy.observability import logger
-from steps_s3_copy.payloads import PreparePayload, PrepareResult
+from steps_s3_copy.payloads import ArchivedSummary, PreparePayload, PrepareResult
 from steps_s3_copy.planning import (
     LAMBDA_BUDGET_SECONDS,
     LAMBDA_MAX_ITEMS,
@@ -79,6 +79,8 @@ class PrepareSettings:
     copy_concurrency_limit: int | None = None
     #: the state machine's execution timeout: a plan that could outlast it is refused
     execution_timeout_seconds: int | None = None
+    #: the deployment's region: buckets elsewhere are refused (None: not checked)
+    region: str | None = None
     #: buckets the deployment may read / write (None: not restricted by name)
     source_buckets: frozenset[str] | None = None
     destination_buckets: frozenset[str] | None = None
@@ -179,6 +181,42 @@ class _Pending:
     item: dict[str, Any]
 
 
+#: (the item, "ok" / "404" / "403", what S3 said about it in the CopyItem's wire names)
+_Found = tuple[_Pending, str, dict[str, Any]]
+
+
+def _attributes(size: int, etag: str | None, storage_class: str | None) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"size": size}
+    if etag:
+        attributes["etag"] = str(etag)
+    if storage_class and storage_class != "STANDARD":
+        attributes["storageClass"] = storage_class
+    return attributes
+
+
+def listed_attributes(obj: dict[str, Any]) -> dict[str, Any]:
+    """Size, ETag and storage class of a ListObjectsV2 entry."""
+    return _attributes(int(obj["Size"]), obj.get("ETag"), obj.get("StorageClass"))
+
+
+def restore_state(head: dict[str, Any]) -> str | None:
+    """An archived object's restore, from HeadObject: ``x-amz-restore`` says whether one was
+    asked and is done (``ongoing-request="false"``); Intelligent-Tiering objects are archived
+    only when ``x-amz-archive-status`` names an archive tier
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html)."""
+    storage_class = head.get("StorageClass")
+    if storage_class not in ARCHIVE_STORAGE_CLASSES:
+        return None
+    if storage_class == "INTELLIGENT_TIERING" and not head.get("ArchiveStatus"):
+        return None
+    restore = str(head.get("Restore") or "")
+    if 'ongoing-request="true"' in restore:
+        return "ongoing"
+    if 'ongoing-request="false"' in restore:
+        return "done"
+    return "needed"
+
+
 class _Sizer:
     """Sizes sources in chunks: one listing per well-populated folder, else HeadObject."""
 
@@ -216,21 +254,19 @@ class _Sizer:
                 heads.extend(members)
         jobs: list[tuple[str, list[_Pending]]] = [*listed, *(("", [p]) for p in heads)]
         for found in self.pool.map(self._run, jobs):
-            for pending, status, size, etag in found:
+            for pending, status, attributes in found:
                 self.touched.add(pending.item["sourceBucket"])
                 if status == "ok":
-                    pending.item["size"] = size
-                    if etag:
-                        pending.item["etag"] = etag
+                    pending.item.update(attributes)
                     yield pending
                 else:
                     self._missing(pending.row, pending.item, status)
 
-    def _run(self, job: tuple[str, list[_Pending]]) -> list[tuple[_Pending, str, int, str]]:
+    def _run(self, job: tuple[str, list[_Pending]]) -> list[_Found]:
         bucket, members = job
         return self._list(bucket, members) if bucket else [self._head(members[0])]
 
-    def _head(self, pending: _Pending) -> tuple[_Pending, str, int, str]:
+    def _head(self, pending: _Pending) -> _Found:
         self.heads += 1
         item = pending.item
         try:
@@ -240,11 +276,28 @@ class _Sizer:
         except ClientError as exc:
             code = _code(exc)
             if code in ("404", "403"):
-                return pending, code, 0, ""
+                return pending, code, {}
             raise
-        return pending, "ok", int(head["ContentLength"]), str(head.get("ETag", ""))
+        attributes = _attributes(
+            int(head["ContentLength"]), head.get("ETag"), head.get("StorageClass")
+        )
+        restore = restore_state(head)
+        if restore:
+            attributes["restore"] = restore
+        return pending, "ok", attributes
 
-    def _list(self, bucket: str, members: list[_Pending]) -> list[tuple[_Pending, str, int, str]]:
+    def restore_states(self, chunk: list[_Pending]) -> Iterator[_Pending]:
+        """The chunk's archived-class items with their restore state (a HeadObject each:
+        a listing tells the class, not whether a restored copy is readable)."""
+        for pending, status, attributes in self.pool.map(self._head, chunk):
+            if status == "ok":
+                pending.item.pop("restore", None)
+                pending.item.update(attributes)
+                yield pending
+            else:
+                self._missing(pending.row, pending.item, status)
+
+    def _list(self, bucket: str, members: list[_Pending]) -> list[_Found]:
         self.lists += 1
         wanted = {p.item["sourceKey"]: p for p in members}
         keys = sorted(wanted)
@@ -253,18 +306,18 @@ class _Sizer:
             while not key.startswith(common):
                 common = common[:-1]
         last = keys[-1]
-        out: list[tuple[_Pending, str, int, str]] = []
+        out: list[_Found] = []
         try:
             for obj in self._objects(bucket, common, stop_after=last):
                 pending = wanted.pop(obj["Key"], None)
                 if pending is not None:
-                    out.append((pending, "ok", int(obj["Size"]), str(obj.get("ETag", ""))))
+                    out.append((pending, "ok", listed_attributes(obj)))
         except ClientError as exc:
             code = _code(exc)
             if code not in ("404", "403"):
                 raise
-            return [(p, code, 0, "") for p in members]
-        out.extend((p, "404", 0, "") for p in wanted.values())
+            return [(p, code, {}) for p in members]
+        out.extend((p, "404", {}) for p in wanted.values())
         return out
 
     def _objects(
@@ -348,7 +401,7 @@ class _Sizer:
     def check_samples(self, samples: dict[str, _Pending]) -> None:
         """One HeadObject per source bucket that nothing else has touched (sizes all given)."""
         todo = [p for bucket, p in samples.items() if bucket not in self.touched]
-        for pending, status, _, _ in self.pool.map(self._head, todo):
+        for pending, status, _ in self.pool.map(self._head, todo):
             if status != "ok":
                 self._missing(pending.row, pending.item, status)
 
@@ -374,9 +427,7 @@ def _items(
             item = checker.item(row.row, row.bucket, key, relative)
             if item is None:
                 continue
-            item["size"] = int(obj["Size"])
-            if obj.get("ETag"):
-                item["etag"] = obj["ETag"]
+            item.update(listed_attributes(obj))
             yield _Pending(row.row, item)
 
 
@@ -445,7 +496,18 @@ def prepare(
             model=copy_model(options),
         )
         sizer = _Sizer(s3, pool, problems, settings, options.requester_pays)
-        _plan_manifest(s3, source, settings=settings, checker=checker, sizer=sizer, planner=planner)
+        restores: list[_Pending] = []
+        _plan_manifest(
+            s3,
+            source,
+            settings=settings,
+            checker=checker,
+            sizer=sizer,
+            planner=planner,
+            restores=restores,
+        )
+        archived = _check_archived(restores, sidecar, problems)
+        _check_regions(s3, settings.region, sidecar, checker.first_rows, problems)
         batches = planner.finish()
         problems.raise_if_any(f"{problems.total} problem(s) in {source.manifest_uri}")
         max_concurrency = _concurrency(sidecar.max_concurrency, planner, settings, notes)
@@ -461,6 +523,7 @@ def prepare(
         report_uri=report_uri,
         deliver_uri=deliver_uri,
         dry_run=sidecar.dry_run,
+        restore=sidecar.restore if archived else None,
         objects=planner.objects,
         bytes=planner.bytes,
         batches=len(batches),
@@ -483,6 +546,7 @@ def prepare(
         report_uri=report_uri,
         lane_cutoff_bytes=cutoff,
         notes=notes,
+        archived=archived,
     )
     logger.info(
         "prepare planned",
@@ -496,6 +560,117 @@ def prepare(
         },
     )
     return result
+
+
+#: how long a restore takes, by storage class and tier, at most (the Step Functions retry
+#: of a batch waiting in Thaw is sized from it): https://docs.aws.amazon.com/AmazonS3/latest/userguide/restoring-objects-retrieval-options.html
+RESTORE_HOURS: dict[tuple[str, str], float] = {
+    ("GLACIER", "Expedited"): 5 / 60,
+    ("GLACIER", "Standard"): 5,
+    ("GLACIER", "Bulk"): 12,
+    ("DEEP_ARCHIVE", "Standard"): 12,
+    ("DEEP_ARCHIVE", "Bulk"): 48,
+    ("INTELLIGENT_TIERING", "Standard"): 12,
+    ("INTELLIGENT_TIERING", "Bulk"): 48,
+}
+
+
+def _check_archived(
+    restores: list[_Pending], sidecar: Sidecar, problems: Problems
+) -> ArchivedSummary | None:
+    """Archived sources: a problem each when the sidecar asks for no restore (nothing is
+    copied until it does); the summary the plan and the notice show when it does."""
+    waiting = [p for p in restores if p.item.get("restore") in ("needed", "ongoing")]
+    if not waiting:
+        return None
+    restore = sidecar.restore
+    if restore is None:
+        for pending in waiting:
+            item = pending.item
+            problems.add(
+                f"s3://{item['sourceBucket']}/{item['sourceKey']} is archived "
+                f"({item.get('storageClass')}) and not restored: add "
+                '"restore": {"tier": "Bulk", "days": 7} to the sidecar to restore it before '
+                "it is copied",
+                row=pending.row,
+                field="key",
+                code="SourceArchived",
+            )
+        return None
+    for pending in waiting:
+        item = pending.item
+        if (item.get("storageClass"), restore.tier) not in RESTORE_HOURS:
+            problems.add(
+                f"s3://{item['sourceBucket']}/{item['sourceKey']} is in "
+                f"{item.get('storageClass')}, which has no {restore.tier} restore: use "
+                "Standard or Bulk",
+                row=pending.row,
+                field="key",
+                code="SourceArchived",
+            )
+    hours = max(
+        RESTORE_HOURS.get((p.item.get("storageClass", ""), restore.tier), 0) for p in waiting
+    )
+    by_class: dict[str, int] = {}
+    for pending in waiting:
+        by_class[str(pending.item.get("storageClass"))] = (
+            by_class.get(str(pending.item.get("storageClass")), 0) + 1
+        )
+    return ArchivedSummary(
+        objects=len(waiting),
+        bytes=sum(int(p.item.get("size", 0)) for p in waiting),
+        by_storage_class=by_class,
+        tier=restore.tier,
+        days=restore.days,
+        expected_hours=hours,
+    )
+
+
+def bucket_region(s3: Any, bucket: str) -> str | None:
+    """A bucket's region from HeadBucket, which answers it whether or not the caller may
+    read the bucket (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html);
+    None when the bucket does not exist or the answer has none."""
+    try:
+        answer = s3.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        answer = exc.response
+    headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    region = answer.get("BucketRegion") or headers.get("x-amz-bucket-region")
+    return str(region) if region else None
+
+
+def _check_regions(
+    s3: Any,
+    region: str | None,
+    sidecar: Sidecar,
+    first_rows: dict[str, int],
+    problems: Problems,
+) -> None:
+    """Each source bucket and the destination bucket in the deployment's region (a source
+    elsewhere only with ``allowCrossRegion``): one HeadBucket per bucket."""
+    if region is None:
+        return
+    destination = sidecar.destination_bucket
+    found = bucket_region(s3, destination)
+    if found is not None and found != region:
+        problems.add(
+            f"the destination bucket {destination!r} is in {found}; this deployment copies "
+            f"into buckets of {region} (deploy it in {found} to copy there)",
+            field="destinationBucket",
+            code="SidecarInvalid",
+        )
+    if sidecar.allow_cross_region:
+        return
+    for bucket, row in sorted(first_rows.items()):
+        found = bucket_region(s3, bucket)
+        if found is not None and found != region:
+            problems.add(
+                f"source bucket {bucket!r} is in {found}, not {region}: set "
+                '"allowCrossRegion": true in the sidecar to copy from it (inter-region '
+                "transfer is charged per GiB; s3copy plan prices it)",
+                row=row,
+                field="bucket",
+            )
 
 
 def copy_model(options: CopyOptions) -> CopyModel:
@@ -553,7 +728,9 @@ def _plan_manifest(
     checker: JobChecker,
     sizer: _Sizer,
     planner: Planner,
+    restores: list[_Pending],
 ) -> None:
+    """Read, check, size and plan every row; archived sources are added to ``restores``."""
     try:
         body = s3.get_object(Bucket=source.manifest_bucket, Key=source.manifest_key)["Body"]
     except ClientError as exc:
@@ -562,7 +739,25 @@ def _plan_manifest(
         raise
     problems = checker.problems
     pending: list[_Pending] = []
+    archived: list[_Pending] = []
     samples: dict[str, _Pending] = {}
+
+    def plan(entry: _Pending) -> None:
+        """Plan a sized item; an archive-class item from a listing first learns its
+        restore state (in chunks of HeadObject)."""
+        nonlocal archived
+        item = entry.item
+        if item.get("storageClass") in ARCHIVE_STORAGE_CLASSES and "restore" not in item:
+            archived.append(entry)
+            if len(archived) >= settings.chunk_rows:
+                for known in sizer.restore_states(archived):
+                    plan(known)
+                archived = []
+            return
+        planner.add(item, item["size"])
+        if item.get("restore") is not None:
+            restores.append(entry)
+
     rows = checked_rows(
         body, checker, max_rows=settings.max_manifest_rows, jsonl=is_jsonl(source.manifest_key)
     )
@@ -575,7 +770,7 @@ def _plan_manifest(
             break
         item = entry.item
         if "size" in item:
-            planner.add(item, item["size"])
+            plan(entry)
         elif "expectedSize" in item:
             samples.setdefault(item["sourceBucket"], entry)
             planner.add(item, item["expectedSize"])
@@ -583,10 +778,12 @@ def _plan_manifest(
             pending.append(entry)
             if len(pending) >= settings.chunk_rows:
                 for sized in sizer.size(pending):
-                    planner.add(sized.item, sized.item["size"])
+                    plan(sized)
                 pending = []
     for sized in sizer.size(pending):
-        planner.add(sized.item, sized.item["size"])
+        plan(sized)
+    for known in sizer.restore_states(archived):
+        plan(known)
     sizer.check_samples(samples)
 
 

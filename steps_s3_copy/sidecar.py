@@ -21,6 +21,7 @@ from steps_s3_copy.models import (
     MiB,
     Model,
     OverwritePolicy,
+    RestoreOptions,
     StorageClass,
     TiB,
 )
@@ -93,6 +94,11 @@ class Sidecar(Model):
     overwrite: OverwritePolicy = OverwritePolicy.IF_DIFFERENT
     destination_account: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
     dry_run: StrictBool = False
+    #: restore archived sources (GLACIER, DEEP_ARCHIVE, Intelligent-Tiering's archive tiers)
+    #: before copying them; without it a run meeting one fails before anything is copied
+    restore: RestoreOptions | None = None
+    #: copy from sources in other regions (inter-region transfer is charged per GiB)
+    allow_cross_region: StrictBool = False
     #: s3://bucket/prefix/ for report.csv and summary.json (default: the deployment's)
     report_uri: str | None = None
 

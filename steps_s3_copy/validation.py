@@ -75,6 +75,8 @@ class JobChecker:
         self.boundaries = boundaries
         self.problems = problems
         self._destinations: dict[int, int] = {}
+        #: the first row reading each source bucket (where a bucket-wide problem is shown)
+        self.first_rows: dict[str, int] = {}
 
     # -- the sidecar --------------------------------------------------------------------
 
@@ -141,6 +143,7 @@ class JobChecker:
         dict) once its destination passed :meth:`item`. A ``prefix/*`` row's objects are
         checked with :meth:`item` when the prefix is listed."""
         bounds = self.boundaries
+        self.first_rows.setdefault(row.bucket, row.row)
         source_key = row.prefix if row.is_prefix else row.key
         if self._in_inbox(row.bucket, source_key, is_prefix=row.is_prefix):
             self.problems.add(

@@ -38,7 +38,16 @@ def index_csv(batches: Iterable[BatchRef]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(INDEX_COLUMNS)
     writer.writerows(
-        (b.batch_id, b.lane.value, b.start, b.end, b.objects, b.bytes, b.timeout_seconds)
+        (
+            b.batch_id,
+            b.lane.value,
+            b.start,
+            b.end,
+            b.objects,
+            b.bytes,
+            b.timeout_seconds,
+            b.archived,
+        )
         for b in batches
     )
     return buffer.getvalue().encode()

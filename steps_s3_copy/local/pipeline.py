@@ -12,6 +12,7 @@ event S3 would have sent, and the notice is returned instead of published.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import uuid
@@ -141,6 +142,7 @@ class EmbeddedPipeline:
                 layout=InboxLayout(self.stack.inbox_bucket, jobs_prefix=self.stack.jobs_prefix),
                 source_buckets=self.source_buckets,
                 destination_buckets=self.destination_buckets,
+                region=self.stack.region,
             ),
             topic_arn=self.stack.topic_arn,
             account=ACCOUNT_ID,
@@ -248,7 +250,7 @@ def run_direct(
     jsonl: bool = False,
 ) -> LocalRun:
     """Run one job against ``endpoint_url`` (or AWS): S3 only, the notice is returned."""
-    settings = target.settings()
+    settings = dataclasses.replace(target.settings(), region=session.region_name)
     s3 = aws.client("s3", session=session, endpoint_url=endpoint_url)
     _, sidecar_key = upload_job(
         s3,

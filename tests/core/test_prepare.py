@@ -81,7 +81,9 @@ def test_payload_shape_is_camel_case(world: World) -> None:
         "requester",
         "laneCutoffBytes",
         "notes",
+        "archived",
     }
+    assert payload["archived"] is None
     assert payload["laneCutoffBytes"] == 1024**3
     assert payload["notes"] == []
     # who wrote the sidecar: the event's detail.requester (tests/events/)
