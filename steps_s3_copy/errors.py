@@ -152,6 +152,22 @@ class SourceArchived(StepsS3CopyError):
     """Sources are archived and the sidecar asks for no restore (or a tier they lack)."""
 
 
+class RestorePending(StepsS3CopyError):
+    """Archived sources of a batch are still being restored (the state machine waits)."""
+
+
+class RestorePendingExpedited(RestorePending):
+    """... with an Expedited restore (minutes)."""
+
+
+class RestorePendingStandard(RestorePending):
+    """... with a Standard restore (hours)."""
+
+
+class RestorePendingBulk(RestorePending):
+    """... with a Bulk restore (up to two days)."""
+
+
 class DestinationNotWritable(StepsS3CopyError):
     """The destination bucket does not exist or refuses a test write."""
 
@@ -216,6 +232,9 @@ ERRORS_BY_NAME: dict[str, type[StepsS3CopyError]] = {
         SourceNotFound,
         SourceAccessDenied,
         SourceArchived,
+        RestorePendingExpedited,
+        RestorePendingStandard,
+        RestorePendingBulk,
         DestinationNotWritable,
         ReportNotWritable,
         DuplicateEvent,

@@ -55,3 +55,12 @@ COPY_BATCH_ON_DEMAND = RetryPolicy(ECS_RETRY_ERRORS, 30, 5, 300)
 #: parallel uploads), so the state machine waits for it a bounded time (about 2 minutes)
 #: before the error is caught and reported
 PREPARE_MANIFEST_WAIT = RetryPolicy(("ManifestNotFound",), 5, 5, 60)
+#: a batch whose archived sources are still being restored waits in Step Functions (the
+#: Thaw state's Retry), for about as long as AWS says a restore of the tier takes at most
+#: (https://docs.aws.amazon.com/AmazonS3/latest/userguide/restoring-objects-retrieval-options.html):
+#: Expedited 1-5 minutes; Standard 3-5 hours (12 for Deep Archive); Bulk 5-12 hours (48)
+RESTORE_WAIT = {
+    "Expedited": RetryPolicy(("RestorePendingExpedited",), 60, 12, 300, 1.5),
+    "Standard": RetryPolicy(("RestorePendingStandard",), 3600, 16, 3600, 1.0),
+    "Bulk": RetryPolicy(("RestorePendingBulk",), 3600, 52, 3600, 1.0),
+}

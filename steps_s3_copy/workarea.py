@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -137,6 +138,26 @@ class WorkArea:
                     yield line
         except (ClientError, BotoCoreError) as exc:
             raise PlanUnreadable(f"cannot read {self._uri(key)}: {exc}") from exc
+
+    # -- restores/<batchId>.json ------------------------------------------------------
+
+    def restores_key(self, batch_id: int) -> str:
+        return self.location.key(f"restores/{batch_id:08d}.json")
+
+    def read_restores(self, batch_id: int) -> dict[str, dict[str, str]]:
+        """When each archived source of a batch was asked to be restored and seen ready,
+        by destination key (empty before Thaw first ran)."""
+        try:
+            data = json.loads(self._get(self.restores_key(batch_id)))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return {}
+            raise
+        return data if isinstance(data, dict) else {}
+
+    def write_restores(self, batch_id: int, record: dict[str, dict[str, str]]) -> None:
+        body = json.dumps(record, ensure_ascii=False, sort_keys=True).encode()
+        self._put(self.restores_key(batch_id), body, "application/json")
 
     # -- results/<batchId>.jsonl ------------------------------------------------------
 

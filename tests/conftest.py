@@ -14,6 +14,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -130,6 +131,62 @@ def slow_parts_endpoint(moto_server: str) -> Iterator[str]:
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _RestoringHandler(_SlowHandler):
+    """moto restores an archived object at once; this relay makes each restored object's
+    HeadObject answer ``x-amz-restore: ongoing-request="true"`` for its first ``heads``
+    HEADs after the RestoreObject request, as S3 does for the hours a restore takes."""
+
+    heads = 0
+    restores: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def _relay(self) -> None:
+        path = urllib.parse.urlsplit(self.path).path
+        if self.command == "POST" and "restore" in urllib.parse.urlsplit(self.path).query:
+            with self.lock:
+                self.restores[path] = self.heads
+        super()._relay()
+
+    def send_header(self, keyword: str, value: str) -> None:
+        path = urllib.parse.urlsplit(self.path).path
+        if self.command == "HEAD" and keyword.lower() == "x-amz-restore":
+            with self.lock:
+                left = self.restores.get(path, 0)
+                if left > 0:
+                    self.restores[path] = left - 1
+                    value = 'ongoing-request="true"'
+        super().send_header(keyword, value)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _relay  # noqa: N815
+
+
+@dataclass
+class RestoringEndpoint:
+    url: str
+    #: RestoreObject requests seen, by object path (/bucket/key)
+    restores: dict[str, int]
+
+
+@pytest.fixture
+def restoring_endpoint(moto_server: str) -> Iterator[RestoringEndpoint]:
+    """An S3 endpoint on 127.0.0.1 in front of the moto server where a restore stays "in
+    progress" for the first two HeadObject answers after it was asked for."""
+    restores: dict[str, int] = {}
+    handler = type(
+        "Restoring",
+        (_RestoringHandler,),
+        {"upstream": moto_server, "delay": 0.0, "heads": 2, "restores": restores},
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield RestoringEndpoint(f"http://127.0.0.1:{server.server_address[1]}", restores)
     finally:
         server.shutdown()
         server.server_close()

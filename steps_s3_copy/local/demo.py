@@ -21,6 +21,7 @@ SOURCE_BUCKET = "example-source-bucket"
 DESTINATION_BUCKET = "example-destination-bucket"
 #: the multipart source: two parts of 5 and 1 MiB (5 MiB is the smallest part but the last)
 LARGE_KEY = "runs/2024-06/large/sample-A.bam"
+ARCHIVED_KEY = "runs/2023-01/archive/sample-0.cram"
 LARGE_PARTS = (5 * MiB, 1 * MiB)
 
 
@@ -31,6 +32,8 @@ class DemoObject:
     metadata: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/octet-stream"
+    #: an archived object (GLACIER) is restored before it is copied
+    storage_class: str = "STANDARD"
 
 
 DEMO_OBJECTS: tuple[DemoObject, ...] = (
@@ -54,6 +57,12 @@ DEMO_OBJECTS: tuple[DemoObject, ...] = (
     DemoObject("runs/2024-06/qc/multiqc.html", 20_000, content_type="text/html"),
     DemoObject("runs/2024-06/qc/fastqc_A_R1.zip", 30_000),
     DemoObject("runs/2024-06/qc/fastqc_A_R2.zip", 30_000),
+    DemoObject(
+        ARCHIVED_KEY,
+        24_000,
+        metadata={"sample": "0", "note": "archived in 2023"},
+        storage_class="GLACIER",
+    ),
     DemoObject(
         LARGE_KEY,
         sum(LARGE_PARTS),
@@ -85,7 +94,11 @@ def seed(s3: Any) -> list[DemoObject]:
         if bucket not in existing:
             s3.create_bucket(Bucket=bucket)
     for obj in DEMO_OBJECTS:
-        extra: dict[str, Any] = {"ContentType": obj.content_type, "Metadata": obj.metadata}
+        extra: dict[str, Any] = {
+            "ContentType": obj.content_type,
+            "Metadata": obj.metadata,
+            "StorageClass": obj.storage_class,
+        }
         if obj.tags:
             extra["Tagging"] = _tagging(obj.tags)
         body = content(obj.key, obj.size)

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 import boto3
 
-from steps_s3_copy import destination, notify, prepare, retries, summarise
+from steps_s3_copy import destination, notify, prepare, retries, summarise, thaw
 from steps_s3_copy.aws import StepClients
 from steps_s3_copy.errors import BatchIncomplete, DuplicateEvent, StepsS3CopyError
 from steps_s3_copy.models import BatchRef, Lane, RunLocation
@@ -70,6 +70,9 @@ LOCAL_TIME_SCALE = 0.05
 #: after Ctrl-C or SIGTERM, how long in-flight multipart copies may finish before they are
 #: aborted (a Fargate task gets Spot's two minutes; someone at a terminal does not wait)
 LOCAL_GRACE_SECONDS = 10.0
+#: ... and never more than this between two tries (an hour's wait for a restore, scaled,
+#: is still minutes; the emulator restores at once)
+LOCAL_MAX_WAIT_SECONDS = 2.0
 #: executions running in this process: the local answer to "is the job's lock holder
 #: still running?" (a deployment asks Step Functions)
 _RUNNING: set[str] = set()
@@ -244,7 +247,7 @@ class LocalRunner:
             wait = min(
                 policy.interval_seconds * policy.backoff_rate**attempt, policy.max_delay_seconds
             )
-            if self.stop.wait(wait * self.time_scale):
+            if self.stop.wait(min(wait * self.time_scale, LOCAL_MAX_WAIT_SECONDS)):
                 break
         raise BatchIncomplete("stopped while waiting to retry")
 
@@ -325,8 +328,14 @@ class LocalRunner:
                 self.on_progress(progress)
 
     def _run_batch_with_retries(self, ref: BatchRef, location: RunLocation) -> BatchOutcome:
-        """One Map item: the batch's step, tried as often as the definition's Retry says."""
+        """One Map item: Thaw first when the batch has archived sources (waiting between
+        tries as the tier's Retry does, scaled), then the batch's step, tried as often as
+        the definition's Retry says."""
         payload = CopyPayload(batch=ref, work=location)
+        if ref.archived:
+            tier = WorkArea(self.s3, location).read_run_config().restore
+            policy = retries.RESTORE_WAIT[tier.tier if tier else "Bulk"]
+            self._retried(policy, lambda: thaw.run(payload, s3=self.s3))
         attempts = BATCH_ATTEMPTS[ref.lane]
         last: BaseException | None = None
         for attempt in range(attempts):

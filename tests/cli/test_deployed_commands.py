@@ -187,9 +187,9 @@ def test_watch_follows_the_execution_started_by_the_sidecar(
     body = json.loads(result.stdout)
     assert body["executionArn"] == execution
     assert body["status"] == "SUCCEEDED"
-    assert body["objectsDone"] == body["objectsTotal"] == 11
+    assert body["objectsDone"] == body["objectsTotal"] == 12
     assert body["bytesDone"] == body["bytesTotal"] == run.notice["bytes"]["copied"]
-    assert body["batchesDone"] == body["batchesTotal"] == 2
+    assert body["batchesDone"] == body["batchesTotal"] == 3
     assert body["failed"] == 0
 
     human = runner.invoke(
@@ -198,7 +198,7 @@ def test_watch_follows_the_execution_started_by_the_sidecar(
         env={"COLUMNS": "200"},
     )
     assert human.exit_code == 0, human.output
-    assert "11 of 11 objects" in human.stdout
+    assert "12 of 12 objects" in human.stdout
     assert "SUCCEEDED" in human.stdout
 
 

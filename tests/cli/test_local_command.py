@@ -26,7 +26,7 @@ def test_local_demo_runs_end_to_end_on_its_own_emulator(runner: CliRunner) -> No
     assert result.exit_code == 0, result.output
     notice = json.loads(result.stdout)
     assert notice["status"] == "SUCCEEDED"
-    assert notice["counts"] == {"copied": 11, "skipped": 0, "failed": 0}
+    assert notice["counts"] == {"copied": 12, "skipped": 0, "failed": 0}
     assert notice["reportUri"].endswith("/report.csv")
 
 
@@ -36,7 +36,7 @@ def test_local_without_arguments_is_the_demo_with_tables(runner: CliRunner) -> N
     out = result.stdout
     assert "SUCCEEDED" in out
     assert "notice" in out
-    assert "report (11 objects)" in out
+    assert "report (12 objects)" in out
     assert "runs/2024-06/large/sample-A.bam" in out
     assert "report: s3://s3copy-inbox/reports/example/" in out
 
@@ -46,7 +46,7 @@ def test_local_demo_on_a_named_emulator(runner: CliRunner, moto_server: str) -> 
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "SUCCEEDED"
     s3 = client("s3", moto_server)
-    assert len(destination_keys(s3)) == 11
+    assert len(destination_keys(s3)) == 12
 
 
 @pytest.fixture
@@ -72,14 +72,14 @@ def test_direct_mode_with_a_work_bucket(runner: CliRunner, moto_server: str, see
     assert result.exit_code == 0, result.output
     notice = json.loads(result.stdout)
     assert notice["status"] == "SUCCEEDED"
-    assert notice["counts"]["copied"] == 11
+    assert notice["counts"]["copied"] == 12
     assert notice["reportUri"].startswith("s3://my-work-bucket/reports/example/")
     assert notice["work"]["bucket"] == "my-work-bucket"
-    assert len(destination_keys(seeded)) == 11
+    assert len(destination_keys(seeded)) == 12
 
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output
-    assert json.loads(again.stdout)["counts"] == {"copied": 0, "skipped": 11, "failed": 0}
+    assert json.loads(again.stdout)["counts"] == {"copied": 0, "skipped": 12, "failed": 0}
 
 
 def test_direct_mode_defaults_to_the_destination_bucket(
@@ -103,7 +103,7 @@ def test_direct_mode_defaults_to_the_destination_bucket(
     )
     assert notice["work"]["prefix"].startswith(".steps-s3-copy/work/example/")
     # The copied objects are exactly the manifest's: nothing of ours under incoming/.
-    assert len(destination_keys(seeded)) == 11
+    assert len(destination_keys(seeded)) == 12
 
     # `report` finds the run in the destination bucket's .steps-s3-copy/ working area.
     report = runner.invoke(
@@ -189,7 +189,7 @@ def test_plan_sizes_sources_from_s3(runner: CliRunner, moto_server: str, seeded:
     )
     assert result.exit_code == 0, result.output
     estimate = json.loads(result.stdout)["estimate"]
-    assert estimate["objects"] == 11
+    assert estimate["objects"] == 12
     assert estimate["bytes"] == sum(o.size for o in demo.DEMO_OBJECTS)
     # The same batches Prepare makes for the demo: 3 Lambda, 1 Fargate (the 6 MiB object).
     assert estimate["batches"] == {"lambda": 1, "fargate": 1}

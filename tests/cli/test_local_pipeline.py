@@ -40,8 +40,8 @@ def test_example_copies_everything_and_the_notice_says_succeeded(
     assert run.received is not None, "the notice must come back through SNS -> SQS"
     assert run.received.attributes["status"] == "SUCCEEDED"
     assert run.notice["status"] == "SUCCEEDED"
-    assert run.notice["counts"] == {"copied": 11, "skipped": 0, "failed": 0}
-    assert run.notice["planned"]["batches"] == {"lambda": 1, "fargate": 1}
+    assert run.notice["counts"] == {"copied": 12, "skipped": 0, "failed": 0}
+    assert run.notice["planned"]["batches"] == {"lambda": 2, "fargate": 1}  # the archived one apart
     assert run.result.batch_failures == []
 
     s3 = pipeline.s3
@@ -60,7 +60,7 @@ def test_example_copies_everything_and_the_notice_says_succeeded(
     assert large["ETag"].strip('"').endswith("-2")
 
     rows = report_rows(s3, run)
-    assert len(rows) == 11
+    assert len(rows) == 12
     assert {r["status"] for r in rows} == {"COPIED"}
 
 
@@ -73,7 +73,7 @@ def test_reuploading_the_sidecar_skips_everything(pipeline: EmbeddedPipeline) ->
 
     assert again.status == "SUCCEEDED"
     assert again.notice["runId"] != first.notice["runId"]
-    assert again.notice["counts"] == {"copied": 0, "skipped": 11, "failed": 0}
+    assert again.notice["counts"] == {"copied": 0, "skipped": 12, "failed": 0}
     assert {r["status"] for r in report_rows(pipeline.s3, again)} == {"SKIPPED"}
 
 
@@ -93,7 +93,7 @@ def test_after_deleting_three_objects_a_rerun_copies_exactly_those(
     rerun = pipeline.run_next(timeout=15)
 
     assert rerun.status == "SUCCEEDED"
-    assert rerun.notice["counts"] == {"copied": 3, "skipped": 8, "failed": 0}
+    assert rerun.notice["counts"] == {"copied": 3, "skipped": 9, "failed": 0}
     copied = sorted(
         r["destination"] for r in report_rows(pipeline.s3, rerun) if r["status"] == "COPIED"
     )
@@ -168,8 +168,9 @@ def test_a_batch_that_keeps_failing_is_caught_and_reported(emulator: Any) -> Non
     run = pipeline.run_next(timeout=30)
 
     assert run.status == "FAILED"
-    assert run.notice["counts"] == {"copied": 0, "skipped": 0, "failed": 11}
-    assert len(run.result.batch_failures) == 2  # the Lambda-lane batch and the Fargate-lane one
+    assert run.notice["counts"] == {"copied": 0, "skipped": 0, "failed": 12}
+    # two Lambda-lane batches (one archived) and one Fargate-lane batch
+    assert len(run.result.batch_failures) == 3
     rows = report_rows(pipeline.s3, run)
     assert {r["error"].split(":")[0] for r in rows} == {"BatchFailed"}
     assert destination_keys(pipeline.s3) == []

@@ -51,7 +51,7 @@ def test_the_examples_are_valid(runner: CliRunner, name: str) -> None:
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["valid"] is True
-    assert body["rows"] == (9 if name == "example" else 8)
+    assert body["rows"] == (10 if name == "example" else 8)
     assert body["prefixRows"] == 1
 
 
