@@ -25,6 +25,7 @@ from typing import Any
 from steps_s3_copy.models import Lane, Status
 
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
+COPIED, FAILED = Status.COPIED.value, Status.FAILED.value
 LANES: tuple[str, ...] = tuple(lane.value for lane in Lane)
 
 #: the reason of failures counted after ``max_reasons`` distinct reasons were seen
@@ -136,58 +137,105 @@ class ReportStats:
         self._reasons: dict[str, Reason] = {}
         # min-heaps of (value, -sequence, row): the earliest row wins a tie
         self._slowest: list[tuple[float, int, ObjectRow]] = []
-        self._largest: list[tuple[int, int, ObjectRow]] = []
+        self._largest: list[tuple[float, int, ObjectRow]] = []
         self._sequence = 0
         #: objects with a finish time, and without one (older engines, unaccounted objects)
         self.timed = 0
         self.untimed = 0
         self._width_index = 0
+        self._width = _width(0)
         self._buckets: dict[int, Bucket] = {}
         self._first = self._last = 0
+        #: what a row must beat to enter the top-N, once it is full
+        self._slowest_floor = math.inf
+        self._largest_floor = math.inf
 
     # -- feeding ------------------------------------------------------------------------
 
     def add_result(self, result: dict[str, Any], lane: str) -> None:
-        """One line of ``results/<batchId>.jsonl`` (camelCase keys, as decoded)."""
-        finished = result.get("finishedAt")
-        seconds = float(result.get("seconds") or 0.0)
-        self.add(
-            ObjectRow(
+        """One line of ``results/<batchId>.jsonl`` (camelCase keys, as decoded).
+
+        The hot path of a million-row run: an :class:`ObjectRow` is made only for a row
+        that is kept (a failure, or one that enters a top-N)."""
+        status = result["status"]
+        size = int(result.get("bytes") or 0)
+        seconds = result.get("seconds") or 0.0
+        if not 0.0 < seconds < math.inf:  # also NaN
+            seconds = 0.0
+        row = None
+        if (
+            status == FAILED
+            or seconds > self._slowest_floor
+            or size > self._largest_floor
+            or self._sequence < self.top_n
+        ):
+            row = ObjectRow(
                 source=str(result["source"]),
                 destination=str(result["destination"]),
-                status=str(result["status"]),
-                bytes=int(result.get("bytes") or 0),
-                seconds=seconds if math.isfinite(seconds) and seconds > 0 else 0.0,
+                status=status,
+                bytes=size,
+                seconds=float(seconds),
                 lane=lane,
                 error_code=result.get("errorCode") or None,
                 error_message=_clip(result.get("errorMessage") or None),
-            ),
-            finished_at=None if finished is None else float(finished),
-        )
+            )
+        finished = result.get("finishedAt")
+        self._record(status, size, float(seconds), lane, finished=finished, row=row)
 
     def add(self, row: ObjectRow, *, finished_at: float | None = None) -> None:
         """One object of the run."""
-        status, size = row.status, row.bytes
+        seconds = row.seconds if 0.0 < row.seconds < math.inf else 0.0
+        self._record(row.status, row.bytes, seconds, row.lane, finished=finished_at, row=row)
+
+    def _record(
+        self,
+        status: str,
+        size: int,
+        seconds: float,
+        lane: str,
+        *,
+        finished: Any,
+        row: ObjectRow | None,
+    ) -> None:
         self.counts[status] += 1
         self.bytes[status] += size
-        self.lane_counts.setdefault(row.lane, dict.fromkeys(STATUSES, 0))[status] += 1
-        self.lane_bytes.setdefault(row.lane, dict.fromkeys(STATUSES, 0))[status] += size
+        per_lane = self.lane_counts.get(lane)
+        if per_lane is None:
+            per_lane = self.lane_counts[lane] = dict.fromkeys(STATUSES, 0)
+            self.lane_bytes[lane] = dict.fromkeys(STATUSES, 0)
+        per_lane[status] += 1
+        self.lane_bytes[lane][status] += size
         self._sequence += 1
-        self._push(self._slowest, (row.seconds, -self._sequence, row))
-        self._push(self._largest, (size, -self._sequence, row))
-        if status == Status.FAILED:
-            self._failure(row)
-        if finished_at is None or not math.isfinite(finished_at):
+        if row is not None:
+            self._rank(row, seconds, size)
+            if status == FAILED:
+                self._failure(row)
+        if finished is None:
             self.untimed += 1
-        else:
-            self.timed += 1
-            self._at(finished_at, status, size, row.seconds)
+            return
+        when = float(finished)
+        if not math.isfinite(when):
+            self.untimed += 1
+            return
+        self.timed += 1
+        self._at(when, status, size, seconds)
 
-    def _push(self, heap: list[Any], entry: tuple[Any, int, ObjectRow]) -> None:
-        if len(heap) < self.top_n:
-            heapq.heappush(heap, entry)
-        elif entry[:2] > heap[0][:2]:
-            heapq.heapreplace(heap, entry)
+    def _rank(self, row: ObjectRow, seconds: float, size: int) -> None:
+        """Keep ``row`` if it is among the slowest or the largest so far."""
+        order = -self._sequence  # the earliest row wins a tie
+        ranked: tuple[tuple[list[tuple[float, int, ObjectRow]], float], ...] = (
+            (self._slowest, seconds),
+            (self._largest, size),
+        )
+        for heap, value in ranked:
+            if len(heap) < self.top_n:
+                heapq.heappush(heap, (value, order, row))
+            elif value > heap[0][0]:
+                heapq.heapreplace(heap, (value, order, row))
+        if len(self._slowest) == self.top_n:
+            self._slowest_floor = self._slowest[0][0]
+        if len(self._largest) == self.top_n:
+            self._largest_floor = self._largest[0][0]
 
     def _failure(self, row: ObjectRow) -> None:
         if len(self.failed) < self.failed_cap:
@@ -206,32 +254,37 @@ class ReportStats:
             reason.example = row
 
     def _at(self, when: float, status: str, size: int, seconds: float) -> None:
-        began = when - max(seconds, 0.0) if status == Status.COPIED and size else when
-        self._cover(began, when)
-        width = _width(self._width_index)
-        self._bucket(math.floor(when / width)).objects[status] += 1
-        if began == when:
-            if status == Status.COPIED:
-                self._bucket(math.floor(when / width)).copied_bytes += size
+        copied = status == COPIED and size > 0
+        began = when - seconds if copied else when
+        width = self._width
+        low, key = int(began // width), int(when // width)
+        if not self._buckets or low < self._first or key > self._last:
+            self._cover(low, key)
+            width = self._width
+            low, key = int(began // width), int(when // width)
+        buckets = self._buckets
+        bucket = buckets.get(key)
+        if bucket is None:
+            bucket = buckets[key] = Bucket()
+        bucket.objects[status] += 1
+        if not copied:
+            return
+        if low == key or began == when:
+            bucket.copied_bytes += size
             return
         # the bytes of each bucket the copy overlapped, in proportion to the overlap
         per_second = size / (when - began)
-        for key in range(math.floor(began / width), math.floor(when / width) + 1):
-            overlap = min(when, (key + 1) * width) - max(began, key * width)
+        for each in range(low, key + 1):
+            overlap = min(when, (each + 1) * width) - max(began, each * width)
             if overlap > 0:
-                self._bucket(key).copied_bytes += per_second * overlap
+                target = buckets.get(each)
+                if target is None:
+                    target = buckets[each] = Bucket()
+                target.copied_bytes += per_second * overlap
 
-    def _bucket(self, key: int) -> Bucket:
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = Bucket()
-        return bucket
-
-    def _cover(self, began: float, ended: float) -> None:
-        """Make the buckets span ``[began, ended]``, widening them when it would take more
-        than ``max_buckets``."""
-        width = _width(self._width_index)
-        low, high = math.floor(began / width), math.floor(ended / width)
+    def _cover(self, low: int, high: int) -> None:
+        """Make the buckets span keys ``low`` to ``high`` (at the current width), widening
+        them when that would take more than ``max_buckets``."""
         if not self._buckets:
             self._first, self._last = low, high
         else:
@@ -245,6 +298,7 @@ class ReportStats:
         while self._last - self._first >= self.max_buckets:
             old, new = _width(self._width_index), _width(self._width_index + 1)
             self._width_index += 1
+            self._width = new
             merged: dict[int, Bucket] = {}
             for key, bucket in self._buckets.items():
                 target = key * old // new
@@ -283,7 +337,7 @@ class ReportStats:
         """Objects and copied bytes over time; None when no object has a finish time."""
         if not self._buckets:
             return None
-        width = _width(self._width_index)
+        width = self._width
         first, last = self._first, self._last
         return Timeline(
             start=float(first * width),
