@@ -196,6 +196,8 @@ class Notice(Payload):
     duration_seconds: float
     #: s3:// URI of report.csv (None for a dry run or a failed Prepare)
     report_uri: str | None = None
+    #: s3:// URI of report.html, the report to look at (None when there is no report.csv)
+    report_html_uri: str | None = None
     summary_uri: str | None = None
     #: the run's working area (where notice.json makes publishing idempotent)
     work: RunLocation

@@ -48,6 +48,8 @@ from steps_s3_copy.payloads import (
     StepError,
     SummarisePayload,
 )
+from steps_s3_copy.report_html import write as write_report_html
+from steps_s3_copy.report_stats import ObjectRow, ReportStats
 from steps_s3_copy.s3io import MultipartWriter
 from steps_s3_copy.s3uri import S3Uri
 from steps_s3_copy.workarea import WorkArea
@@ -193,7 +195,9 @@ def summarise(
         objects=prepared.objects, bytes=prepared.bytes, batches=dict(prepared.batches)
     )
     tally = _Tally.empty()
+    stats = ReportStats()  # what report.html shows, gathered on the same pass
     report_uri: str | None = None
+    html_uri: str | None = None
     if not prepared.dry_run:
         report_csv = report.join("report.csv")
         _write_report(
@@ -204,8 +208,10 @@ def summarise(
             bucket=report_csv.bucket,
             key=report_csv.key,
             concurrency=concurrency,
+            stats=stats,
         )
         report_uri = str(report_csv)
+        html_uri = str(report.join("report.html"))
     finished = now or datetime.now(UTC)
     started_at, duration = _duration(execution, finished)
     counts, sizes = tally.models()
@@ -223,10 +229,13 @@ def summarise(
         finished_at=finished.isoformat(),
         duration_seconds=duration,
         report_uri=report_uri,
+        report_html_uri=html_uri,
         summary_uri=str(report.join("summary.json")),
         work=work,
         requester=prepared.requester,
     )
+    if html_uri:
+        write_report_html(s3, html_uri, notice, stats)
     _write_summary(s3, notice)
     logger.info(
         "run summarised",
@@ -244,6 +253,7 @@ def _write_report(
     bucket: str,
     key: str,
     concurrency: int,
+    stats: ReportStats | None = None,
 ) -> None:
     area = WorkArea(s3, work)
     batches = area.read_index()
@@ -272,6 +282,8 @@ def _write_report(
                 status = result["status"]
                 size = int(result.get("bytes") or 0)
                 tally.add(status, size)
+                if stats is not None:
+                    stats.add_result(result, batch.lane)
                 writer.writerow(
                     (
                         result["source"],
@@ -285,7 +297,13 @@ def _write_report(
                 )
             if len(seen) < batch.objects:
                 _unaccounted(
-                    area, batch, seen=seen, partial=body is not None, tally=tally, writer=writer
+                    area,
+                    batch,
+                    seen=seen,
+                    partial=body is not None,
+                    tally=tally,
+                    writer=writer,
+                    stats=stats,
                 )
             if buffer.tell() >= MiB:
                 raw.write(buffer.getvalue().encode())
@@ -302,6 +320,7 @@ def _unaccounted(
     partial: bool,
     tally: _Tally,
     writer: Any,
+    stats: ReportStats | None = None,
 ) -> None:
     """FAILED rows for the planned objects of ``batch`` that have no result."""
     code = "NotAttempted" if partial else "BatchFailed"
@@ -317,6 +336,12 @@ def _unaccounted(
             continue
         size = item.size if item.size is not None else (item.expected_size or 0)
         tally.add(Status.FAILED, size)
+        if stats is not None:
+            stats.add(
+                ObjectRow(
+                    source, destination, Status.FAILED.value, size, 0.0, batch.lane, code, message
+                )
+            )
         writer.writerow(
             (source, destination, Status.FAILED.value, size, "", 0, f"{code}: {message}")
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -282,6 +283,15 @@ def report(
     limit: Annotated[
         int, typer.Option("--limit", min=0, help="Failed objects to list (0: all).")
     ] = 50,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            dir_okay=False,
+            help="Also download the run's report.html (the report to look at) to FILE.",
+        ),
+    ] = None,
     aws: AwsOptions,
     as_json: JsonOpt = False,
 ) -> None:
@@ -289,7 +299,8 @@ def report(
 
     The run is found through its execution (--state-machine-arn / --execution-arn / --stack)
     or, with only --inbox, as the newest working area of the job. Exit: 0 SUCCEEDED,
-    3 PARTIAL, 1 FAILED, 5 when no run is found.
+    3 PARTIAL, 1 FAILED, 5 when no run is found (or, with --html, the run has no
+    report.html: a dry run, a failed Prepare).
     """
     session = aws.connect()
     target = target.resolved(session)
@@ -305,6 +316,9 @@ def report(
             failed, failed_total = run_files.failed_rows(s3, csv_uri, limit=limit)
         else:
             failed, failed_total = [], 0
+        html_uri = run_files.report_html_uri(notice)
+        if html is not None:
+            _download_html(s3, job, notice, html_uri, html)
     status = str(notice.get("status") or "UNKNOWN")
     if as_json:
         print_json(
@@ -314,6 +328,8 @@ def report(
                 "notice": notice,
                 "work": location.model_dump(by_alias=True) if location else None,
                 "reportCsv": csv_uri,
+                "reportHtml": html_uri,
+                "htmlFile": str(html) if html is not None else None,
                 "failed": failed,
                 "failedTotal": failed_total,
             }
@@ -323,7 +339,31 @@ def report(
         render.failed_rows(console, failed, total=failed_total)
         if csv_uri:
             console.print(f"report: {csv_uri}")
+        if html is not None:
+            console.print(f"report.html written to {html}")
     raise typer.Exit(int(for_status(status)))
+
+
+def _download_html(s3: Any, job: str, notice: dict[str, Any], uri: str | None, path: Path) -> None:
+    """Write the run's report.html to ``path``, or exit 5 saying why there is none."""
+    status = notice.get("status") or "UNKNOWN"
+    if uri is None:
+        fail(
+            f"{job}'s run {notice.get('runId', '?')} ({status}) has no report.html: "
+            "a dry run and a run whose Prepare failed write none (run without --html "
+            "for its notice)",
+            ExitCode.AWS_ERROR,
+        )
+    try:
+        found = run_files.download(s3, uri, path)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc}", ExitCode.AWS_ERROR)
+    if not found:
+        fail(
+            f"{uri} does not exist (runs summarised before report.html existed have "
+            "only report.csv)",
+            ExitCode.AWS_ERROR,
+        )
 
 
 def _find_run(

@@ -83,6 +83,7 @@ _NOTICE_ROWS = (
     ("dry run", "dryRun"),
     ("duration", "durationSeconds"),
     ("report", "reportUri"),
+    ("report (html)", "reportHtmlUri"),
     ("summary", "summaryUri"),
     ("execution", "executionId"),
     ("error", "error"),

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from steps_s3_copy.inbox import DEFAULT_WORK_PREFIX, InboxLayout
@@ -155,6 +159,38 @@ def report_csv_uri(notice: dict[str, Any] | None) -> str | None:
         return str(S3Uri.parse(uri).join("report.csv"))
     except ValueError:
         return None
+
+
+def report_html_uri(notice: dict[str, Any] | None) -> str | None:
+    """The ``report.html`` of a run: the notice's ``reportHtmlUri``, else (a run summarised
+    before the notice had it) beside its ``report.csv``; None for a run without a report."""
+    uri = (notice or {}).get("reportHtmlUri")
+    if isinstance(uri, str) and uri.startswith(SCHEME):
+        return uri
+    csv_uri = report_csv_uri(notice)
+    if csv_uri is None:
+        return None
+    return csv_uri.rsplit("/", 1)[0] + "/report.html"
+
+
+def download(s3: Any, uri: str, path: Path) -> bool:
+    """Write the object at ``uri`` to ``path`` (through a temporary file beside it, so a
+    failed download leaves no partial file); False when the object does not exist."""
+    source = S3Uri.parse(uri, need_key=True)
+    try:
+        body = s3.get_object(Bucket=source.bucket, Key=source.key)["Body"]
+    except s3.exceptions.NoSuchKey:
+        return False
+    folder = path.parent if str(path.parent) else Path()
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            shutil.copyfileobj(body, out, 1024 * 1024)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return True
 
 
 def report_rows(s3: Any, report_uri: str) -> Iterator[dict[str, str]]:
