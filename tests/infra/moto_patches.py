@@ -29,9 +29,11 @@ relies on. What each one fixes:
    task, else ``EssentialContainerExited``) and ``StoppedReason``, as compact JSON.
    When the state ends before the task (its ``TimeoutSecondsPath`` ran out), the task is
    stopped as StopTask stops one: SIGTERM, then SIGKILL after the container's stop
-   timeout. A test can interrupt the first N tasks with SIGTERM (a Spot interruption),
-   hang the first N (SIGSTOP: a task that makes no progress) and change a task's
-   environment or the world just before it starts (``Recorder.before_task``).
+   timeout (no AWS page says Step Functions stops a timed-out task; the patch must end
+   the subprocess either way, and does it the way StopTask would). A test can interrupt
+   the first N tasks with SIGTERM (a Spot interruption), hang the first N (SIGSTOP: a task
+   that makes no progress) and change a task's environment or the world just before it
+   starts (``Recorder.before_task``).
    And a retried .sync attempt no longer "times out" at once: moto listens for a task
    token on .sync tasks too and reuses the first attempt's interrupted token endpoint on
    a Retry. No upstream moto issue was found for the exit code or the token.
