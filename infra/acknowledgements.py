@@ -258,6 +258,13 @@ def construct_rules(
         ),
         Rule(
             copy.state_machine,
+            r"Resource::arn:<AWS::Partition>:ecs:[^:*]+:[^:*]+:task/<[A-Za-z0-9]+>/\*",
+            "ecs:TagResource on the tasks of this construct's own cluster, only while "
+            "RunTask creates them (ecs:CreateAction), so the task definition's tags reach "
+            "each task; task ids are known only once they run.",
+        ),
+        Rule(
+            copy.state_machine,
             r"Resource::arn:<AWS::Partition>:states:.*:execution:.*(:|/)\*(:\*)?",
             "The Distributed Map describes, stops and redrives the child executions of "
             "this same state machine; their names are generated at run time.",

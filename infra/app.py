@@ -17,6 +17,8 @@ Context values (``cdk deploy -c name=value`` or ``cdk.json``); see docs/deploy.m
 - ``writerRoleName``: a fixed writer role name for destination bucket policies
 - ``taskCpu`` / ``taskMemoryMiB``: the Fargate task size (default 1024 / 2048)
 - ``laneCutoffBytes``: batches holding an object this large go to Fargate (default 1 GiB)
+- ``copyReservedConcurrency``: the CopyBatch function's reserved concurrency (default 25;
+  ``none`` reserves nothing)
 """
 
 from __future__ import annotations
@@ -84,6 +86,10 @@ def copy_args_from_context(scope: Construct) -> dict[str, Any]:
         value = node.try_get_context(context)
         if value is not None:
             args[arg] = int(value)
+    reserved = node.try_get_context("copyReservedConcurrency")
+    if reserved is not None:
+        text = str(reserved).strip().lower()
+        args["copy_reserved_concurrency"] = None if text in ("none", "") else int(text)
     return args
 
 

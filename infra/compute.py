@@ -53,6 +53,23 @@ DESTINATION_MEMORY_MIB: Final = 512
 WORKER_STOP_TIMEOUT: Final = Duration.seconds(120)
 COMMON_ENVIRONMENT: Final = {"POWERTOOLS_SERVICE_NAME": "steps-s3-copy", "LOG_LEVEL": "INFO"}
 
+#: How the one image is built (the Lambda functions' and the task's asset alike, so it is
+#: one asset, built and pushed once). "Lambda does not support multi-architecture images"
+#: ("Create a Lambda function using a container image",
+#: https://docs.aws.amazon.com/lambda/latest/dg/images-create.html): it takes one image
+#: manifest, and refuses an image index ("The image manifest, config or layer media type
+#: ... is not supported"), which a current Docker BuildKit makes by default even for one
+#: platform, to attach its provenance attestation ("Provenance attestations", Docker docs).
+#: ``platform`` builds linux/arm64 only (the functions' and the task's architecture);
+#: ``outputs=["type=docker"]`` loads the result into the local image store as one image,
+#: whatever builder buildx uses, so that the CDK CLI tags and pushes that image (with the
+#: docker-container driver nothing would be loaded without it). The provenance attestation
+#: itself is switched off by the CDK CLI's asset publisher, which runs ``docker build`` with
+#: ``BUILDX_NO_DEFAULT_ATTESTATIONS=1`` (aws-cdk-cli, packages/cdk-assets/lib/private/
+#: docker.ts; CLI 2.1000.0 and later); docs/deploy.md says what a deployer needs.
+IMAGE_PLATFORM: Final = Platform.LINUX_ARM64
+IMAGE_OUTPUTS: Final = ("type=docker",)
+
 
 def image_function(
     scope: Construct,
@@ -65,6 +82,7 @@ def image_function(
     timeout: Duration,
     log_retention: logs.RetentionDays,
     environment: dict[str, str],
+    reserved_concurrency: int | None = None,
 ) -> lambda_.DockerImageFunction:
     """``<construct_id>Function`` running ``handler`` from the image, logging to its own
     ``<construct_id>Logs``."""
@@ -78,7 +96,8 @@ def image_function(
             image_dir,
             entrypoint=list(LAMBDA_ENTRYPOINT),
             cmd=[handler],
-            platform=Platform.LINUX_ARM64,
+            platform=IMAGE_PLATFORM,
+            outputs=list(IMAGE_OUTPUTS),
         ),
         architecture=lambda_.Architecture.ARM_64,
         memory_size=memory_mib,
@@ -91,6 +110,7 @@ def image_function(
         system_log_level_v2=lambda_.SystemLogLevel.WARN,
         tracing=lambda_.Tracing.ACTIVE,
         environment=environment,
+        reserved_concurrent_executions=reserved_concurrency,
     )
 
 
@@ -126,6 +146,7 @@ class StepFunctions(NamedTuple):
             role: iam.IRole,
             memory: int = memory_mib,
             timeout: Duration = LAMBDA_MAX_TIMEOUT,
+            reserved_concurrency: int | None = None,
         ) -> lambda_.DockerImageFunction:
             return image_function(
                 scope,
@@ -137,6 +158,7 @@ class StepFunctions(NamedTuple):
                 timeout=timeout,
                 log_retention=props.log_retention,
                 environment={**COMMON_ENVIRONMENT, **environment},
+                reserved_concurrency=reserved_concurrency,
             )
 
         layout = {  # where Prepare puts a run's files and Summarise finds them
@@ -153,11 +175,19 @@ class StepFunctions(NamedTuple):
                     **layout,
                     "LANE_CUTOFF_BYTES": str(props.lane_cutoff_bytes),
                     "STATE_MACHINE_TIMEOUT_SECONDS": str(int(props.timeout.to_seconds())),
+                    **concurrency_limit(props),
                     **allow_lists(data),
                 },
                 role=roles.prepare,
             ),
-            copy_batch=function("CopyBatch", COPY_BATCH_HANDLER, {}, role=roles.writer),
+            # its reserved concurrency bounds the Lambda lane (Prepare is told the same)
+            copy_batch=function(
+                "CopyBatch",
+                COPY_BATCH_HANDLER,
+                {},
+                role=roles.writer,
+                reserved_concurrency=props.copy_reserved_concurrency,
+            ),
             # Summarise reads every batch's results file (100,000 of them for a million
             # objects at 10 per batch) in 32 threads: CPU-bound, so at least one full vCPU
             # (1,769 MB), whatever the other functions get.
@@ -184,6 +214,16 @@ class StepFunctions(NamedTuple):
                 memory=DESTINATION_MEMORY_MIB,
             ),
         )
+
+
+def concurrency_limit(props: StepsS3CopyProps) -> dict[str, str]:
+    """``COPY_CONCURRENCY_LIMIT``: the CopyBatch function's reserved concurrency, which
+    Prepare lowers a run's ``maxConcurrency`` to when the run has Lambda-lane batches (a
+    throttled batch would fail: "Lambda function scaling",
+    https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html); unset when
+    nothing is reserved."""
+    reserved = props.copy_reserved_concurrency
+    return {} if reserved is None else {"COPY_CONCURRENCY_LIMIT": str(reserved)}
 
 
 def allow_lists(data: DataScope) -> dict[str, str]:
@@ -231,7 +271,9 @@ class WorkerTask(NamedTuple):
         )
         container = task_definition.add_container(
             CONTAINER_NAME,
-            image=ecs.ContainerImage.from_asset(image_dir, platform=Platform.LINUX_ARM64),
+            image=ecs.ContainerImage.from_asset(
+                image_dir, platform=IMAGE_PLATFORM, outputs=list(IMAGE_OUTPUTS)
+            ),
             # the image's own ENTRYPOINT, stated so the task does not depend on it
             entry_point=list(WORKER_COMMAND),
             essential=True,

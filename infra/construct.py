@@ -49,7 +49,7 @@ from steps_s3_copy.infra.definition import (
 )
 from steps_s3_copy.infra.inbox import JobSubmitters, Trigger, create_inbox, create_topic
 from steps_s3_copy.infra.network import Network
-from steps_s3_copy.infra.props import StepsS3CopyProps
+from steps_s3_copy.infra.props import DEFAULT_COPY_RESERVED_CONCURRENCY, StepsS3CopyProps
 from steps_s3_copy.models import GiB
 
 __all__ = [
@@ -91,6 +91,11 @@ class StepsS3Copy(Construct):
       objects under ``jobs_prefix``); the inbox's bucket policy denies everyone else. None
       named: principals outside the account are denied, and inside it IAM decides. See
       ``grant_submit``.
+
+    ``copy_reserved_concurrency`` (default 25) reserves that many concurrent executions
+    for the CopyBatch function and tells Prepare (``COPY_CONCURRENCY_LIMIT``), which lowers
+    a run's ``maxConcurrency`` to it when the run has Lambda-lane batches; ``None`` reserves
+    nothing (for an account too small to reserve any: see docs/deploy.md, "Quotas").
     """
 
     def __init__(
@@ -118,6 +123,7 @@ class StepsS3Copy(Construct):
         work_expiry_days: int = 30,
         incomplete_upload_expiry_days: int = 7,
         lambda_memory_mib: int = 1024,
+        copy_reserved_concurrency: int | None = DEFAULT_COPY_RESERVED_CONCURRENCY,
         state_machine_timeout: Duration | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
@@ -148,6 +154,7 @@ class StepsS3Copy(Construct):
             work_expiry_days=work_expiry_days,
             incomplete_upload_expiry_days=incomplete_upload_expiry_days,
             lambda_memory_mib=lambda_memory_mib,
+            copy_reserved_concurrency=copy_reserved_concurrency,
             state_machine_timeout=state_machine_timeout,
             log_retention=log_retention,
             removal_policy=removal_policy,
@@ -226,6 +233,8 @@ class StepsS3Copy(Construct):
             timeout=props.timeout,
             log_retention=props.log_retention,
         )
+        # the RunTask states propagate the task definition's tags (see there)
+        permissions.grant_tag_on_run_task(self.state_machine.role, self.cluster)
         self.rule, self.dead_letter_queue = Trigger.create(
             self, props, inbox=self.inbox_bucket, state_machine=self.state_machine
         )

@@ -8,8 +8,19 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 
-def log_group(scope: Construct, construct_id: str, retention: logs.RetentionDays) -> logs.LogGroup:
-    """A log group in ``scope`` kept ``retention`` long, removed with the stack."""
+def log_group(
+    scope: Construct,
+    construct_id: str,
+    retention: logs.RetentionDays,
+    *,
+    name: str | None = None,
+) -> logs.LogGroup:
+    """A log group in ``scope`` kept ``retention`` long, removed with the stack; named
+    ``name`` when given (otherwise CloudFormation names it)."""
     return logs.LogGroup(
-        scope, construct_id, retention=retention, removal_policy=RemovalPolicy.DESTROY
+        scope,
+        construct_id,
+        log_group_name=name,
+        retention=retention,
+        removal_policy=RemovalPolicy.DESTROY,
     )

@@ -42,6 +42,14 @@ AWS behaviour relied on (each looked up):
   "AWS KMS condition keys" (kms:ViaService, kms:EncryptionContext:context-key),
   https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html. KMS encrypts
   only the object data, not its metadata, so a HEAD (Prepare) needs no key.
+- RunTask with ``propagateTags`` tags the task it creates, which needs ``ecs:TagResource``
+  as well as ``ecs:RunTask`` once the task definition carries any tag (a ``cdk deploy
+  --tags``, ``Tags.of(app)``, an organisation's tag policy); ``ecs:CreateAction`` limits it
+  to tagging on creation ("Grant permission to tag resources on creation",
+  https://docs.aws.amazon.com/AmazonECS/latest/developerguide/supported-iam-actions-tagging.html).
+  A task's ARN is ``arn:<partition>:ecs:<region>:<account>:task/<cluster>/<id>``
+  ("Actions, resources, and condition keys for Amazon Elastic Container Service",
+  https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html).
 - A Step Functions execution's ARN is
   ``arn:<partition>:states:<region>:<account>:execution:<stateMachineName>:<executionId>``
   ("Actions, resources, and condition keys for AWS Step Functions",
@@ -59,6 +67,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -333,6 +342,27 @@ def grant_job_lock(scope: Construct, role: iam.IRole, machine: sfn.StateMachine)
                 resources=[executions],
             )
         ],
+    )
+
+
+def grant_tag_on_run_task(role: iam.IRole, cluster: ecs.ICluster) -> None:
+    """Let the state machine's ``role`` tag the tasks it starts in ``cluster``, and only while
+    starting them (``ecs:CreateAction`` = RunTask): the RunTask states propagate the task
+    definition's tags to each task, so that a deployment's cost-allocation tags reach the
+    Fargate tasks it pays for."""
+    tasks = Stack.of(cluster).format_arn(
+        service="ecs",
+        resource="task",
+        resource_name=f"{cluster.cluster_name}/*",
+        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="TagTasksOnRunTask",
+            actions=["ecs:TagResource"],
+            resources=[tasks],
+            conditions={"StringEquals": {"ecs:CreateAction": "RunTask"}},
+        )
     )
 
 

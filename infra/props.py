@@ -53,6 +53,13 @@ ROLE_NAME_MAX_LENGTH: Final = 64
 #: https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html)
 STATE_MACHINE_TIMEOUT_SECONDS: Final = (60, 365 * 24 * 3600)
 DEFAULT_STATE_MACHINE_TIMEOUT: Final = Duration.days(7)
+#: the CopyBatch function's reserved concurrency by default: the Lambda lane's batches at
+#: once (Prepare lowers a run's maxConcurrency to it). An account has 1,000 concurrent
+#: executions per region by default, fewer in a new account, and reserving leaves at least
+#: 100 unreserved ("Configuring reserved concurrency for a function",
+#: https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html). The
+#: original system saw throttling and capacity errors at 80 batches at once and none at 25.
+DEFAULT_COPY_RESERVED_CONCURRENCY: Final = 25
 
 #: a general purpose bucket name: 3-63 lowercase letters, digits, dots and hyphens, starting
 #: and ending with a letter or digit ("General purpose bucket naming rules",
@@ -112,6 +119,7 @@ class StepsS3CopyProps:
     work_expiry_days: int = 30
     incomplete_upload_expiry_days: int = 7
     lambda_memory_mib: int = 1024
+    copy_reserved_concurrency: int | None = DEFAULT_COPY_RESERVED_CONCURRENCY
     state_machine_timeout: Duration | None = None
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
@@ -181,6 +189,11 @@ class StepsS3CopyProps:
         if not low <= self.lambda_memory_mib <= high:
             raise ValueError(
                 f"lambda_memory_mib must be {low}..{high}, not {self.lambda_memory_mib}"
+            )
+        reserved = self.copy_reserved_concurrency
+        if reserved is not None and (isinstance(reserved, bool) or reserved < 1):
+            raise ValueError(
+                f"copy_reserved_concurrency must be >= 1, or None for none, not {reserved!r}"
             )
         name = self.writer_role_name
         if name is not None and not (

@@ -18,14 +18,45 @@ LAMBDA_SERVICE_ERRORS = (
 )
 #: ... and for a copy batch also BatchIncomplete: it ran out of time and continues on retry
 LAMBDA_COPY_ERRORS = (*LAMBDA_SERVICE_ERRORS, "BatchIncomplete")
-#: errors of ecs:runTask worth retrying: throttling, capacity, a task that stopped badly
-ECS_RETRY_ERRORS = (
+#: What ``ecs:runTask.sync`` reports when the RunTask call itself fails (no task started).
+#: Step Functions names an optimized integration's error ``ECS.<exception>``; throttling and
+#: missing Fargate capacity come back as ``ECS.AmazonECSException`` (AWS re:Post, "Why does
+#: my Fargate task fail to launch because capacity is unavailable?",
+#: https://repost.aws/knowledge-center/ecs-fargate-runtask-capacity), and a RunTask answer
+#: with a non-empty ``failures`` list fails the state with ``AmazonECS.Unknown`` ("Run Amazon
+#: ECS or Fargate tasks with Step Functions",
+#: https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html). ServerException
+#: is RunTask's "server issue" (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/
+#: API_RunTask.html). InvalidParameterException is also what RunTask answers when EC2
+#: throttles the network-interface calls behind it (reported by users, e.g.
+#: cdklabs/construct-hub#415, not on an AWS page): retried too, harmlessly, since a real
+#: parameter error starts no task and ends in BatchFailed after the retries.
+ECS_API_RETRY_ERRORS = (
     "ECS.AmazonECSException",
-    "ECS.ThrottlingException",
-    "ECS.LimitExceededException",
+    "AmazonECS.Unknown",
     "ECS.ServerException",
-    "States.TaskFailed",
+    "ECS.InvalidParameterException",
 )
+#: RunTask's client errors (RunTask's API reference, "Errors"): retrying does not help
+ECS_API_FATAL_ERRORS = (
+    "ECS.AccessDeniedException",
+    "ECS.ClientException",
+    "ECS.ClusterNotFoundException",
+    "ECS.PlatformTaskDefinitionIncompatibilityException",
+    "ECS.PlatformUnknownException",
+    "ECS.UnsupportedFeatureException",
+    "ECS.BlockedException",
+)
+#: A task that started and stopped badly fails a ``.sync`` state with ``States.TaskFailed``,
+#: its Cause the task's description (its containers' exit codes, its stop code). The
+#: Fargate lane tells them apart (infra/definition.py) and re-raises one of these:
+#: stopped by an interruption (Spot, SIGTERM: the container's exit 4), a crash (exit 1) or
+#: a failed start: worth another task ...
+FARGATE_TASK_STOPPED = "FargateTaskStopped"
+#: ... or a configuration error (the container's exit 2): never retried, no fallback
+FARGATE_TASK_MISCONFIGURED = "FargateTaskMisconfigured"
+#: errors of a Fargate-lane batch worth another task: on Spot, then on on-demand Fargate
+ECS_RETRY_ERRORS = (*ECS_API_RETRY_ERRORS, FARGATE_TASK_STOPPED)
 
 
 @dataclass(frozen=True, slots=True)

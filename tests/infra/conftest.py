@@ -43,7 +43,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 @pytest.fixture(scope="session")
 def synth_scoped(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The app with more named buckets, a fixed writer role name and no Spot.
+    """The app with more named buckets, a fixed writer role name, no Spot and no reserved
+    concurrency for CopyBatch.
 
     Its App sets no context at all (like an app that embeds the construct): the construct
     must still get the ResultWriter flag by itself.
@@ -60,6 +61,7 @@ def synth_scoped(tmp_path_factory: pytest.TempPathFactory) -> Synth:
             "use_spot": False,
             "task_cpu": 2048,
             "task_memory_mib": 8192,
+            "copy_reserved_concurrency": None,
         },
     )
 

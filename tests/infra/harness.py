@@ -5,7 +5,11 @@ state machine definition (its ``Fn::Join`` resolved against the moto resources),
 Lambda functions' image CMD and environment, the task definition's family and container.
 The only stand-in is the rule's target: moto's EventBridge does not start executions, so
 the rule delivers to an SQS queue and the harness calls StartExecution with the event it
-finds there, which is what the real target does.
+finds there, which is what the real target does. moto gives every S3 event the same
+``sequencer`` (and a time in whole seconds), where S3 gives each write of a key its own, so
+each event read from the queue gets a sequencer of its own (``distinct_writes``, as the
+local pipeline does): a re-upload is a new event, and the same event started twice is a
+duplicate delivery.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from steps_s3_copy.local.pipeline import distinct_writes
 from tests.conftest import client
 from tests.infra.helpers import definition_of, resolve
 
@@ -203,9 +208,16 @@ class Deployment:
 
     def submit(self, name: str, manifest: str, sidecar: dict[str, Any]) -> dict[str, Any]:
         """Upload the manifest, then the sidecar; return the event the rule matched."""
+        self.put_manifest(name, manifest)
+        return self.submit_sidecar(name, sidecar)
+
+    def put_manifest(self, name: str, manifest: str) -> None:
         self.s3.put_object(Bucket=INBOX, Key=f"jobs/{name}.csv", Body=manifest.encode())
+
+    def submit_sidecar(self, name: str, sidecar: dict[str, Any]) -> dict[str, Any]:
+        """Upload the sidecar alone; return the event the rule matched (a write of its own)."""
         self.s3.put_object(Bucket=INBOX, Key=f"jobs/{name}.json", Body=json.dumps(sidecar))
-        return self._receive(self.events_url, timeout=15)
+        return distinct_writes(self._receive(self.events_url, timeout=15))
 
     def no_more_events(self, wait: float = 2.0) -> bool:
         """True when the rule delivered nothing else (e.g. for the CSV or a working file)."""
@@ -214,8 +226,18 @@ class Deployment:
         ).get("Messages", [])
         return not messages
 
-    def start(self, execution_input: dict[str, Any], timeout: float = 180) -> Run:
-        """StartExecution (what the rule's target does) and wait for the notice."""
+    def no_more_notices(self, wait: float = 2.0) -> bool:
+        """True when no (further) notice was published."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.notices_url, MaxNumberOfMessages=10, WaitTimeSeconds=int(wait)
+        ).get("Messages", [])
+        return not messages
+
+    def start(
+        self, execution_input: dict[str, Any], timeout: float = 180, *, notice: bool = True
+    ) -> Run:
+        """StartExecution (what the rule's target does) and wait for it to end, and for its
+        notice unless ``notice`` is False (a run that publishes none)."""
         # AWS names an execution started without a name with a UUID; moto leaves
         # $$.Execution.Name empty then, so the harness names it the same way
         arn = self.sfn.start_execution(
@@ -231,6 +253,8 @@ class Deployment:
         history = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
         if execution["status"] == "RUNNING":
             raise AssertionError(f"execution still running after {timeout} s")
+        if not notice:
+            return Run(execution=execution, notice={}, attributes={}, history=history)
         envelope = self._receive(self.notices_url, timeout=10)
         return Run(
             execution=execution,

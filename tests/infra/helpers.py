@@ -149,13 +149,14 @@ def definition_of(template: dict[str, Any], resolver: Resolver | None = None) ->
 
 
 def all_states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every state, including those inside Map item processors, by name."""
+    """Every state, including those inside Map item processors and Parallel branches, by
+    name."""
     found: dict[str, dict[str, Any]] = {}
     for name, state in definition["States"].items():
         found[name] = state
         processor = state.get("ItemProcessor") or state.get("Iterator")
-        if processor:
-            found.update(all_states(processor))
+        for nested in [processor] if processor else state.get("Branches", []):
+            found.update(all_states(nested))
     return found
 
 

@@ -28,6 +28,8 @@ from tests.infra.helpers import ACCOUNT
         ({"jobs_prefix": "work/"}, "jobs_prefix"),
         ({"work_expiry_days": 0}, "work_expiry_days"),
         ({"lambda_memory_mib": 64}, "lambda_memory_mib"),
+        ({"copy_reserved_concurrency": 0}, "copy_reserved_concurrency"),
+        ({"copy_reserved_concurrency": True}, "copy_reserved_concurrency"),
         ({"writer_role_name": "bad name!"}, "writer_role_name"),
         ({**NAMED, "source_buckets": []}, "source_buckets"),
         ({**NAMED, "destination_buckets": []}, "destination_buckets"),
@@ -127,6 +129,7 @@ def test_context_values_become_construct_arguments() -> None:
             "taskCpu": "2048",
             "taskMemoryMiB": 4096,
             "laneCutoffBytes": "1000",
+            "copyReservedConcurrency": "40",
         }
     )
     assert copy_args_from_context(app) == {
@@ -140,8 +143,11 @@ def test_context_values_become_construct_arguments() -> None:
         "task_cpu": 2048,
         "task_memory_mib": 4096,
         "lane_cutoff_bytes": 1000,
+        "copy_reserved_concurrency": 40,
     }
     assert copy_args_from_context(cdk.App()) == {}
+    none = cdk.App(context={"copyReservedConcurrency": "none"})
+    assert copy_args_from_context(none) == {"copy_reserved_concurrency": None}
 
 
 def test_a_bad_flag_value_is_an_error() -> None:

@@ -9,12 +9,14 @@ subscription, and the destination holds exactly the right objects.
 
 from __future__ import annotations
 
+import copy
 import csv
 import importlib
 import io
 import json
 import os
 import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,6 +35,7 @@ CUTOFF = 1024 * 1024  # objects above this go to the Fargate lane
 HANDLER_MODULES = (
     "steps_s3_copy.handlers.prepare",
     "steps_s3_copy.handlers.copy_batch",
+    "steps_s3_copy.handlers.destination",
     "steps_s3_copy.handlers.summarise",
     "steps_s3_copy.handlers.notify",
 )
@@ -136,8 +139,9 @@ def test_a_sidecar_in_the_inbox_copies_everything_on_both_lanes(deployment: Depl
     assert notice["planned"]["batches"] == {"lambda": 1, "fargate": 1}  # small ones: one batch
     assert len(copy_calls) == 1
     entered = run.states_entered()
-    assert entered[:2] == ["Prepare", "DryRun"]
-    assert {"Copy", "Summarise", "Notify", "Done"} <= set(entered)
+    assert entered[:3] == ["Prepare", "CheckDestination", "DryRun"]
+    assert entered[-4:] == ["Summarise", "Finish", "Notify", "Done"]
+    assert "Copy" in entered
     assert "SummariseFailure" not in entered
 
 
@@ -179,7 +183,7 @@ def test_a_bad_manifest_gives_a_failed_notice_listing_the_problems(
     assert any("3" in json.dumps(p) for p in notice["problems"])  # names the bad row
     assert run.attributes["status"]["Value"] == "FAILED"
     entered = run.states_entered()
-    assert entered == ["Prepare", "SummariseFailure", "NotifyFailure", "Failed"]
+    assert entered == ["Prepare", "SummariseFailure", "FinishFailure", "NotifyFailure", "Failed"]
     assert recorder.task_runs == []
     assert deployment.objects(DESTINATION) == {}
 
@@ -246,6 +250,235 @@ def test_a_dry_run_skips_the_copy_and_still_notifies(deployment: Deployment) -> 
     assert run.notice["planned"]["objects"] == len(objects)
     entered = run.states_entered()
     assert "Copy" not in entered
-    assert entered[-3:] == ["Summarise", "Notify", "Done"]
+    assert entered[-4:] == ["Summarise", "Finish", "Notify", "Done"]
     assert recorder.task_runs == []
     assert deployment.objects(DESTINATION) == {}
+
+
+# --- issue 9: what AWS does at run time ---------------------------------------------------
+
+
+def _report_rows(deployment: Deployment, notice: dict[str, Any]) -> list[dict[str, str]]:
+    """The run's report.csv, row by row."""
+    bucket, key = notice["reportUri"].removeprefix("s3://").split("/", 1)
+    body = deployment.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    return list(csv.DictReader(io.StringIO(body)))
+
+
+def _wait_for(condition: Any, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return bool(condition())
+
+
+def test_a_fargate_batch_with_a_failed_object_is_not_retried_and_its_failure_reaches_the_notice(
+    deployment: Deployment,
+) -> None:
+    objects = _sources(deployment)
+    large_key = next(k for k, v in objects.items() if len(v) > CUTOFF)
+    event = deployment.submit("gone", _manifest([(SOURCE, k) for k in objects]), _sidecar())
+
+    def delete_the_large_source(_index: int, _environment: dict[str, str]) -> None:
+        # after Prepare sized it, before the container copies it: unreadable at copy time
+        deployment.s3.delete_object(Bucket=SOURCE, Key=large_key)
+
+    with patched(deployment.endpoint, before_task=delete_the_large_source) as recorder:
+        run = deployment.start(event)
+
+    assert run.execution["status"] == "SUCCEEDED", run.execution
+    # the batch ran to its end: exit 0, one task, no retry and no on-demand fallback
+    (task,) = recorder.task_runs
+    assert task.exit_code == 0, task.output
+    assert task.capacity_provider == "FARGATE_SPOT"
+    assert recorder.retry_waits == []
+    notice = run.notice
+    assert notice["status"] == "PARTIAL", notice
+    assert notice["counts"]["failed"] == 1
+    assert notice["counts"]["copied"] == len(objects) - 1
+    (failed,) = [r for r in _report_rows(deployment, notice) if r["status"] == "FAILED"]
+    assert failed["source"].endswith(large_key), failed
+    assert failed["error"].startswith("NoSuchKey"), failed
+    copied = deployment.objects(DESTINATION)
+    assert f"copied/{large_key}" not in copied
+    assert len(copied) == len(objects) - 1
+
+
+def test_a_configuration_error_of_the_container_is_neither_retried_nor_run_on_demand(
+    deployment: Deployment,
+) -> None:
+    objects = _sources(deployment)
+    large = {k: v for k, v in objects.items() if len(v) > CUTOFF}
+    event = deployment.submit("config", _manifest([(SOURCE, k) for k in large]), _sidecar())
+
+    def break_the_batch(_index: int, environment: dict[str, str]) -> None:
+        environment["S3COPY_BATCH"] = "{not a batch"  # the container exits 2
+
+    with patched(deployment.endpoint, before_task=break_the_batch) as recorder:
+        run = deployment.start(event)
+
+    assert run.execution["status"] == "SUCCEEDED", run.execution
+    (task,) = recorder.task_runs
+    assert task.exit_code == 2, task.output
+    assert task.capacity_provider == "FARGATE_SPOT"  # no on-demand fallback either
+    assert recorder.retry_waits == []
+    assert run.notice["status"] == "FAILED", run.notice
+    assert run.notice["counts"]["failed"] == len(large)
+    rows = _report_rows(deployment, run.notice)
+    assert [r["error"].split(":")[0] for r in rows] == ["BatchFailed"]
+    assert deployment.objects(DESTINATION) == {}
+
+
+def test_a_task_that_outlasts_its_timeout_is_stopped_and_the_run_still_notifies(
+    deployment: Deployment,
+) -> None:
+    objects = _sources(deployment)
+    large = {k: v for k, v in objects.items() if len(v) > CUTOFF}
+    small = {k: v for k, v in objects.items() if len(v) <= CUTOFF}
+    event = deployment.submit("hang", _manifest([(SOURCE, k) for k in objects]), _sidecar())
+
+    # the first task hangs; its state's timeout (the batch's timeoutSeconds, half an hour or
+    # more) is scaled down to a few seconds
+    with patched(deployment.endpoint, hang_tasks=1, timeout_scale=0.002) as recorder:
+        run = deployment.start(event)
+        assert _wait_for(lambda: len(recorder.task_runs) == 1)
+
+    assert run.execution["status"] == "SUCCEEDED", run.execution
+    # the one RunTask state's TimeoutSecondsPath (moto reads it more than once per attempt)
+    (timeout,) = set(recorder.timeouts)
+    index = (
+        deployment.s3.get_object(
+            Bucket="steps-s3-copy-inbox", Key=run.notice["work"]["prefix"] + "index.csv"
+        )["Body"]
+        .read()
+        .decode()
+    )
+    (fargate_row,) = [r for r in csv.DictReader(io.StringIO(index)) if r["lane"] == "fargate"]
+    assert timeout == int(fargate_row["timeoutSeconds"]) >= 1800
+    (task,) = recorder.task_runs
+    assert task.hung
+    assert task.stopped_by_state  # stopped when its state timed out, not retried
+    assert recorder.retry_waits == []
+    notice = run.notice
+    assert notice["status"] == "PARTIAL", notice
+    assert notice["counts"]["failed"] == len(large)
+    assert notice["counts"]["copied"] == len(small)
+    failed = [r for r in _report_rows(deployment, notice) if r["status"] == "FAILED"]
+    assert [r["error"].split(":")[0] for r in failed] == ["BatchFailed"]
+    assert deployment.objects(DESTINATION) == {f"copied/{k}": v for k, v in small.items()}
+
+
+def test_a_duplicated_event_starts_one_run(deployment: Deployment) -> None:
+    objects = _sources(deployment)
+    small = {k: v for k, v in objects.items() if len(v) <= CUTOFF}
+    event = deployment.submit("twice", _manifest([(SOURCE, k) for k in small]), _sidecar())
+
+    with patched(deployment.endpoint) as recorder:
+        first = deployment.start(event)
+        # EventBridge delivers the same S3 event again: a new execution, the same event
+        second = deployment.start(copy.deepcopy(event), notice=False)
+
+    assert first.notice["status"] == "SUCCEEDED", first.notice
+    assert second.execution["status"] == "SUCCEEDED", second.execution
+    assert second.states_entered() == ["Prepare", "Duplicate"]
+    assert deployment.no_more_notices()
+    prepares = [c for c in recorder.lambda_calls if c[0].endswith("prepare.handler")]
+    assert [c[2] for c in prepares] == [None, "DuplicateEvent"]
+    copies = [c for c in recorder.lambda_calls if c[0].endswith("copy_batch.handler")]
+    assert len(copies) == 1  # one run copied
+    assert deployment.objects(DESTINATION) == {f"copied/{k}": v for k, v in small.items()}
+
+
+def test_a_re_upload_of_the_sidecar_starts_a_second_run(deployment: Deployment) -> None:
+    objects = _sources(deployment)
+    small = {k: v for k, v in objects.items() if len(v) <= CUTOFF}
+    first_event = deployment.submit("again", _manifest([(SOURCE, k) for k in small]), _sidecar())
+
+    with patched(deployment.endpoint):
+        first = deployment.start(first_event)
+        second_event = deployment.submit_sidecar("again", _sidecar())  # the same job, re-uploaded
+        second = deployment.start(second_event)
+
+    assert first.notice["status"] == second.notice["status"] == "SUCCEEDED"
+    assert first.notice["runId"] != second.notice["runId"]
+    assert first.notice["counts"]["copied"] == len(small)
+    assert second.notice["counts"]["skipped"] == len(small)  # already there: nothing to redo
+    assert "Copy" in second.states_entered()
+
+
+def test_a_sidecar_before_its_csv_waits_for_the_manifest(deployment: Deployment) -> None:
+    objects = _sources(deployment)
+    small = {k: v for k, v in objects.items() if len(v) <= CUTOFF}
+    manifest = _manifest([(SOURCE, k) for k in small])
+    event = deployment.submit_sidecar("early", _sidecar())  # no CSV yet
+
+    def upload_the_csv_once_missed(handler: str, _event: Any, error: str | None) -> None:
+        if handler.endswith("prepare.handler") and error == "ManifestNotFound":
+            deployment.put_manifest("early", manifest)  # it lands during the retries
+
+    with patched(deployment.endpoint, after_lambda=upload_the_csv_once_missed) as recorder:
+        run = deployment.start(event)
+
+    assert run.execution["status"] == "SUCCEEDED", run.execution
+    assert run.notice["status"] == "SUCCEEDED", run.notice
+    prepares = [c[2] for c in recorder.lambda_calls if c[0].endswith("prepare.handler")]
+    assert prepares == ["ManifestNotFound", None]
+    assert len(recorder.retry_waits) == 1  # one wait, at most the first interval (5 s)
+    assert recorder.retry_waits[0] <= 5
+    assert deployment.objects(DESTINATION) == {f"copied/{k}": v for k, v in small.items()}
+
+
+def test_a_destination_that_refuses_writes_fails_before_anything_is_copied(
+    deployment: Deployment,
+) -> None:
+    objects = _sources(deployment)
+    deployment.s3.delete_bucket(Bucket=DESTINATION)  # named at deploy, but it does not exist
+    event = deployment.submit("nowhere", _manifest([(SOURCE, k) for k in objects]), _sidecar())
+
+    with patched(deployment.endpoint) as recorder:
+        run = deployment.start(event)
+
+    assert run.execution["status"] == "FAILED"
+    assert run.notice["status"] == "FAILED", run.notice
+    assert run.notice["error"] == "DestinationNotWritable", run.notice
+    entered = run.states_entered()
+    assert entered[:2] == ["Prepare", "CheckDestination"]
+    assert entered[-3:] == ["FinishFailure", "NotifyFailure", "Failed"]
+    assert "Copy" not in entered
+    assert recorder.task_runs == []
+    assert not [c for c in recorder.lambda_calls if c[0].endswith("copy_batch.handler")]
+
+
+def test_finish_aborts_an_incomplete_upload_left_in_the_destination(
+    deployment: Deployment,
+) -> None:
+    objects = _sources(deployment)
+    # a source object written in parts (its ETag ends in -1): its copy may be a multipart one
+    key, body = "runs/2024-06/parts/assembled.bin", b"x" * 4096
+    upload = deployment.s3.create_multipart_upload(Bucket=SOURCE, Key=key)["UploadId"]
+    part = deployment.s3.upload_part(
+        Bucket=SOURCE, Key=key, UploadId=upload, PartNumber=1, Body=body
+    )
+    deployment.s3.complete_multipart_upload(
+        Bucket=SOURCE,
+        Key=key,
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+    # an earlier batch killed hard left an upload of its destination key behind
+    left = deployment.s3.create_multipart_upload(Bucket=DESTINATION, Key=f"copied/{key}")
+    small = {k: v for k, v in objects.items() if len(v) <= CUTOFF}
+    rows = [(SOURCE, k) for k in [*small, key]]
+    event = deployment.submit("leftover", _manifest(rows), _sidecar())
+
+    with patched(deployment.endpoint):
+        run = deployment.start(event)
+
+    assert run.notice["status"] == "SUCCEEDED", run.notice
+    assert run.notice["uploadsAborted"] == 1, run.notice
+    uploads = deployment.s3.list_multipart_uploads(Bucket=DESTINATION).get("Uploads", [])
+    assert [u["UploadId"] for u in uploads if u["UploadId"] == left["UploadId"]] == []
+    assert uploads == []
+    assert deployment.objects(DESTINATION)[f"copied/{key}"] == body

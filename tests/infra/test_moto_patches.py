@@ -11,6 +11,7 @@ import moto
 import pytest
 from moto.awslambda import models as lambda_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.common.timeouts import timeout as timeout_mod
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_callback as callback_mod,
 )
@@ -23,6 +24,11 @@ from tests.infra import moto_patches
 from tests.infra.moto_patches import MOTO_VERSION, api_names, patched, states_names
 
 ACCOUNT = "123456789012"
+#: the test task's container: sleeps $SLEEP seconds, then exits with $CODE (default 1)
+SLEEP_THEN_EXIT = (
+    "import os, sys, time; time.sleep(float(os.environ.get('SLEEP', '0'))); "
+    "sys.exit(int(os.environ.get('CODE', '1')))"
+)
 
 
 @pytest.fixture
@@ -50,13 +56,18 @@ def _image_function(env: dict[str, Any], name: str, handler: str) -> str:
 
 
 def _execute(
-    env: dict[str, Any], definition: dict[str, Any], timeout: float = 60
+    env: dict[str, Any],
+    definition: dict[str, Any],
+    timeout: float = 60,
+    execution_input: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     sfn = client("stepfunctions", env["endpoint"])
     machine = sfn.create_state_machine(
         name=f"m{time.monotonic_ns()}", definition=json.dumps(definition), roleArn=env["role"]
     )["stateMachineArn"]
-    arn = sfn.start_execution(stateMachineArn=machine, name="e", input="{}")["executionArn"]
+    arn = sfn.start_execution(
+        stateMachineArn=machine, name="e", input=json.dumps(execution_input or {})
+    )["executionArn"]
     deadline = time.monotonic() + timeout
     execution = sfn.describe_execution(executionArn=arn)
     while execution["status"] == "RUNNING" and time.monotonic() < deadline:
@@ -72,22 +83,23 @@ def test_patches_refuse_another_moto_version(monkeypatch: pytest.MonkeyPatch) ->
         pass
 
 
+def _patch_points() -> tuple[Any, ...]:
+    return (
+        lambda_models.LambdaFunction.invoke,
+        ecs_mod.StateTaskServiceEcs._eval_service_task,
+        ecs_mod.StateTaskServiceEcs._build_sync_resolver,
+        getattr(retrier_decl, "time"),  # noqa: B009 - not a public attribute
+        timeout_mod.TimeoutSecondsPath._eval_seconds,
+    )
+
+
 def test_patches_are_undone() -> None:
-    before = (
-        lambda_models.LambdaFunction.invoke,
-        ecs_mod.StateTaskServiceEcs._eval_service_task,
-        ecs_mod.StateTaskServiceEcs._build_sync_resolver,
-        getattr(retrier_decl, "time"),  # noqa: B009 - not a public attribute
-    )
+    before = _patch_points()
     with patched("http://x"):
-        assert lambda_models.LambdaFunction.invoke is not before[0]
+        during = _patch_points()
+        assert all(a is not b for a, b in zip(before, during, strict=True))
         assert "CapacityProviderStrategy" in ecs_mod._SUPPORTED_API_PARAM_BINDINGS["runtask"]
-    after = (
-        lambda_models.LambdaFunction.invoke,
-        ecs_mod.StateTaskServiceEcs._eval_service_task,
-        ecs_mod.StateTaskServiceEcs._build_sync_resolver,
-        getattr(retrier_decl, "time"),  # noqa: B009 - not a public attribute
-    )
+    after = _patch_points()
     assert after == before
     assert "CapacityProviderStrategy" not in ecs_mod._SUPPORTED_API_PARAM_BINDINGS["runtask"]
     assert (
@@ -181,7 +193,7 @@ def _ecs(moto_env: dict[str, Any], exit_code: str) -> dict[str, Any]:
                 "name": "W",
                 "image": "x",
                 "memory": 512,
-                "entryPoint": ["python", "-c", "import os, sys; sys.exit(int(os.environ['CODE']))"],
+                "entryPoint": ["python", "-c", SLEEP_THEN_EXIT],
             }
         ],
     )
@@ -248,6 +260,107 @@ def test_an_interrupted_task_gets_sigterm(moto_env: dict[str, Any]) -> None:
     assert run.exit_code != 0
 
 
+def _caught(state: dict[str, Any]) -> dict[str, Any]:
+    """A definition that runs ``state`` and catches its States.TaskFailed into $.error."""
+    state["Catch"] = [
+        {"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": "Caught"}
+    ]
+    return {"StartAt": "Run", "States": {"Run": state, "Caught": {"Type": "Succeed"}}}
+
+
+def _environment(state: dict[str, Any], **variables: str) -> None:
+    (override,) = state["Parameters"]["Overrides"]["ContainerOverrides"]
+    override["Environment"] = [{"Name": k, "Value": v} for k, v in variables.items()]
+
+
+def test_a_failed_task_s_cause_is_its_description_with_exit_and_stop_codes(
+    moto_env: dict[str, Any],
+) -> None:
+    """What the Fargate lane's Choice reads: ``"ExitCode":3`` (compact) and the stop code."""
+    state = _ecs(moto_env, "3")
+    with patched(moto_env["endpoint"]) as recorder:
+        execution = _execute(moto_env, _caught(state))
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    error = json.loads(execution["output"])["error"]
+    assert error["Error"] == "States.TaskFailed"
+    assert '"ExitCode":3,' in error["Cause"] or '"ExitCode":3}' in error["Cause"]
+    cause = json.loads(error["Cause"])
+    (run,) = recorder.task_runs
+    assert cause["TaskArn"] == run.task_arn
+    assert [c["ExitCode"] for c in cause["Containers"]] == [3]
+    assert cause["LastStatus"] == "STOPPED"
+    assert cause["StopCode"] == "EssentialContainerExited"
+
+
+def test_an_interrupted_spot_task_stops_with_spot_interruption(moto_env: dict[str, Any]) -> None:
+    state = _ecs(moto_env, "0")
+    _environment(state, SLEEP="5", CODE="0")  # it would succeed, were it not interrupted
+    with patched(moto_env["endpoint"], interrupt_tasks=1) as recorder:
+        execution = _execute(moto_env, _caught(state))
+    cause = json.loads(json.loads(execution["output"])["error"]["Cause"])
+    (run,) = recorder.task_runs
+    assert run.interrupted
+    assert run.exit_code != 0
+    assert cause["StopCode"] == "SpotInterruption"
+    assert cause["Containers"][0]["ExitCode"] == run.exit_code
+
+
+def test_a_hung_task_is_stopped_when_its_state_times_out(moto_env: dict[str, Any]) -> None:
+    """moto times the state out (States.Timeout) but would leave the task running; the
+    patch stops it, and ``timeout_scale`` makes TimeoutSecondsPath's 100 s last 2 s."""
+    state = _ecs(moto_env, "0")
+    state["TimeoutSecondsPath"] = "$.seconds"
+    with patched(moto_env["endpoint"], hang_tasks=1, timeout_scale=0.02) as recorder:
+        started = time.monotonic()
+        execution = _execute(
+            moto_env, {"StartAt": "Run", "States": {"Run": state}}, execution_input={"seconds": 100}
+        )
+        elapsed = time.monotonic() - started
+        deadline = time.monotonic() + 30
+        while not recorder.task_runs and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "States.Timeout"
+    assert set(recorder.timeouts) == {100}
+    assert 2 <= elapsed < 20
+    (run,) = recorder.task_runs
+    assert run.hung
+    assert run.stopped_by_state
+    assert run.exit_code != 0  # it ended: SIGTERM (then SIGKILL) as StopTask does
+    assert run.stop_code == "UserInitiated"
+
+
+def test_before_task_sees_and_may_change_each_task_s_environment(
+    moto_env: dict[str, Any],
+) -> None:
+    seen: list[tuple[int, str]] = []
+
+    def change(index: int, environment: dict[str, str]) -> None:
+        seen.append((index, environment["CODE"]))
+        environment["CODE"] = "0"
+
+    state = _ecs(moto_env, "5")
+    with patched(moto_env["endpoint"], before_task=change) as recorder:
+        execution = _execute(moto_env, {"StartAt": "Run", "States": {"Run": state}})
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert seen == [(0, "5")]
+    assert [r.exit_code for r in recorder.task_runs] == [0]
+
+
+def test_after_lambda_sees_each_invocation(moto_env: dict[str, Any]) -> None:
+    _image_function(moto_env, "echo", "tests.infra.patch_targets.echo")
+    _image_function(moto_env, "boom", "tests.infra.patch_targets.boom")
+    seen: list[tuple[str, Any, str | None]] = []
+    lambda_client = client("lambda", moto_env["endpoint"])
+    with patched(moto_env["endpoint"], after_lambda=lambda *call: seen.append(call)):
+        lambda_client.invoke(FunctionName="echo", Payload=json.dumps({"a": 1}))
+        lambda_client.invoke(FunctionName="boom", Payload=b"{}")
+    assert seen == [
+        ("tests.infra.patch_targets.echo", {"a": 1}, None),
+        ("tests.infra.patch_targets.boom", {}, "BoomError"),
+    ]
+
+
 def test_the_internals_the_patches_rely_on_are_still_there() -> None:
     """A moto upgrade that renames any of these breaks the patches: fail here first."""
     assert moto.__version__ == MOTO_VERSION
@@ -256,4 +369,6 @@ def test_the_internals_the_patches_rely_on_are_still_there() -> None:
     assert "runtask" in ecs_mod._SUPPORTED_API_PARAM_BINDINGS
     assert hasattr(callback_mod.StateTaskServiceCallback, "_eval_sync")
     assert hasattr(retrier_decl, "time")
+    assert hasattr(timeout_mod.TimeoutSecondsPath, "_eval_seconds")
+    assert hasattr(callback_mod, "_DELAY_SECONDS_SYNC_CONDITION_CHECK")  # .sync polls
     assert moto_patches.Recorder("x").time_scale == 0.01

@@ -123,6 +123,6 @@ def test_the_definition_builder_makes_states_only_and_the_same_each_time(
     assert first == second
     assert first["StartAt"] == "Prepare"
     lane = first["States"]["Copy"]["ItemProcessor"]["States"]["Lane"]
-    assert lane["Choices"][0]["Next"] == "CopyBatchSpot"
+    assert lane["Choices"][0]["Next"] == "FargateSpot"
     no_spot_lane = without_spot["States"]["Copy"]["ItemProcessor"]["States"]["Lane"]
-    assert no_spot_lane["Choices"][0]["Next"] == "CopyBatchOnDemand"
+    assert no_spot_lane["Choices"][0]["Next"] == "FargateOnDemand"

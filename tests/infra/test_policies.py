@@ -96,6 +96,7 @@ _REFS = {
     "AWS::ECS::TaskDefinition": "arn:aws:ecs:{region}:{account}:task-definition/{id}:1",
     "AWS::StepFunctions::StateMachine": "arn:aws:states:{region}:{account}:stateMachine:{id}",
     "AWS::SQS::Queue": "https://sqs.{region}.amazonaws.com/{account}/{id}",
+    "AWS::ECS::Cluster": "{id}",  # a cluster's Ref is its name
 }
 
 

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 from aws_cdk.assertions import Match, Template
+from aws_cdk.aws_ecr_assets import Platform
 
+from steps_s3_copy.infra import StepsS3Copy
 from steps_s3_copy.infra.compute import (
     COPY_BATCH_HANDLER,
     DESTINATION_HANDLER,
+    IMAGE_OUTPUTS,
+    IMAGE_PLATFORM,
     NOTIFY_HANDLER,
     PREPARE_HANDLER,
     SUMMARISE_HANDLER,
 )
-from tests.infra.conftest import DESTINATION_BUCKET, KMS_KEY, SOURCE_BUCKET, SUBMITTER
-from tests.infra.helpers import ACCOUNT, REGION, Synth
+from tests.infra.conftest import DESTINATION_BUCKET, KMS_KEY, NAMED, SOURCE_BUCKET, SUBMITTER
+from tests.infra.helpers import ACCOUNT, REGION, Synth, all_states, definition_of
 
 
 def _template(synth: Synth) -> Template:
@@ -282,7 +288,7 @@ def test_prepare_and_notify_get_their_environment(synth: Synth) -> None:
 
 
 def test_the_destination_function(synth: Synth) -> None:
-    """The destination check and the end-of-run clean-up (not in the definition yet)."""
+    """The destination check (CheckDestination) and the end-of-run clean-up (Finish)."""
     _, function = synth.one("AWS::Lambda::Function", "StepsS3CopyDestinationFunction")
     props = function["Properties"]
     assert props["ImageConfig"]["Command"] == [DESTINATION_HANDLER]
@@ -313,6 +319,92 @@ def test_state_machine_is_standard_traced_logged_with_a_timeout(synth: Synth) ->
     assert props["LoggingConfiguration"]["Level"] == "ALL"
     assert props["LoggingConfiguration"]["IncludeExecutionData"] is True
     assert '"TimeoutSeconds":604800' in str(props["DefinitionString"])
+
+
+def test_the_state_machine_logs_to_a_vended_logs_group(synth: Synth) -> None:
+    """CreateStateMachine with logging edits the account's CloudWatch Logs resource policy
+    (5,120 characters at most) unless the group is under /aws/vendedlogs/ (bp-cwl.html)."""
+    group_id, group = synth.one("AWS::Logs::LogGroup", "StepsS3CopyStateMachineLogs")
+    name = group["Properties"]["LogGroupName"]
+    assert re.fullmatch(r"/aws/vendedlogs/states/StepsS3Copy-[0-9A-F]{8}", name), name
+    _, machine = synth.one("AWS::StepFunctions::StateMachine")
+    (destination,) = machine["Properties"]["LoggingConfiguration"]["Destinations"]
+    assert destination["CloudWatchLogsLogGroup"]["LogGroupArn"] == {"Fn::GetAtt": [group_id, "Arn"]}
+
+
+def test_the_state_machine_log_group_is_unique_per_stack(tmp_path: Path) -> None:
+    names = set()
+    for stack_name in ("One", "Two"):
+        app = cdk.App(context={"aws:cdk:bundling-stacks": []})
+        stack = cdk.Stack(app, stack_name)
+        (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+        copy = StepsS3Copy(stack, "Copy", image_directory=tmp_path, **NAMED)
+        resource = copy.state_machine_log_group.node.default_child
+        assert isinstance(resource, cdk.aws_logs.CfnLogGroup)
+        names.add(str(resource.log_group_name))
+    assert len(names) == 2
+    assert all(n.startswith("/aws/vendedlogs/states/") for n in names)
+
+
+def test_one_single_platform_image_is_built_for_lambda_and_the_task(synth: Synth) -> None:
+    """Lambda takes one image manifest (linux/arm64 here), not an image index: the asset
+    is built for one platform and loaded as one image (docs/deploy.md, "The image")."""
+    (manifest,) = synth.outdir.glob("*.assets.json")
+    images = json.loads(manifest.read_text())["dockerImages"]
+    assert len(images) == 1  # the functions and the task share the one asset
+    ((_, image),) = images.items()
+    assert image["source"]["platform"] == "linux/arm64"
+    assert image["source"]["dockerOutputs"] == ["type=docker"]
+    assert list(IMAGE_OUTPUTS) == ["type=docker"]
+    assert IMAGE_PLATFORM.platform == Platform.LINUX_ARM64.platform == "linux/arm64"
+
+
+def test_runtask_may_tag_the_tasks_it_starts_and_only_then(synth: Synth) -> None:
+    """PropagateTags needs ecs:TagResource once the task definition has tags; granted on this
+    cluster's tasks, only while RunTask creates them (ecs:CreateAction)."""
+    cluster_id, _ = synth.one("AWS::ECS::Cluster")
+    role_id, _ = synth.one("AWS::IAM::Role", "StepsS3CopyStateMachineRole")
+    statements = [
+        s
+        for p in synth.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    (tag,) = [s for s in statements if "ecs:TagResource" in _as_list(s["Action"])]
+    assert tag["Action"] == "ecs:TagResource"
+    assert tag["Condition"] == {"StringEquals": {"ecs:CreateAction": "RunTask"}}
+    assert _joined(tag["Resource"]).endswith(f":task/<{cluster_id}>/*")
+    assert ":ecs:" in _joined(tag["Resource"])
+    states = all_states(definition_of(synth.template))
+    run_tasks = [
+        s for s in states.values() if s.get("Resource") == "arn:aws:states:::ecs:runTask.sync"
+    ]
+    assert len(run_tasks) == 2
+    assert {s["Parameters"]["PropagateTags"] for s in run_tasks} == {"TASK_DEFINITION"}
+
+
+def test_copy_batch_has_reserved_concurrency_and_prepare_knows_it(
+    synth: Synth, synth_scoped: Synth
+) -> None:
+    _, copy = synth.one("AWS::Lambda::Function", "StepsS3CopyCopyBatchFunction")
+    assert copy["Properties"]["ReservedConcurrentExecutions"] == 25
+    _, prepare = synth.one("AWS::Lambda::Function", "StepsS3CopyPrepareFunction")
+    assert prepare["Properties"]["Environment"]["Variables"]["COPY_CONCURRENCY_LIMIT"] == "25"
+    for name, function in synth.resources("AWS::Lambda::Function").items():
+        if not name.startswith("StepsS3CopyCopyBatchFunction"):
+            assert "ReservedConcurrentExecutions" not in function["Properties"], name
+    # none reserved (copy_reserved_concurrency=None): no limit for Prepare either
+    _, copy = synth_scoped.one("AWS::Lambda::Function", "StepsS3CopyCopyBatchFunction")
+    assert "ReservedConcurrentExecutions" not in copy["Properties"]
+    _, prepare = synth_scoped.one("AWS::Lambda::Function", "StepsS3CopyPrepareFunction")
+    assert "COPY_CONCURRENCY_LIMIT" not in prepare["Properties"]["Environment"]["Variables"]
+
+
+def test_prepare_knows_the_execution_timeout_the_definition_has(synth: Synth) -> None:
+    _, prepare = synth.one("AWS::Lambda::Function", "StepsS3CopyPrepareFunction")
+    env = prepare["Properties"]["Environment"]["Variables"]
+    definition = definition_of(synth.template)
+    assert int(env["STATE_MACHINE_TIMEOUT_SECONDS"]) == definition["TimeoutSeconds"]
 
 
 def test_log_groups_have_retention(synth: Synth) -> None:
