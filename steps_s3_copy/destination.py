@@ -152,7 +152,20 @@ def sweep(s3: Any, area: WorkArea, config: RunConfig) -> int:
     candidates = _candidate_keys(area, config)
     probes = f"{config.destination_prefix}{PROBE_DIR}"
     aborted = 0
-    for upload in _uploads(s3, config.destination_bucket, config.destination_prefix, owner):
+    try:
+        uploads = list(_uploads(s3, config.destination_bucket, config.destination_prefix, owner))
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code not in ("NoSuchBucket", "AccessDenied", "403", "404"):
+            raise
+        # a destination that is gone or refuses the listing took none of our uploads (the
+        # probe failed first) or lets none be aborted: say so, the notice still goes out
+        logger.warning(
+            "cannot list the destination's incomplete uploads",
+            extra={"bucket": config.destination_bucket, "error": code},
+        )
+        return 0
+    for upload in uploads:
         key = upload["Key"]
         if key in candidates or key.startswith(probes):
             try:
@@ -196,7 +209,7 @@ def finish(payload: FinishPayload, *, s3: Any) -> Notice:
 
 
 #: the report files copied to a report location outside the inbox, the summary last
-DELIVERED = ("report.csv", "summary.json")
+DELIVERED = ("report.csv", "report.html", "summary.json")
 
 
 def deliver(s3: Any, notice: Notice, target: S3Uri, options: CopyOptions) -> None:

@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
@@ -41,6 +42,7 @@ from steps_s3_copy.errors import (
 from steps_s3_copy.models import BatchRef, RunLocation
 from steps_s3_copy.observability import logger
 from steps_s3_copy.payloads import BatchOutcome, CopyPayload
+from steps_s3_copy.planning import FARGATE_START_SECONDS
 from steps_s3_copy.worker.engine import DEFAULT_GRACE_SECONDS
 from steps_s3_copy.worker.errors import ConfigurationError, WorkerError
 
@@ -104,6 +106,14 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> WorkerSet
     )
 
 
+def task_deadline(batch: BatchRef, grace: float) -> float:
+    """When the task stops taking objects: before its state's TimeoutSeconds (which counts
+    the task's start too), so it ends with its results written and exit 4 (retried, the
+    retry skips what is done) rather than being stopped by Step Functions mid-copy."""
+    budget = batch.timeout_seconds - FARGATE_START_SECONDS - grace
+    return time.monotonic() + max(budget, batch.timeout_seconds / 2)
+
+
 def exit_code(outcome: BatchOutcome) -> int:
     """0 when the batch ran to its end, FAILED objects included (they are in its results:
     retrying the task would not change them), 4 when it was interrupted."""
@@ -148,6 +158,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             CopyPayload(batch=settings.batch, work=settings.location),
             endpoint_url=settings.endpoint_url,
             stop=stop,
+            deadline=task_deadline(settings.batch, settings.grace_seconds),
             grace=settings.grace_seconds,
         )
     except BatchIncomplete as exc:

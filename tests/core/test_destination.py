@@ -123,7 +123,15 @@ def test_finish_delivers_the_report_outside_the_inbox(world: World) -> None:
     assert prepared.report_uri.startswith(f"s3://{INBOX}/reports/")  # written in the inbox
     notice = destination.finish(FinishPayload(notice=_notice(world, prepared)), s3=world.s3)
     delivered = sorted(world.keys("reports-elsewhere"))
-    assert delivered == ["copies/report.csv", "copies/summary.json"]
+    assert delivered == ["copies/report.csv", "copies/report.html", "copies/summary.json"]
     summary = json.loads(world.text("reports-elsewhere", "copies/summary.json"))
     assert summary["jobName"] == "dest"
     assert notice.report_uri == prepared.report_uri + "report.csv"
+
+
+def test_finish_for_a_destination_that_does_not_exist_still_lets_the_notice_out(
+    world: World,
+) -> None:
+    prepared = _prepared(world, {"destinationBucket": "no-such-destination"})
+    notice = destination.finish(FinishPayload(notice=_notice(world, prepared)), s3=world.s3)
+    assert notice.uploads_aborted == 0

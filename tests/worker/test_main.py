@@ -165,3 +165,17 @@ def test_sigterm_mid_batch_aborts_uploads_and_a_rerun_completes(buckets: Any, mo
     for n in range(count):
         assert s3.head_object(Bucket=DEST, Key=f"big/{n}")["ContentLength"] == size
     assert not s3.list_multipart_uploads(Bucket=DEST).get("Uploads")
+
+
+def test_a_task_stops_taking_objects_before_its_state_times_out():
+    from steps_s3_copy.planning import FARGATE_START_SECONDS
+    from steps_s3_copy.worker.__main__ import task_deadline
+
+    batch = BatchRef(
+        batch_id=0, lane=Lane.FARGATE, start=0, end=1, objects=1, bytes=1, timeout_seconds=3600
+    )
+    left = task_deadline(batch, grace=100) - time.monotonic()
+    # the state's timeout counts the task's start: the deadline keeps that and the grace back
+    assert 3600 - FARGATE_START_SECONDS - 100 - 1 < left <= 3600 - FARGATE_START_SECONDS - 100
+    short = batch.model_copy(update={"timeout_seconds": 600})
+    assert task_deadline(short, grace=100) - time.monotonic() == pytest.approx(300, abs=1)
