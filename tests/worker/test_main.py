@@ -15,6 +15,7 @@ import pytest
 
 from steps_s3_copy.models import BatchRef, CopyItem, CopyOptions, Lane, MiB, Status
 from steps_s3_copy.payloads import BatchOutcome
+from steps_s3_copy.planning import FARGATE_START_SECONDS
 from steps_s3_copy.worker.__main__ import (
     EXIT_CONFIG,
     EXIT_INTERRUPTED,
@@ -22,6 +23,7 @@ from steps_s3_copy.worker.__main__ import (
     exit_code,
     main,
     parse_settings,
+    task_deadline,
 )
 from steps_s3_copy.worker.errors import ConfigurationError
 from tests.worker.conftest import DEST, SOURCE
@@ -168,9 +170,6 @@ def test_sigterm_mid_batch_aborts_uploads_and_a_rerun_completes(buckets: Any, mo
 
 
 def test_a_task_stops_taking_objects_before_its_state_times_out():
-    from steps_s3_copy.planning import FARGATE_START_SECONDS
-    from steps_s3_copy.worker.__main__ import task_deadline
-
     batch = BatchRef(
         batch_id=0, lane=Lane.FARGATE, start=0, end=1, objects=1, bytes=1, timeout_seconds=3600
     )
