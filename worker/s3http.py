@@ -67,10 +67,13 @@ from steps_s3_copy.worker.s3client import (
     Directive,
     HeadResult,
     ListEntry,
+    ListPage,
+    ObjectParts,
     ObjectRef,
     PartResult,
     RetryPolicy,
     S3Error,
+    Upload,
     WriteSettings,
     call_with_retries,
     check_header_value,
@@ -509,13 +512,21 @@ class LeanS3Client:
     # -- operations ------------------------------------------------------------------
 
     def head_object(
-        self, obj: ObjectRef, *, part_number: int | None = None, access: Access = NO_ACCESS
+        self,
+        obj: ObjectRef,
+        *,
+        part_number: int | None = None,
+        if_match: str | None = None,
+        access: Access = NO_ACCESS,
     ) -> HeadResult | None:
         params = {}
         if obj.version_id:
             params["versionId"] = obj.version_id
         if part_number:
             params["partNumber"] = str(part_number)
+        headers = {"x-amz-checksum-mode": "ENABLED"}
+        if if_match:
+            headers["if-match"] = if_match
 
         def parse(status: int, headers: Mapping[str, str], _body: bytes) -> HeadResult | None:
             return None if status == 404 else head_result(headers)
@@ -525,7 +536,7 @@ class LeanS3Client:
             obj.bucket,
             obj.key,
             params=params,
-            headers={"x-amz-checksum-mode": "ENABLED"},
+            headers=headers,
             access=access,
             parse=parse,
             ok=(200, 206, 404),
@@ -565,6 +576,28 @@ class LeanS3Client:
             if not token:
                 return
 
+    def list_objects_page(
+        self,
+        bucket: str,
+        prefix: str,
+        *,
+        start_after: str | None = None,
+        max_keys: int = 1000,
+        access: Access = NO_ACCESS,
+    ) -> ListPage:
+        params = {
+            "list-type": "2",
+            "prefix": prefix,
+            "encoding-type": "url",
+            "max-keys": str(max_keys),
+        }
+        if start_after:
+            params["start-after"] = start_after
+        entries, token = self._call(
+            "GET", bucket, None, params=params, access=access, parse=_parse_list
+        )
+        return ListPage(entries, truncated=token is not None)
+
     def copy_object(
         self,
         source: ObjectRef,
@@ -597,6 +630,7 @@ class LeanS3Client:
                 checksum_type=_text(root, "ChecksumType"),
                 version_id=answer.get("x-amz-version-id"),
                 sse=answer.get("x-amz-server-side-encryption"),
+                source_version_id=answer.get("x-amz-copy-source-version-id"),
             )
 
         return self._call(
@@ -620,7 +654,7 @@ class LeanS3Client:
 
         return self._call("GET", obj.bucket, obj.key, params=params, access=access, parse=parse)
 
-    def get_object_part_sizes(self, obj: ObjectRef, *, access: Access = NO_ACCESS) -> list[int]:
+    def get_object_parts(self, obj: ObjectRef, *, access: Access = NO_ACCESS) -> ObjectParts:
         sizes: list[int] = []
         marker = 0
         while True:
@@ -628,11 +662,11 @@ class LeanS3Client:
             if obj.version_id:
                 params["versionId"] = obj.version_id
             headers = {
-                "x-amz-object-attributes": "ObjectParts",
+                "x-amz-object-attributes": "ETag,ObjectParts",
                 "x-amz-max-parts": "1000",
                 "x-amz-part-number-marker": str(marker),
             }
-            page, marker = self._call(
+            etag, page, marker = self._call(
                 "GET",
                 obj.bucket,
                 obj.key,
@@ -643,7 +677,7 @@ class LeanS3Client:
             )
             sizes.extend(page)
             if not marker or not page:
-                return sizes
+                return ObjectParts(etag, sizes)
 
     def create_multipart_upload(
         self,
@@ -778,6 +812,24 @@ class LeanS3Client:
             ok=(200, 204),
         )
 
+    def list_multipart_uploads(
+        self, bucket: str, prefix: str, *, access: Access = NO_ACCESS
+    ) -> list[Upload]:
+        uploads: list[Upload] = []
+        key_marker = upload_marker = ""
+        while True:
+            params = {"uploads": "", "prefix": prefix, "encoding-type": "url"}
+            if key_marker:
+                params["key-marker"] = key_marker
+                if upload_marker:
+                    params["upload-id-marker"] = upload_marker
+            page, key_marker, upload_marker = self._call(
+                "GET", bucket, None, params=params, access=access, parse=_parse_uploads
+            )
+            uploads.extend(page)
+            if not key_marker or not page:
+                return uploads
+
 
 # -- answers -------------------------------------------------------------------------
 
@@ -816,8 +868,8 @@ def _parse_list(
 
 def _parse_attribute_parts(
     _status: int, _headers: Mapping[str, str], body: bytes
-) -> tuple[list[int], int]:
-    """(part sizes of this page, the next marker or 0)."""
+) -> tuple[str, list[int], int]:
+    """(the object's ETag, part sizes of this page, the next marker or 0)."""
     parts_node = ET.Element("none")
     root = _xml(body)
     found = _children(root, "ObjectParts")
@@ -825,7 +877,30 @@ def _parse_attribute_parts(
         parts_node = found[0]
     sizes = [int(_text(part, "Size") or 0) for part in _children(parts_node, "Part")]
     truncated = (_text(parts_node, "IsTruncated") or "false").lower() == "true"
-    return sizes, int(_text(parts_node, "NextPartNumberMarker") or 0) if truncated else 0
+    marker = int(_text(parts_node, "NextPartNumberMarker") or 0) if truncated else 0
+    return _text(root, "ETag") or "", sizes, marker
+
+
+def _parse_uploads(
+    _status: int, _headers: Mapping[str, str], body: bytes
+) -> tuple[list[Upload], str, str]:
+    """(uploads of this page, the next key marker and upload id marker, or "")."""
+    root = _xml(body)
+    # Keys are URL-encoded only when the answer says so (S3 does as asked; an emulator
+    # may not).
+    encoded = (_text(root, "EncodingType") or "").lower() == "url"
+    uploads = []
+    for node in _children(root, "Upload"):
+        key = _text(node, "Key") or ""
+        uploads.append(Upload(unquote_plus(key) if encoded else key, _text(node, "UploadId") or ""))
+    if (_text(root, "IsTruncated") or "false").lower() != "true":
+        return uploads, "", ""
+    key_marker = _text(root, "NextKeyMarker") or ""
+    return (
+        uploads,
+        unquote_plus(key_marker) if encoded else key_marker,
+        _text(root, "NextUploadIdMarker") or "",
+    )
 
 
 def _parse_list_parts(
