@@ -34,13 +34,15 @@ from __future__ import annotations
 
 import email.utils
 import http.client
+import re
 import threading
 import time
+import xml.sax.saxutils
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, quote_plus, unquote, urlsplit
 
 import boto3
 import pytest
@@ -187,6 +189,24 @@ def signature_problem(method: str, target: str, headers: dict[str, str]) -> str 
     return None
 
 
+def encode_upload_keys(query: str, body: bytes) -> bytes:
+    """A ListMultipartUploads answer as S3 gives it when asked for ``encoding-type=url``
+    (the keys URL-encoded, ``EncodingType`` in the answer); moto ignores the parameter."""
+    if parse_qs(query).get("encoding-type") != ["url"] or b"<EncodingType>" in body:
+        return body
+    text = body.decode()
+
+    def encode(match: re.Match[str]) -> str:
+        key = xml.sax.saxutils.unescape(match.group(2))
+        return f"<{match.group(1)}>{quote_plus(key, safe='/')}</{match.group(1)}>"
+
+    text = re.sub(r"<(Key|NextKeyMarker)>(.*?)</\1>", encode, text)
+    text = re.sub(
+        r"(<ListMultipartUploadsResult[^>]*>)", r"\1<EncodingType>url</EncodingType>", text, count=1
+    )
+    return text.encode()
+
+
 def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
     upstream = urlsplit(proxy.upstream)
     local = threading.local()
@@ -280,6 +300,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 local.conn = None
                 raise
             proxy.forwarded += 1
+            if self.command == "GET" and "uploads" in parse_qs(query, keep_blank_values=True):
+                data = encode_upload_keys(query, data)
             for hook in proxy.after:
                 hook(self.command, path, query)
             self.send_response_only(response.status)
