@@ -245,10 +245,13 @@ class Boto3S3Client:
         params: dict[str, Any] = {
             **_where(destination),
             "CopySource": _source(source),
-            "MetadataDirective": metadata_directive,
-            "TaggingDirective": tagging_directive,
             **_write_params(settings),
         }
+        # COPY is both directives' default: sent only when REPLACE (as the lean client)
+        if metadata_directive != "COPY":
+            params["MetadataDirective"] = metadata_directive
+        if tagging_directive != "COPY":
+            params["TaggingDirective"] = tagging_directive
         if if_match:
             params["CopySourceIfMatch"] = if_match
         if metadata_directive == "REPLACE" and content:

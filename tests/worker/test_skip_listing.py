@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from moto.core import DEFAULT_ACCOUNT_ID as ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID as ACCOUNT_ID
 from moto.s3.models import s3_backends
 
 from steps_s3_copy.models import CopyItem, Status
