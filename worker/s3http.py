@@ -48,7 +48,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, unquote_plus, urlencode, urlsplit
 from xml.sax.saxutils import escape
 
@@ -199,9 +199,19 @@ class SigningClock:
 
     def __init__(self) -> None:
         self.offset = 0.0
+        self._last: tuple[int, str] = (0, "")
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(time.time() + self.offset, dt.UTC)
+
+    def timestamp(self) -> str:
+        """The SigV4 timestamp (``YYYYMMDDTHHMMSSZ``) of now, formatted once a second."""
+        second = int(time.time() + self.offset)
+        last = self._last
+        if last[0] != second:
+            last = (second, time.strftime(_SIGV4_TIMESTAMP, time.gmtime(second)))
+            self._last = last
+        return last[1]
 
     def correct(self, date_header: str | None, received_at: float, *, tolerance: float) -> bool:
         """Adopt the server's clock if ``Date`` is more than ``tolerance`` seconds from
@@ -387,6 +397,37 @@ class Transport:
         body: bytes | None,
     ) -> urllib3.BaseHTTPResponse:
         """One request, no retries, no redirects; the whole answer read."""
+        if self.proxy is not None:
+            return self._send_through_proxy(
+                method, scheme=scheme, host=host, target=target, headers=headers, body=body
+            )
+        pool = self._pools.get((scheme, host)) or self.pool(scheme, host)
+        response: urllib3.BaseHTTPResponse = pool.urlopen(
+            method,
+            target,
+            body=body,
+            # bytes values (UTF-8 header text) go out as they are: http.client's putheader
+            # takes bytes, urllib3's annotation says str only
+            headers=cast("Mapping[str, str]", headers),
+            retries=_NO_RETRIES,
+            redirect=False,
+            assert_same_host=False,
+            preload_content=True,
+            decode_content=False,
+        )
+        return response
+
+    def _send_through_proxy(
+        self,
+        method: str,
+        *,
+        scheme: str,
+        host: str,
+        target: str,
+        headers: Mapping[str, str | bytes],
+        body: bytes | None,
+    ) -> urllib3.BaseHTTPResponse:
+        assert self.proxy is not None
         kwargs: dict[str, Any] = {
             "body": body,
             "headers": headers,
@@ -395,20 +436,15 @@ class Transport:
             "preload_content": True,
             "decode_content": False,
         }
-        if self.proxy is not None:
-            if scheme == "http":
-                # Forwarded: the request line carries the absolute URL.
-                return self.proxy.urlopen(method, f"{scheme}://{host}{target}", **kwargs)
-            name, _, port = host.partition(":")
-            tunnel = self.proxy.connection_from_host(name, int(port or 443), scheme=scheme)
-            tunnelled: urllib3.BaseHTTPResponse = tunnel.urlopen(
-                method, target, assert_same_host=False, **kwargs
-            )
-            return tunnelled
-        response: urllib3.BaseHTTPResponse = self.pool(scheme, host).urlopen(
+        if scheme == "http":
+            # Forwarded: the request line carries the absolute URL.
+            return self.proxy.urlopen(method, f"{scheme}://{host}{target}", **kwargs)
+        name, _, port = host.partition(":")
+        tunnel = self.proxy.connection_from_host(name, int(port or 443), scheme=scheme)
+        tunnelled: urllib3.BaseHTTPResponse = tunnel.urlopen(
             method, target, assert_same_host=False, **kwargs
         )
-        return response
+        return tunnelled
 
     def close(self) -> None:
         with self._lock:
@@ -566,7 +602,7 @@ class LeanS3Client:
     ) -> tuple[int, Mapping[str, str], bytes]:
         creds = self.credentials.get_frozen_credentials()
         request = _Request(method, target, dict(headers), body or b"", canonical_query)
-        timestamp = self.clock.now().strftime(_SIGV4_TIMESTAMP)
+        timestamp = self.clock.timestamp()
         _SignerAt(creds, self.region, timestamp, self._keys).add_auth(request)
         wire: dict[str, str | bytes] = {
             name: value if value.isascii() else value.encode("utf-8")
