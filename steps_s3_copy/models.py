@@ -192,6 +192,19 @@ class ObjectResult(Model):
     error_message: str | None = None
     #: when the object's copy ended (seconds since the epoch): throughput over time
     finished_at: float | None = None
+    #: the receipt's evidence (COPIED and SKIPPED), from answers the engine already had:
+    #: the source as copied (version id when known, size, ETag without quotes, checksum
+    #: "<ALGORITHM>:<base64>" when a HeadObject of the source showed one) ...
+    source_version_id: str | None = None
+    source_size: Annotated[int, Field(ge=0)] | None = None
+    source_etag: str | None = None
+    source_checksum: str | None = None
+    #: ... and the destination as written or found (a listing gives no version id and no
+    #: checksum value; CopyObject's answer and HeadObject do)
+    destination_version_id: str | None = None
+    destination_size: Annotated[int, Field(ge=0)] | None = None
+    destination_etag: str | None = None
+    destination_checksum: str | None = None
 
 
 class RunLocation(Model):

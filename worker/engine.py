@@ -45,7 +45,14 @@ from steps_s3_copy.models import (
     OverwritePolicy,
     Status,
 )
-from steps_s3_copy.worker.context import CopyContext, Outcome, Source, failed
+from steps_s3_copy.worker.context import (
+    CopyContext,
+    Evidence,
+    Outcome,
+    Source,
+    SourceChangedError,
+    failed,
+)
 from steps_s3_copy.worker.control import (
     DEFAULT_GRACE_SECONDS,
     Control,
@@ -53,7 +60,7 @@ from steps_s3_copy.worker.control import (
     unbounded,
 )
 from steps_s3_copy.worker.errors import CredentialsMissingError
-from steps_s3_copy.worker.evidence import parts_in_etag
+from steps_s3_copy.worker.evidence import norm_etag, parts_in_etag
 from steps_s3_copy.worker.multipart_copy import copy_multipart
 from steps_s3_copy.worker.s3client import (
     InvalidHeaderValueError,
@@ -223,6 +230,8 @@ class CopyEngine:
             return _result(outcome, source_uri, dest_uri, time.perf_counter() - started)
         except CopyInterruptedError:
             code, message = "Interrupted", "stopped by SIGTERM; multipart upload aborted"
+        except SourceChangedError as exc:
+            code, message = exc.code, str(exc)
         except S3Error as exc:
             code, message = exc.code, exc.message
         except InvalidHeaderValueError as exc:
@@ -244,16 +253,12 @@ class CopyEngine:
             seconds=round(time.perf_counter() - started, 6),
             error_code=code,
             error_message=message,
+            finished_at=round(time.time(), 3),
         )
 
-    def _copy_one(  # noqa: PLR0911 - one early return per outcome reads best here
-        self, item: CopyItem, listed: object, control: Control
-    ) -> Outcome:
+    def _copy_one(self, item: CopyItem, listed: object, control: Control) -> Outcome:
         ctx = self.context
-        if item.size is not None and item.etag:
-            source = Source(item.size, item.etag, item.source_version_id)
-        else:
-            source = ctx.head_source(item)
+        source = self._source(item)
         if item.expected_size is not None and source.size != item.expected_size:
             return failed(
                 source.size,
@@ -268,18 +273,22 @@ class CopyEngine:
             return failed(source.size, "ObjectTooLarge", "S3 objects are at most 5 TiB")
         if self._multipart(source):
             return copy_multipart(ctx, item, source, control)
-        try:
-            return copy_single(ctx, item, source)
-        except S3Error as exc:
-            if exc.code != "PreconditionFailed" or source.head is not None:
-                raise
-        # The source changed since it was planned: look again and copy what is there now.
-        source = ctx.head_source(item)
-        if item.expected_size is not None and source.size != item.expected_size:
-            return failed(source.size, "ExpectedSizeMismatch", "the source changed size")
-        if self._multipart(source):
-            return copy_multipart(ctx, item, source, control)
         return copy_single(ctx, item, source)
+
+    def _source(self, item: CopyItem) -> Source:
+        """The source as planned (size and ETag), else as its first HeadObject finds it:
+        that ETag is then the contract for every later read (``context.py``)."""
+        if item.size is not None and item.etag:
+            return Source(item.size, item.etag, item.source_version_id)
+        source = self.context.head_source(item)
+        if (item.size is not None and source.size != item.size) or (
+            item.etag and norm_etag(item.etag) != norm_etag(source.etag)
+        ):
+            raise SourceChangedError(
+                f"the source changed since it was planned: {source.size} bytes, ETag "
+                f'"{norm_etag(source.etag)}" (planned {item.size} bytes)'
+            )
+        return source
 
     def _multipart(self, source: Source) -> bool:
         """Larger than the threshold, or a multipart source (its part layout is kept)."""
@@ -291,7 +300,11 @@ def _uri(bucket: str, key: str, version_id: str | None = None) -> str:
 
 
 def _result(outcome: Outcome, source: str, destination: str, seconds: float) -> ObjectResult:
-    return ObjectResult(
+    src = outcome.source or Evidence()
+    dest = outcome.destination or Evidence()
+    # Built from the engine's own typed values: pydantic's validation of ~20 fields would
+    # cost more CPU than the rest of a skipped object's handling.
+    return ObjectResult.model_construct(
         source=source,
         destination=destination,
         status=outcome.status,
@@ -301,4 +314,13 @@ def _result(outcome: Outcome, source: str, destination: str, seconds: float) -> 
         seconds=round(seconds, 6),
         error_code=outcome.error_code,
         error_message=outcome.error_message,
+        finished_at=round(time.time(), 3),
+        source_version_id=src.version_id,
+        source_size=src.size,
+        source_etag=src.etag,
+        source_checksum=src.checksum,
+        destination_version_id=dest.version_id,
+        destination_size=dest.size,
+        destination_etag=dest.etag,
+        destination_checksum=dest.checksum,
     )

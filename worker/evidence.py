@@ -74,6 +74,20 @@ def checksum_evidence(
     return None, None
 
 
+def checksum_type(head: HeadResult) -> str | None:
+    """The type of an object's checksum: as S3 declares it, else FULL_OBJECT for an object
+    written in one part (its ETag has no part count: a PutObject's or CopyObject's), whose
+    checksum is always of the whole object ("PutObject", x-amz-checksum-type: "For
+    PutObject uploads, the checksum type is always FULL_OBJECT",
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html). Some emulators
+    declare no type for such objects; a multipart object's type is never guessed."""
+    if head.checksum_type:
+        return head.checksum_type
+    if head.checksums and parts_in_etag(head.etag) is None:
+        return "FULL_OBJECT"
+    return None
+
+
 def evidence_of(checksums: dict[str, str], etag: str) -> str:
     """The evidence string of a result: a checksum when there is one, else the ETag."""
     for algorithm in sorted(checksums):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
@@ -34,10 +34,13 @@ from steps_s3_copy.worker.s3client import (
     Directive,
     HeadResult,
     ListEntry,
+    ListPage,
+    ObjectParts,
     ObjectRef,
     PartResult,
     RetryPolicy,
     S3Error,
+    Upload,
     WriteSettings,
     call_with_retries,
     check_header_value,
@@ -156,11 +159,18 @@ class Boto3S3Client:
     # -- operations ------------------------------------------------------------------
 
     def head_object(
-        self, obj: ObjectRef, *, part_number: int | None = None, access: Access = NO_ACCESS
+        self,
+        obj: ObjectRef,
+        *,
+        part_number: int | None = None,
+        if_match: str | None = None,
+        access: Access = NO_ACCESS,
     ) -> HeadResult | None:
         params: dict[str, Any] = {**_where(obj), "ChecksumMode": "ENABLED"}
         if part_number:
             params["PartNumber"] = part_number
+        if if_match:
+            params["IfMatch"] = if_match
         try:
             answer = self._call("head_object", params, access)
         except S3Error as exc:
@@ -197,16 +207,28 @@ class Boto3S3Client:
                 params["StartAfter"] = start_after
             page = self._call("list_objects_v2", params, access)
             for item in page.get("Contents", []):
-                yield ListEntry(
-                    key=item["Key"],
-                    size=int(item["Size"]),
-                    etag=item.get("ETag", ""),
-                    checksum_algorithms=tuple(item.get("ChecksumAlgorithm", ())),
-                    checksum_type=item.get("ChecksumType"),
-                )
+                yield _list_entry(item)
             token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
             if not token:
                 return
+
+    def list_objects_page(
+        self,
+        bucket: str,
+        prefix: str,
+        *,
+        start_after: str | None = None,
+        max_keys: int = 1000,
+        access: Access = NO_ACCESS,
+    ) -> ListPage:
+        params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
+        if start_after:
+            params["StartAfter"] = start_after
+        page = self._call("list_objects_v2", params, access)
+        return ListPage(
+            [_list_entry(item) for item in page.get("Contents", [])],
+            truncated=bool(page.get("IsTruncated")),
+        )
 
     def copy_object(
         self,
@@ -223,10 +245,13 @@ class Boto3S3Client:
         params: dict[str, Any] = {
             **_where(destination),
             "CopySource": _source(source),
-            "MetadataDirective": metadata_directive,
-            "TaggingDirective": tagging_directive,
             **_write_params(settings),
         }
+        # COPY is both directives' default: sent only when REPLACE (as the lean client)
+        if metadata_directive != "COPY":
+            params["MetadataDirective"] = metadata_directive
+        if tagging_directive != "COPY":
+            params["TaggingDirective"] = tagging_directive
         if if_match:
             params["CopySourceIfMatch"] = if_match
         if metadata_directive == "REPLACE" and content:
@@ -239,6 +264,7 @@ class Boto3S3Client:
             checksum_type=result.get("ChecksumType"),
             version_id=answer.get("VersionId"),
             sse=answer.get("ServerSideEncryption"),
+            source_version_id=answer.get("CopySourceVersionId"),
         )
 
     def get_object_tagging(
@@ -247,13 +273,13 @@ class Boto3S3Client:
         answer = self._call("get_object_tagging", _where(obj), access)
         return [(tag["Key"], tag["Value"]) for tag in answer.get("TagSet", [])]
 
-    def get_object_part_sizes(self, obj: ObjectRef, *, access: Access = NO_ACCESS) -> list[int]:
+    def get_object_parts(self, obj: ObjectRef, *, access: Access = NO_ACCESS) -> ObjectParts:
         sizes: list[int] = []
         marker = 0
         while True:
             params = {
                 **_where(obj),
-                "ObjectAttributes": ["ObjectParts"],
+                "ObjectAttributes": ["ETag", "ObjectParts"],
                 "MaxParts": 1000,
                 "PartNumberMarker": marker,
             }
@@ -262,7 +288,7 @@ class Boto3S3Client:
             parts = object_parts.get("Parts") or []
             sizes.extend(int(p["Size"]) for p in parts)
             if not object_parts.get("IsTruncated") or not parts:
-                return sizes
+                return ObjectParts(str(answer.get("ETag") or ""), sizes)
             marker = int(object_parts.get("NextPartNumberMarker") or parts[-1]["PartNumber"])
 
     def create_multipart_upload(
@@ -369,6 +395,40 @@ class Boto3S3Client:
     ) -> None:
         params = {**_where(destination), "UploadId": upload_id}
         self._call("abort_multipart_upload", params, access)
+
+    def list_multipart_uploads(
+        self, bucket: str, prefix: str, *, access: Access = NO_ACCESS
+    ) -> list[Upload]:
+        uploads: list[Upload] = []
+        markers: dict[str, str] = {}
+        while True:
+            # botocore URL-decodes the keys of ListObjects(V2) and ListObjectVersions
+            # answers only (handlers.set_list_objects_encoding_type_url): decoded here.
+            params = {"Bucket": bucket, "Prefix": prefix, "EncodingType": "url", **markers}
+            answer = self._call("list_multipart_uploads", params, access)
+            encoded = answer.get("EncodingType") == "url"
+            page = answer.get("Uploads") or []
+            for upload in page:
+                key = str(upload["Key"])
+                uploads.append(
+                    Upload(unquote_plus(key) if encoded else key, str(upload["UploadId"]))
+                )
+            key_marker = str(answer.get("NextKeyMarker") or "")
+            if not answer.get("IsTruncated") or not page or not key_marker:
+                return uploads
+            markers = {"KeyMarker": unquote_plus(key_marker) if encoded else key_marker}
+            if answer.get("NextUploadIdMarker"):
+                markers["UploadIdMarker"] = str(answer["NextUploadIdMarker"])
+
+
+def _list_entry(item: Mapping[str, Any]) -> ListEntry:
+    return ListEntry(
+        key=item["Key"],
+        size=int(item["Size"]),
+        etag=item.get("ETag", ""),
+        checksum_algorithms=tuple(item.get("ChecksumAlgorithm", ())),
+        checksum_type=item.get("ChecksumType"),
+    )
 
 
 def _where(obj: ObjectRef) -> dict[str, str]:

@@ -224,8 +224,11 @@ class CopyResult:
     etag: str
     checksums: dict[str, str] = field(default_factory=dict)
     checksum_type: str | None = None
+    #: the new object's version id (a versioned destination)
     version_id: str | None = None
     sse: str | None = None
+    #: the version of the source that was copied (``x-amz-copy-source-version-id``)
+    source_version_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,32 @@ class ListEntry:
     etag: str
     checksum_algorithms: tuple[str, ...] = ()
     checksum_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One ListObjectsV2 answer: its entries, and whether more keys follow."""
+
+    entries: list[ListEntry]
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class ObjectParts:
+    """GetObjectAttributes ``ETag`` and ``ObjectParts``: the object's ETag and part sizes."""
+
+    etag: str
+    #: part sizes in order; empty when S3 lists no parts (it lists them only for objects
+    #: written with an additional checksum)
+    sizes: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A multipart upload in progress, as ListMultipartUploads lists it."""
+
+    key: str
+    upload_id: str
 
 
 @dataclass(frozen=True)
@@ -310,9 +339,18 @@ class S3Client(Protocol):
         ...
 
     def head_object(
-        self, obj: ObjectRef, *, part_number: int | None = None, access: Access = NO_ACCESS
+        self,
+        obj: ObjectRef,
+        *,
+        part_number: int | None = None,
+        if_match: str | None = None,
+        access: Access = NO_ACCESS,
     ) -> HeadResult | None:
-        """HeadObject with checksums (``x-amz-checksum-mode: ENABLED``); None if absent."""
+        """HeadObject with checksums (``x-amz-checksum-mode: ENABLED``); None if absent.
+
+        ``if_match``: an ETag; S3 answers 412 (``S3Error`` PreconditionFailed) when the
+        object's ETag differs.
+        """
         ...
 
     def list_objects(
@@ -324,6 +362,18 @@ class S3Client(Protocol):
         access: Access = NO_ACCESS,
     ) -> Iterator[ListEntry]:
         """ListObjectsV2 under ``prefix``, page by page, in key order."""
+        ...
+
+    def list_objects_page(
+        self,
+        bucket: str,
+        prefix: str,
+        *,
+        start_after: str | None = None,
+        max_keys: int = 1000,
+        access: Access = NO_ACCESS,
+    ) -> ListPage:
+        """One ListObjectsV2 request: at most ``max_keys`` keys after ``start_after``."""
         ...
 
     def get_object(self, obj: ObjectRef, *, access: Access = NO_ACCESS) -> bytes | None:
@@ -351,12 +401,8 @@ class S3Client(Protocol):
         """GetObjectTagging: the tag set as (key, value) pairs."""
         ...
 
-    def get_object_part_sizes(self, obj: ObjectRef, *, access: Access = NO_ACCESS) -> list[int]:
-        """GetObjectAttributes ``ObjectParts``, every page: the part sizes in order.
-
-        Empty when S3 lists no parts (it lists them only for objects written with an
-        additional checksum).
-        """
+    def get_object_parts(self, obj: ObjectRef, *, access: Access = NO_ACCESS) -> ObjectParts:
+        """GetObjectAttributes ``ETag`` and ``ObjectParts``, every page."""
         ...
 
     def create_multipart_upload(
@@ -408,6 +454,12 @@ class S3Client(Protocol):
         self, destination: ObjectRef, *, upload_id: str, access: Access = NO_ACCESS
     ) -> None:
         """AbortMultipartUpload."""
+        ...
+
+    def list_multipart_uploads(
+        self, bucket: str, prefix: str, *, access: Access = NO_ACCESS
+    ) -> list[Upload]:
+        """ListMultipartUploads of the keys under ``prefix``, every page."""
         ...
 
     def close(self) -> None:

@@ -4,8 +4,9 @@
 off), ``TaggingDirective`` COPY (REPLACE, i.e. no tags, when ``copyTags`` is off), the
 storage class, SSE-KMS and checksum algorithm of the options, and
 ``x-amz-copy-source-if-match`` the planned ETag, so what is copied is exactly what was
-planned. An answered ETag equal to the source's verifies the copy without another
-request.
+planned: a source changed since is refused by S3 (412) and FAILED ``SourceChanged``, the
+destination untouched. An answered ETag equal to the source's verifies the copy without
+another request.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from dataclasses import replace
 from steps_s3_copy.models import CopyItem, Status
 from steps_s3_copy.worker.context import (
     CopyContext,
+    Evidence,
     Outcome,
     Source,
+    checksum_of,
     destination_ref,
+    reading_source,
+    source_evidence,
     source_ref,
 )
 from steps_s3_copy.worker.evidence import evidence_of, norm_etag
@@ -32,34 +37,47 @@ def copy_single(ctx: CopyContext, item: CopyItem, source: Source) -> Outcome:
     content: dict[str, str] = {}
     if not options.copy_metadata:
         # REPLACE without user metadata, but the content headers stay.
-        head = source.head or ctx.head_source(item).head
+        source = ctx.with_head(item, source)
         metadata_directive = "REPLACE"
-        content = dict(head.content) if head else {}
+        content = dict(source.head.content) if source.head else {}
     algorithm = options.checksum_algorithm or (
         item.expected_checksum.algorithm
         if item.expected_checksum and item.expected_checksum.algorithm != "ETAG"
         else None
     )
-    answer = ctx.s3.copy_object(
-        source_ref(item),
-        destination_ref(item),
-        if_match=f'"{norm_etag(source.etag)}"' if source.etag else None,
-        metadata_directive=metadata_directive,
-        content=content,
-        tagging_directive="COPY" if options.copy_tags else "REPLACE",
-        settings=WriteSettings(
-            storage_class=options.storage_class,
-            sse_kms_key_id=options.sse_kms_key_id,
-            checksum_algorithm=str(algorithm) if algorithm else None,
-        ),
-        access=ctx.copy_access,
-    )
+    with reading_source(source.etag):
+        answer = ctx.s3.copy_object(
+            source_ref(item),
+            destination_ref(item),
+            if_match=f'"{norm_etag(source.etag)}"',
+            metadata_directive=metadata_directive,
+            content=content,
+            tagging_directive="COPY" if options.copy_tags else "REPLACE",
+            settings=WriteSettings(
+                storage_class=ctx.storage_class(item),
+                sse_kms_key_id=options.sse_kms_key_id,
+                checksum_algorithm=str(algorithm) if algorithm else None,
+            ),
+            access=ctx.copy_access,
+        )
     if norm_etag(answer.etag) == norm_etag(source.etag):
         # Same ETag and the copy was conditional on it: verified without another request.
         failure = check_expected(ctx, item, answer.etag, answer.checksums)
         if failure:
             return replace(failure, bytes=source.size, method="copy")
         return Outcome(
-            Status.COPIED, source.size, "copy", evidence_of(answer.checksums, answer.etag)
+            Status.COPIED,
+            source.size,
+            "copy",
+            evidence_of(answer.checksums, answer.etag),
+            source=source_evidence(source, version_id=answer.source_version_id),
+            destination=Evidence(
+                answer.version_id,
+                source.size,
+                norm_etag(answer.etag),
+                checksum_of(answer.checksums),
+            ),
         )
-    return verify(ctx, item, source, mirrored=True, method="copy")
+    return verify(
+        ctx, item, source, mirrored=True, method="copy", copied_version=answer.source_version_id
+    )

@@ -19,14 +19,27 @@ from steps_s3_copy.worker.context import (
     Source,
     destination_ref,
     failed,
+    head_evidence,
+    source_evidence,
 )
-from steps_s3_copy.worker.evidence import checksum_evidence, is_kms, norm_etag
+from steps_s3_copy.worker.evidence import checksum_evidence, checksum_type, is_kms, norm_etag
 
 
 def verify(
-    ctx: CopyContext, item: CopyItem, source: Source, *, mirrored: bool, method: Method
+    ctx: CopyContext,
+    item: CopyItem,
+    source: Source,
+    *,
+    mirrored: bool,
+    method: Method,
+    copied_version: str | None = None,
 ) -> Outcome:
-    """Check the destination after a copy whose answer alone did not prove it."""
+    """Check the destination after a copy whose answer alone did not prove it.
+
+    The destination is compared with the source as planned (its size and ETag, the
+    contract) and with the checksums of the source's HeadObject, itself conditional on
+    the planned ETag. ``copied_version``: the source version the copy's answer named.
+    """
     dest = ctx.s3.head_object(destination_ref(item), access=ctx.destination_access)
     if dest is None:
         return failed(source.size, "VerifyFailed", "destination missing after the copy")
@@ -34,16 +47,15 @@ def verify(
         return failed(
             source.size, "SizeMismatch", f"destination {dest.size} != source {source.size}"
         )
+    source = ctx.with_head(item, source)
     source_head = source.head
-    if source_head is None:
-        source_head = ctx.head_source(item).head
     assert source_head is not None
     same, detail = checksum_evidence(
-        source_head.checksums, source_head.checksum_type, dest.checksums, dest.checksum_type
+        source_head.checksums, checksum_type(source_head), dest.checksums, checksum_type(dest)
     )
     if same is False:
         return failed(source.size, "ChecksumMismatch", detail or "")
-    etag_equal = norm_etag(dest.etag) == norm_etag(source_head.etag)
+    etag_equal = norm_etag(dest.etag) == norm_etag(source.etag)
     comparable = (
         mirrored
         and not is_kms(source_head.sse)
@@ -54,13 +66,20 @@ def verify(
         return failed(
             source.size,
             "ETagMismatch",
-            f"destination {norm_etag(dest.etag)} != source {norm_etag(source_head.etag)}",
+            f"destination {norm_etag(dest.etag)} != source {norm_etag(source.etag)}",
         )
     failure = check_expected(ctx, item, dest.etag, dest.checksums)
     if failure:
         return replace(failure, bytes=source.size, method=method)
     evidence = detail if same else f"ETAG:{norm_etag(dest.etag)}"
-    return Outcome(Status.COPIED, source.size, method, evidence)
+    return Outcome(
+        Status.COPIED,
+        source.size,
+        method,
+        evidence,
+        source=source_evidence(source, version_id=copied_version),
+        destination=head_evidence(dest),
+    )
 
 
 def check_expected(

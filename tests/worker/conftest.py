@@ -13,19 +13,36 @@ SlowDown, 403 AccessDenied, even 200 with an ``<Error>`` body) and forwards the 
 the moto server. It also checks every request's SigV4 signature the way S3 does, from the
 raw request line and headers as received (moto does not), so a request that was signed
 differently from how it was sent fails the test. Nothing in the engine is mocked.
+
+Two modes stand in for what moto does not model:
+
+- ``enforce_conditions``: ``x-amz-copy-source-if-match`` (CopyObject, UploadPartCopy) and
+  ``If-Match`` (HeadObject, GetObject) are evaluated as S3 evaluates them, against the
+  current ETag of the whole object (with ``partNumber`` too), and answered 412
+  PreconditionFailed when it differs; a missing object is left to moto (404). moto
+  ignores the copy conditions, and compares ``If-Match`` with a part's own ETag when a
+  ``partNumber`` is asked.
+- ``swap_sources``: the server copies another object than the one asked (CopyObject and
+  UploadPartCopy), as a misbehaving or compromised server would: only the engine's own
+  verification can tell.
+
+``after`` hooks run once a request was answered upstream, before the answer goes back:
+how a test changes the source between two requests of one copy.
 """
 
 from __future__ import annotations
 
 import email.utils
 import http.client
+import re
 import threading
 import time
+import xml.sax.saxutils
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, quote, quote_plus, unquote, urlsplit
 
 import boto3
 import pytest
@@ -37,7 +54,7 @@ from steps_s3_copy.models import CopyOptions
 from steps_s3_copy.worker.engine import CopyEngine, lean_client, pool_size
 from steps_s3_copy.worker.s3boto import Boto3S3Client
 from steps_s3_copy.worker.s3client import RetryPolicy, S3Client, header_text
-from tests.conftest import REGION
+from tests.conftest import REGION, client
 
 #: Backoff fast enough for tests, with the same number of attempts as production.
 FAST_RETRY = RetryPolicy(max_attempts=8, base_seconds=0.005, cap_seconds=0.05)
@@ -57,6 +74,8 @@ TRUNCATED = "(truncated)"
 
 #: A rule sees (method, path, query) and returns (status, code) to fail the request.
 Rule = Callable[[str, str, str], tuple[int, str] | None]
+#: A hook sees (method, path, query) of a request answered upstream.
+Hook = Callable[[str, str, str], None]
 
 
 @dataclass
@@ -81,6 +100,14 @@ class FaultProxy:
     url: str = ""
     #: the simulated server clock's distance from the real one, in seconds
     clock_offset: float = 0.0
+    #: evaluate copy-source and If-Match conditions as S3 does (see the module docstring)
+    enforce_conditions: bool = False
+    #: (bucket, key) asked -> (bucket, key) the server copies instead
+    swap_sources: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    #: (method, target) of every copy request whose source was swapped
+    swapped: list[tuple[str, str]] = field(default_factory=list)
+    after: list[Hook] = field(default_factory=list)
+    _upstream_client: Any = None
 
     def fail_first(self, count: int, status: int, code: str, match: Rule | None = None) -> None:
         """Fail the first ``count`` requests that ``match`` (all requests by default)."""
@@ -104,6 +131,40 @@ class FaultProxy:
     def server_date(self) -> str:
         return email.utils.formatdate(time.time() + self.clock_offset, usegmt=True)
 
+    def requests_of(self, method: str, query_part: str) -> list[Seen]:
+        """The requests seen with ``method`` whose query string holds ``query_part``."""
+        return [
+            r for r in self.seen if r.method == method and query_part in r.target.partition("?")[2]
+        ]
+
+    def current_etag(self, bucket: str, key: str, version_id: str | None) -> str | None:
+        """The object's ETag upstream (without quotes), None when it does not exist."""
+        if self._upstream_client is None:
+            self._upstream_client = client("s3", self.upstream)
+        where = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
+        try:
+            return str(self._upstream_client.head_object(**where)["ETag"]).strip('"')
+        except self._upstream_client.exceptions.ClientError:
+            return None
+
+    def condition_fails(self, method: str, path: str, query: str, headers: dict[str, str]) -> bool:
+        """Whether S3 would refuse this request's ETag condition (412)."""
+        copy = headers.get("x-amz-copy-source")
+        if copy is not None and "x-amz-copy-source-if-match" in headers:
+            wanted = headers["x-amz-copy-source-if-match"]
+            source = urlsplit(copy)
+            bucket, _, key = unquote(source.path).lstrip("/").partition("/")
+            version = parse_qs(source.query).get("versionId", [None])[0]
+        elif method in ("HEAD", "GET") and "if-match" in headers:
+            wanted = headers["if-match"]
+            bucket, _, key = unquote(path).lstrip("/").partition("/")
+            version = parse_qs(query).get("versionId", [None])[0]
+        else:
+            return False
+        current = self.current_etag(bucket, key, version)
+        # a missing object is moto's to answer (404 NoSuchKey), as S3 does
+        return current is not None and wanted.strip('"') not in (current, "*")
+
 
 def signature_problem(method: str, target: str, headers: dict[str, str]) -> str | None:
     """Why S3 would refuse this request's SigV4 signature, or None when it is valid.
@@ -126,6 +187,24 @@ def signature_problem(method: str, target: str, headers: dict[str, str]) -> str 
     if expected != fields.get("Signature"):
         return f"{method} {target}: signature does not match"
     return None
+
+
+def encode_upload_keys(query: str, body: bytes) -> bytes:
+    """A ListMultipartUploads answer as S3 gives it when asked for ``encoding-type=url``
+    (the keys URL-encoded, ``EncodingType`` in the answer); moto ignores the parameter."""
+    if parse_qs(query).get("encoding-type") != ["url"] or b"<EncodingType>" in body:
+        return body
+    text = body.decode()
+
+    def encode(match: re.Match[str]) -> str:
+        key = xml.sax.saxutils.unescape(match.group(2))
+        return f"<{match.group(1)}>{quote_plus(key, safe='/')}</{match.group(1)}>"
+
+    text = re.sub(r"<(Key|NextKeyMarker)>(.*?)</\1>", encode, text)
+    text = re.sub(
+        r"(<ListMultipartUploadsResult[^>]*>)", r"\1<EncodingType>url</EncodingType>", text, count=1
+    )
+    return text.encode()
 
 
 def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
@@ -184,6 +263,23 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                     proxy.injected.append((self.command, target, status, code))
                     self._error(status, code)
                     return
+            drop: set[str] = set()
+            if proxy.enforce_conditions:
+                if proxy.condition_fails(self.command, path, query, headers):
+                    proxy.injected.append((self.command, target, 412, "PreconditionFailed"))
+                    self._error(412, "PreconditionFailed")
+                    return
+                # evaluated here as S3 does; moto would compare a part's own ETag
+                drop.add("if-match")
+            replace: dict[str, str] = {}
+            copy = headers.get("x-amz-copy-source")
+            if copy is not None and proxy.swap_sources:
+                bucket, _, key = unquote(urlsplit(copy).path).lstrip("/").partition("/")
+                other = proxy.swap_sources.get((bucket, key))
+                if other is not None:
+                    replace["x-amz-copy-source"] = quote(f"{other[0]}/{other[1]}")
+                    drop.add("x-amz-copy-source-if-match")
+                    proxy.swapped.append((self.command, target))
             conn = getattr(local, "conn", None)
             if conn is None:
                 conn = http.client.HTTPConnection(
@@ -191,9 +287,9 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 )
                 local.conn = conn
             forward = {
-                k: v
+                k: replace.get(k.lower(), v)
                 for k, v in self.headers.items()
-                if k.lower() not in ("expect", "proxy-connection")
+                if k.lower() not in ("expect", "proxy-connection", *drop)
             }
             try:
                 conn.request(self.command, target, body=body or None, headers=forward)
@@ -204,6 +300,10 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 local.conn = None
                 raise
             proxy.forwarded += 1
+            if self.command == "GET" and "uploads" in parse_qs(query, keep_blank_values=True):
+                data = encode_upload_keys(query, data)
+            for hook in proxy.after:
+                hook(self.command, path, query)
             self.send_response_only(response.status)
             self.send_header("Date", proxy.server_date())
             length = str(len(data))

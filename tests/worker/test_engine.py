@@ -541,3 +541,25 @@ def test_an_error_inside_every_200_copy_answer_fails_the_object_after_bounded_re
     assert (result.status, result.error_code) == (Status.FAILED, "AccessDenied")
     # counted as a 500 (the copy failed on the way), as botocore counts it: bounded
     assert len(fault_proxy.injected) == 8
+
+
+@pytest.mark.parametrize("key", ["big.bin", "dir/ä b+c%20.bin"])
+def test_a_multipart_copy_first_aborts_its_own_keys_leftover_uploads_only(
+    buckets: Any, make_engine: Engine, fault_proxy: FaultProxy, key: str
+):
+    """Uploads an earlier, killed attempt left for this key are aborted; an upload of
+    another key that merely starts with it is not. (Through the proxy, which URL-encodes
+    the listed keys as S3 does when asked.)"""
+    s3 = buckets
+    data = os.urandom(11 * MiB)
+    s3.put_object(Bucket=SOURCE, Key=key, Body=data)
+    for leftover in (key, key, key + ".other"):
+        s3.create_multipart_upload(Bucket=DEST, Key=leftover)
+    engine = make_engine(endpoint=fault_proxy.url, multipart_threshold=5 * MiB, part_size=5 * MiB)
+    [result] = engine.copy([planned(s3, key)])
+    assert (result.status, result.method) == (Status.COPIED, "multipart"), result
+    assert body_of(s3, DEST, key) == data
+    left = s3.list_multipart_uploads(Bucket=DEST).get("Uploads", [])
+    assert [u["Key"] for u in left] == [key + ".other"]
+    [listing] = fault_proxy.requests_of("GET", "uploads")
+    assert "encoding-type=url" in listing.target

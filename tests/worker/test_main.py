@@ -178,3 +178,58 @@ def test_a_task_stops_taking_objects_before_its_state_times_out():
     assert 3600 - FARGATE_START_SECONDS - 100 - 1 < left <= 3600 - FARGATE_START_SECONDS - 100
     short = batch.model_copy(update={"timeout_seconds": 600})
     assert task_deadline(short, grace=100) - time.monotonic() == pytest.approx(300, abs=1)
+
+
+def test_kill_9_mid_batch_then_a_rerun_leaves_no_upload_and_identical_objects(
+    buckets: Any, moto_server: str, slow_parts_endpoint: str
+):
+    """A hard kill cannot abort anything: the re-run aborts what the killed attempt left
+    (each multipart copy first clears its own key's incomplete uploads), before and
+    without the run's Finish step."""
+    s3 = buckets
+    count, size = 4, 15 * MiB
+    items, bodies = [], {}
+    for n in range(count):
+        bodies[n] = os.urandom(size)
+        s3.put_object(Bucket=SOURCE, Key=f"big/{n}", Body=bodies[n])
+        head = s3.head_object(Bucket=SOURCE, Key=f"big/{n}")
+        items.append(
+            CopyItem(
+                source_bucket=SOURCE,
+                source_key=f"big/{n}",
+                destination_bucket=DEST,
+                destination_key=f"big/{n}",
+                size=size,
+                etag=head["ETag"],
+            )
+        )
+    options = CopyOptions(
+        concurrency=2, part_concurrency=1, multipart_threshold=5 * MiB, part_size=5 * MiB
+    )
+    [ref] = write_area(s3, items, [count], options)
+
+    # every UploadPartCopy takes a second through this endpoint: copies are in flight
+    worker = _worker(slow_parts_endpoint, ref, grace=100)
+    try:
+        deadline = time.monotonic() + 60
+        while len(s3.list_multipart_uploads(Bucket=DEST).get("Uploads", [])) < 2:
+            assert worker.poll() is None, "the worker ended before its uploads started"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        worker.send_signal(signal.SIGKILL)
+        worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == -signal.SIGKILL
+    left = s3.list_multipart_uploads(Bucket=DEST).get("Uploads", [])
+    assert len(left) >= 2  # what a hard kill leaves behind
+
+    rerun = _worker(moto_server, ref, grace=100)
+    out, _ = rerun.communicate(timeout=120)
+    assert rerun.returncode == EXIT_OK, out.decode()
+    assert not s3.list_multipart_uploads(Bucket=DEST).get("Uploads")
+    final = results_of(s3, ref.batch_id)
+    assert [r.status for r in final] == [Status.COPIED] * count
+    for n in range(count):
+        assert s3.get_object(Bucket=DEST, Key=f"big/{n}")["Body"].read() == bodies[n]
