@@ -5,7 +5,7 @@ repository root deploys the ready app (``cdk.json`` runs ``steps_s3_copy.infra.a
 """
 
 from steps_s3_copy.infra.construct import StepsS3Copy
-from steps_s3_copy.infra.props import StepsS3CopyProps
+from steps_s3_copy.infra.props import StepsS3CopyProps, buckets_from_names
 from steps_s3_copy.infra.stack import StepsS3CopyStack
 
-__all__ = ["StepsS3Copy", "StepsS3CopyProps", "StepsS3CopyStack"]
+__all__ = ["StepsS3Copy", "StepsS3CopyProps", "StepsS3CopyStack", "buckets_from_names"]

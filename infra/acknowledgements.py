@@ -117,7 +117,14 @@ def acknowledge_construct_findings(
 ) -> None:
     """cdk-nag (AwsSolutions) findings the ``StepsS3Copy`` design accepts, each with its
     reason: the IAM5 wildcards it needs (``construct_rules``) and a few whole rules."""
-    Aspects.of(copy).add(AcknowledgeWildcards(construct_rules(copy, sources, destinations)))
+    rules = construct_rules(copy, sources, destinations)
+    Aspects.of(copy).add(AcknowledgeWildcards(rules))
+    # a writer role brought by the deployer lives outside the construct: its policy too
+    writer = copy.writer_role.node
+    if not writer.path.startswith(copy.node.path + "/"):
+        Aspects.of(writer.scope or copy.writer_role).add(
+            AcknowledgeWildcards([r for r in rules if r.owner is copy.writer_role])
+        )
 
     acknowledge(
         copy.dead_letter_queue,

@@ -19,6 +19,9 @@ Context values (``cdk deploy -c name=value`` or ``cdk.json``); see docs/deploy.m
 - ``laneCutoffBytes``: batches holding an object this large go to Fargate (default 1 GiB)
 - ``copyReservedConcurrency``: the CopyBatch function's reserved concurrency (default 25;
   ``none`` reserves nothing)
+- ``dashboard`` / ``alarms``: ``false`` leaves out the CloudWatch dashboard / the alarms
+  (both on by default)
+- ``alarmTopicArn``: an SNS topic the alarms notify (docs/deploy.md, "Runbook")
 """
 
 from __future__ import annotations
@@ -27,13 +30,19 @@ import os
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from steps_s3_copy.infra.definition import RESULT_WRITER_V2_FLAG
-from steps_s3_copy.infra.props import ANY_BUCKET_CONTEXT, ANY_BUCKET_FLAG
+from steps_s3_copy.infra.props import (
+    ANY_BUCKET_CONTEXT,
+    ANY_BUCKET_FLAG,
+    StepsS3CopyProps,
+    buckets_from_names,
+)
 from steps_s3_copy.infra.stack import StepsS3CopyStack
 
-__all__ = ["RESULT_WRITER_V2_FLAG", "build", "copy_args_from_context", "main"]
+__all__ = ["RESULT_WRITER_V2_FLAG", "build", "context_values", "main", "props_from_context"]
 
 
 def _truthy(value: object) -> bool:
@@ -55,8 +64,10 @@ def _names(value: object) -> list[str] | None:
     return names or None
 
 
-def copy_args_from_context(scope: Construct) -> dict[str, Any]:
-    """Construct arguments from the app's context values (see the module docstring)."""
+def context_values(scope: Construct) -> dict[str, Any]:
+    """The app's context values (see the module docstring) as construct arguments, with the
+    buckets still as names (``props_from_context`` imports them) and the alarm topic as its
+    ARN (``alarm_topic_arn``)."""
     node = scope.node
     args: dict[str, Any] = {}
     for context, arg in (
@@ -71,6 +82,8 @@ def copy_args_from_context(scope: Construct) -> dict[str, Any]:
     for context, arg in (
         ("allowWriteToInstalledAccount", "allow_write_to_installed_account"),
         (ANY_BUCKET_CONTEXT, ANY_BUCKET_FLAG),
+        ("dashboard", "dashboard"),
+        ("alarms", "alarms"),
     ):
         flag = node.try_get_context(context)
         if flag is not None:
@@ -78,6 +91,9 @@ def copy_args_from_context(scope: Construct) -> dict[str, Any]:
     role_name = node.try_get_context("writerRoleName")
     if role_name:
         args["writer_role_name"] = str(role_name)
+    topic_arn = node.try_get_context("alarmTopicArn")
+    if topic_arn:
+        args["alarm_topic_arn"] = str(topic_arn).strip()
     for context, arg in (
         ("taskCpu", "task_cpu"),
         ("taskMemoryMiB", "task_memory_mib"),
@@ -93,6 +109,19 @@ def copy_args_from_context(scope: Construct) -> dict[str, Any]:
     return args
 
 
+def props_from_context(stack: cdk.Stack) -> StepsS3CopyProps:
+    """The construct's props from the context values, buckets and the alarm topic imported
+    into ``stack`` (``buckets_from_names``, ``sns.Topic.from_topic_arn``)."""
+    args = context_values(stack)
+    for arg in ("source_buckets", "destination_buckets"):
+        if arg in args:
+            args[arg] = buckets_from_names(stack, args[arg])
+    topic_arn = args.pop("alarm_topic_arn", None)
+    if topic_arn is not None:
+        args["alarm_topic"] = sns.Topic.from_topic_arn(stack, "AlarmTopic", topic_arn)
+    return StepsS3CopyProps(**args)
+
+
 def build(app: cdk.App, env: cdk.Environment | None = None) -> StepsS3CopyStack:
     """Add the stack, configured from the app's context, to ``app``."""
     stack_name = str(app.node.try_get_context("stackName") or "StepsS3Copy")
@@ -101,7 +130,7 @@ def build(app: cdk.App, env: cdk.Environment | None = None) -> StepsS3CopyStack:
         stack_name,
         env=env,
         description="steps-s3-copy: bulk S3 copy with Step Functions, Lambda and Fargate Spot",
-        copy_args=copy_args_from_context(app),
+        props=props_from_context,
     )
 
 

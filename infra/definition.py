@@ -2,7 +2,8 @@
 state machine resource with its log group.
 
     Prepare -> CheckDestination -> DryRun? -> Copy (Distributed Map over the batch index)
-          each batch: Lane? -> CopyBatchLambda
+          each batch: Archived? -> Thaw (restore, wait in its Retry) -> Lane?
+                      Lane? -> CopyBatchLambda
                              -> FargateSpot (CopyBatchSpot) -> (caught) FargateOnDemand
                       a batch still failing -> BatchFailed (recorded)
        -> Summarise -> Finish -> Notify -> Done
@@ -86,6 +87,10 @@ TASK_ERROR_PATH: Final = "$.taskError"
 LAMBDA_STATE_MARGIN: Final = Duration.seconds(60)
 #: the batch's own bound, in the Map item (a number: ``States.StringToJson`` of the CSV's)
 TIMEOUT_SECONDS_PATH: Final = "$.timeoutSeconds"
+#: the index row's count of objects still to restore ("0": none), a string like every CSV value
+ARCHIVED_PATH: Final = "$.batch.archived"
+#: the restore tiers, each with its own Retry on Thaw (``retries.RESTORE_WAIT``)
+RESTORE_TIERS: Final = ("Expedited", "Standard", "Bulk")
 #: the container's exit code for a configuration error (docs/architecture.md, "The
 #: container"); steps_s3_copy.worker's EXIT_CONFIG, which a test compares
 CONTAINER_CONFIG_EXIT: Final = 2
@@ -141,15 +146,18 @@ def create_state_machine(
     return machine, machine_logs
 
 
-def with_retry(state: _Retried, policy: RetryPolicy) -> _Retried:
-    """``state`` retried as ``policy`` says, with full jitter (one more Retry field)."""
+def with_retry(state: _Retried, policy: RetryPolicy, *, jitter: bool = True) -> _Retried:
+    """``state`` retried as ``policy`` says (one more Retry field), with full jitter unless
+    ``jitter`` is False: ``FULL`` waits a random time between 0 and the computed backoff
+    (CDK's ``JitterType``, the Retry field's ``JitterStrategy``), which spreads retries of many
+    Map items apart but would cut a wait that must last (a restore's) short."""
     state.add_retry(
         errors=list(policy.errors),
         interval=Duration.seconds(policy.interval_seconds),
         backoff_rate=policy.backoff_rate,
         max_attempts=policy.max_attempts,
         max_delay=Duration.seconds(policy.max_delay_seconds),
-        jitter_strategy=sfn.JitterType.FULL,
+        jitter_strategy=sfn.JitterType.FULL if jitter else None,
     )
     return state
 
@@ -319,7 +327,8 @@ class DefinitionBuilder:
         return copy_map
 
     def _batch_processor(self) -> sfn.IChainable:
-        """One Map item: run one batch on its lane; a batch still failing is recorded."""
+        """One Map item: restore its archived sources first (Thaw), then run the batch on its
+        lane; a batch still failing is recorded."""
         batch_failed = sfn.Pass(
             self.scope,
             "BatchFailed",
@@ -350,11 +359,41 @@ class DefinitionBuilder:
             spot.add_catch(batch_failed, errors=["States.ALL"], result_path=ERROR_PATH)
             fargate = spot
 
-        return (
+        lane = (
             sfn.Choice(self.scope, "Lane")
             .when(sfn.Condition.string_equals("$.batch.lane", "fargate"), fargate)
             .otherwise(copy_lambda)
         )
+        thaw = self._thaw()
+        thaw.add_catch(batch_failed, errors=["States.ALL"], result_path=ERROR_PATH)
+        thaw.next(lane)
+        # the index row's "archived" (a CSV string): the batch's objects still to restore
+        archived = sfn.Condition.and_(
+            sfn.Condition.is_present(ARCHIVED_PATH),
+            sfn.Condition.not_(sfn.Condition.string_equals(ARCHIVED_PATH, "0")),
+        )
+        return sfn.Choice(self.scope, "Archived").when(archived, thaw).otherwise(lane)
+
+    def _thaw(self) -> tasks.LambdaInvoke:
+        """``Thaw``: the CopyBatch function restores the batch's archived sources
+        (``steps_s3_copy.thaw``) and raises ``RestorePending<Tier>`` while any is still being
+        restored; the Retry for that tier waits in Step Functions (no function sleeps) and
+        runs it again, without jitter, for about as long as AWS says a restore of the tier
+        takes (``retries.RESTORE_WAIT``). Its answer is discarded: the batch goes on as it
+        came, to its lane."""
+        thaw = self._lambda_step(
+            "Thaw",
+            self.functions.copy_batch,
+            {
+                "action": "thaw",
+                "batch": sfn.JsonPath.object_at("$.batch"),
+                "work": sfn.JsonPath.object_at("$.work"),
+            },
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        for tier in RESTORE_TIERS:
+            with_retry(thaw, retries.RESTORE_WAIT[tier], jitter=False)
+        return thaw
 
     def _fargate_attempt(
         self, capacity: str, capacity_provider: str, policy: RetryPolicy

@@ -4,11 +4,15 @@
 - PrepareRole (Prepare): reads ``jobs/*``, reads and writes ``work/*`` (and deletes a
   stale ``work/*/lock.json``); HEADs and lists the named sources; nothing of the
   destinations; ``states:DescribeExecution`` on this state machine's executions.
-- WriterRole (CopyBatch, Destination, the Fargate task): reads ``work/*`` and ``reports/*``,
-  writes only ``work/*/results/*``; reads the named sources; writes, tags, reads back and
-  aborts/lists uploads in the named destinations.
+- WriterRole (CopyBatch and its Thaw, Destination, the Fargate task): reads ``work/*`` and
+  ``reports/*``, writes only ``work/*/results/*``; reads and restores (``s3:RestoreObject``)
+  the named sources; writes, tags, reads back and aborts/lists uploads in the named
+  destinations (the delivered reports under ``.steps-s3-copy/runs/`` included). A deployer
+  may bring this role (``writer_role``); ``grant_writer`` then reports the statements the
+  role would not take.
 - SummariseRole (Summarise): reads ``work/*``; writes ``work/*/summary.json`` and
-  ``reports/*``; no source, no destination.
+  ``reports/*``; signs receipts (``kms:Sign``, ``kms:DescribeKey``) with the keys named at
+  deploy and no other; no source, no destination.
 - NotifyRole (Notify): ``work/*/notice.json``; reads and deletes ``work/*/lock.json``.
 
 What the copy may touch is a ``DataScope``: the named source and destination buckets, or,
@@ -114,6 +118,10 @@ WRITE_ACTIONS = (
 )
 #: what S3 asks of KMS for SSE-KMS objects on the caller's behalf (no kms:* anywhere)
 KMS_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+#: what Summarise asks of KMS to sign a receipt's digest, on the named keys only
+SIGN_ACTIONS = ("kms:Sign", "kms:DescribeKey")
+#: restore an archived source object (the Thaw state)
+RESTORE_ACTIONS = ("s3:RestoreObject",)
 #: the KMS condition key S3 fills with the object's (or, with a Bucket Key, the bucket's) ARN
 S3_ENCRYPTION_CONTEXT = "kms:EncryptionContext:aws:s3:arn"
 
@@ -173,29 +181,21 @@ class DataScope:
         return (*self.sources, *self.destinations)
 
 
-def import_buckets(
-    scope: Construct, kind: str, buckets: Sequence[s3.IBucket | str] | None
-) -> tuple[s3.IBucket, ...]:
-    """Buckets given by name become ``IBucket`` references (``<kind><index>``)."""
-    return tuple(
-        s3.Bucket.from_bucket_name(scope, f"{kind}{index}", bucket)
-        if isinstance(bucket, str)
-        else bucket
-        for index, bucket in enumerate(buckets or [])
-    )
-
-
 class Roles(NamedTuple):
-    """The four roles, one per kind of step."""
+    """The four roles, one per kind of step (the writer may be the deployer's own)."""
 
     prepare: iam.Role
-    writer: iam.Role
+    writer: iam.IRole
     summarise: iam.Role
     notify: iam.Role
 
 
-def create_roles(scope: Construct, *, writer_role_name: str | None) -> Roles:
-    """The roles the functions and the task run as; destinations trust the writer role."""
+def create_roles(
+    scope: Construct, *, writer_role_name: str | None, writer_role: iam.IRole | None = None
+) -> Roles:
+    """The roles the functions and the task run as; destinations trust the writer role, which
+    is ``writer_role`` when the deployer brings one (it must trust ``lambda.amazonaws.com``
+    and ``ecs-tasks.amazonaws.com``)."""
     lambda_principal = iam.ServicePrincipal("lambda.amazonaws.com")
     return Roles(
         prepare=iam.Role(
@@ -204,7 +204,8 @@ def create_roles(scope: Construct, *, writer_role_name: str | None) -> Roles:
             description="steps-s3-copy Prepare: reads jobs, plans runs, sizes sources",
             assumed_by=lambda_principal,
         ),
-        writer=iam.Role(
+        writer=writer_role
+        or iam.Role(
             scope,
             "WriterRole",
             role_name=writer_role_name,
@@ -255,20 +256,33 @@ def grant_prepare(role: iam.IRole, *, inbox: s3.IBucket, jobs_prefix: str, data:
         )
 
 
-def grant_writer(role: iam.IRole, *, inbox: s3.IBucket, data: DataScope) -> None:
-    """Read the run's plan and reports, write only the batch results; read the sources,
-    write the destinations; use KMS keys only through S3 for them."""
+def grant_writer(role: iam.IRole, *, inbox: s3.IBucket, data: DataScope) -> Statements:
+    """Read the run's plan and reports, write only the batch results; read and restore the
+    sources, write the destinations; use KMS keys only through S3 for them.
+
+    The run's report files are copied (CopyObject) from the inbox's ``reports/`` to the
+    destination's ``<destinationPrefix>.steps-s3-copy/runs/...`` at the end of a run (issue
+    12): ``s3:GetObject`` on the source and ``s3:PutObject`` on the target is what CopyObject
+    needs ("CopyObject", Permissions:
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html), and both are here:
+    ``ReadWorkAndReports`` and ``WriteDestinations`` (every key of a named destination).
+
+    Returns the statements given (a writer role brought by the deployer that this construct
+    may not change must be given them by the deployer: ``takes_statements``)."""
     results = inbox.arn_for_objects(RESULTS_OBJECTS)
     readable = [inbox.arn_for_objects(WORK_OBJECTS), inbox.arn_for_objects(REPORT_OBJECTS)]
-    _allow(role, "ReadWorkAndReports", ["s3:GetObject"], readable)
-    _allow(role, "WriteBatchResults", ["s3:PutObject", "s3:AbortMultipartUpload"], [results])
-    _list_inbox(role, inbox)
+    given = [
+        *_allow(role, "ReadWorkAndReports", ["s3:GetObject"], readable),
+        *_allow(role, "WriteBatchResults", ["s3:PutObject", "s3:AbortMultipartUpload"], [results]),
+        *_list_inbox(role, inbox),
+        *_grant_buckets(role, data.sources, READ_SOURCES, any_bucket=data.any_bucket),
+        *_grant_restore(role, data),
+        *_grant_buckets(role, data.destinations, WRITE_DESTINATIONS, any_bucket=data.any_bucket),
+    ]
     _inbox_key(role, inbox, write=True)
-    _grant_buckets(role, data.sources, READ_SOURCES, any_bucket=data.any_bucket)
-    _grant_buckets(role, data.destinations, WRITE_DESTINATIONS, any_bucket=data.any_bucket)
     if data.any_bucket:
-        reads = [*READ_SOURCES.actions, *WRITE_DESTINATIONS.actions]
-        _deny_unnamed_in_installed_account(
+        reads = [*READ_SOURCES.actions, *RESTORE_ACTIONS, *WRITE_DESTINATIONS.actions]
+        given += _deny_unnamed_in_installed_account(
             role,
             sid="DenyUnnamedBucketsInInstalledAccount",
             actions=sorted({a for a in reads if a not in WRITE_ACTIONS}),
@@ -278,14 +292,37 @@ def grant_writer(role: iam.IRole, *, inbox: s3.IBucket, data: DataScope) -> None
         writable = [results]
         if data.allow_write_to_installed_account:
             writable += [b.arn_for_objects("*") for b in data.destinations]
-        _deny_unnamed_in_installed_account(
+        given += _deny_unnamed_in_installed_account(
             role, sid="DenyWritesIntoInstalledAccount", actions=list(WRITE_ACTIONS), exempt=writable
         )
-    _grant_kms_through_s3(role, data)
+    return [*given, *_grant_kms_through_s3(role, data)]
 
 
-def grant_summarise(role: iam.IRole, *, inbox: s3.IBucket) -> None:
-    """Read the run; write its summary and its report (multipart for the large CSVs)."""
+def _grant_restore(role: iam.IRole, data: DataScope) -> Statements:
+    """Restore archived objects of the named sources (of any source, opted in): the Thaw
+    state asks S3 once per archived object (RestoreObject needs ``s3:RestoreObject`` on the
+    object: "RestoreObject", Permissions,
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_RestoreObject.html; its resource type
+    is ``object``: "Actions, resources, and condition keys for Amazon S3")."""
+    _, object_arns = _bucket_arns(role, data.sources, any_bucket=data.any_bucket)
+    if not object_arns:
+        return []
+    return _allow(role, "RestoreArchivedSources", RESTORE_ACTIONS, object_arns)
+
+
+def grant_summarise(
+    role: iam.IRole, *, inbox: s3.IBucket, signing_keys: Sequence[str] = ()
+) -> None:
+    """Read the run; write its summary and its report (multipart for the large CSVs); sign
+    receipts with the KMS keys named at deploy (``signing_keys``), and with no other key.
+
+    A receipt's digest is signed when the sidecar names ``receiptSigningKeyId`` (issue 12),
+    which Prepare accepts only among the deployment's ``KMS_KEYS``. Sign needs ``kms:Sign`` on
+    the key ("Sign", https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html), and
+    DescribeKey (to learn the key's signing algorithms) ``kms:DescribeKey``; both take a KMS
+    key ARN as their resource ("AWS KMS permissions",
+    https://docs.aws.amazon.com/kms/latest/developerguide/kms-api-permissions-reference.html).
+    A key of another account must also let this role in through its key policy."""
     _allow(role, "ReadWork", ["s3:GetObject"], [inbox.arn_for_objects(WORK_OBJECTS)])
     _allow(
         role,
@@ -295,6 +332,8 @@ def grant_summarise(role: iam.IRole, *, inbox: s3.IBucket) -> None:
     )
     _list_inbox(role, inbox)
     _inbox_key(role, inbox, write=True)
+    if signing_keys:
+        _allow(role, "SignReceiptsWithNamedKeys", SIGN_ACTIONS, signing_keys)
 
 
 def grant_notify(role: iam.IRole, *, topic: sns.ITopic, inbox: s3.IBucket) -> None:
@@ -369,15 +408,37 @@ def grant_tag_on_run_task(role: iam.IRole, cluster: ecs.ICluster) -> None:
 # --- building blocks -----------------------------------------------------------------------
 
 
-def _allow(role: iam.IRole, sid: str, actions: Sequence[str], resources: Sequence[str]) -> None:
-    role.add_to_principal_policy(
-        iam.PolicyStatement(sid=sid, actions=list(actions), resources=list(resources))
+#: the statements a grant gave a role (``_add``), for the policy document that shows them
+Statements = list[iam.PolicyStatement]
+
+
+def _add(role: iam.IRole, statement: iam.PolicyStatement) -> Statements:
+    """Add ``statement`` to ``role``'s policy; ``[statement]``."""
+    role.add_to_principal_policy(statement)
+    return [statement]
+
+
+def takes_statements(role: iam.IRole) -> bool:
+    """Whether the statements added to ``role`` land in a policy attached to it. A role CDK
+    may not change (imported with ``mutable=False``, or ``without_policy_updates()``)
+    accepts every statement and drops it ("pretend that it was added", CDK's
+    ``ImmutableRole``), so the answer is read from the construct tree: a mutable role, of
+    this app or imported, holds the policy it was given (its default policy, or the
+    ``Policy`` CDK attaches to an imported role)."""
+    return any(isinstance(child, iam.CfnPolicy) for child in role.node.find_all())
+
+
+def _allow(
+    role: iam.IRole, sid: str, actions: Sequence[str], resources: Sequence[str]
+) -> Statements:
+    return _add(
+        role, iam.PolicyStatement(sid=sid, actions=list(actions), resources=list(resources))
     )
 
 
-def _list_inbox(role: iam.IRole, inbox: s3.IBucket) -> None:
+def _list_inbox(role: iam.IRole, inbox: s3.IBucket) -> Statements:
     """List the inbox: a missing working file is then 404, not 403 (see the module doc)."""
-    _allow(role, "ListInbox", ["s3:ListBucket"], [inbox.bucket_arn])
+    return _allow(role, "ListInbox", ["s3:ListBucket"], [inbox.bucket_arn])
 
 
 def _inbox_key(role: iam.IRole, inbox: s3.IBucket, *, write: bool) -> None:
@@ -397,37 +458,45 @@ def _any_bucket_arns(role: iam.IRole) -> tuple[list[str], list[str]]:
     return [f"arn:{partition}:s3:::*"], [f"arn:{partition}:s3:::*/*"]
 
 
+def _bucket_arns(
+    role: iam.IRole, buckets: Sequence[s3.IBucket], *, any_bucket: bool
+) -> tuple[list[str], list[str]]:
+    """(bucket ARNs, object ARNs) of the named buckets, or of every bucket (``*``)."""
+    if any_bucket:
+        return _any_bucket_arns(role)
+    return [b.bucket_arn for b in buckets], [b.arn_for_objects("*") for b in buckets]
+
+
 def _grant_buckets(
     role: iam.IRole, buckets: Sequence[s3.IBucket], grant: BucketGrant, *, any_bucket: bool
-) -> None:
+) -> Statements:
     """``grant`` on the named buckets and their objects, or on every bucket (``*``)."""
-    if any_bucket:
-        bucket_arns, object_arns = _any_bucket_arns(role)
-    else:
-        bucket_arns = [b.bucket_arn for b in buckets]
-        object_arns = [b.arn_for_objects("*") for b in buckets]
+    bucket_arns, object_arns = _bucket_arns(role, buckets, any_bucket=any_bucket)
     if not bucket_arns:
-        return
-    _allow(role, grant.object_sid, grant.object_actions, object_arns)
-    _allow(role, grant.bucket_sid, grant.bucket_actions, bucket_arns)
+        return []
+    return [
+        *_allow(role, grant.object_sid, grant.object_actions, object_arns),
+        *_allow(role, grant.bucket_sid, grant.bucket_actions, bucket_arns),
+    ]
 
 
 def _deny_unnamed_in_installed_account(
     role: iam.IRole, *, sid: str, actions: Sequence[str], exempt: Sequence[str]
-) -> None:
+) -> Statements:
     """Deny ``actions`` on every bucket and object of the installing account but ``exempt``."""
-    role.add_to_principal_policy(
+    return _add(
+        role,
         iam.PolicyStatement(
             sid=sid,
             effect=iam.Effect.DENY,
             actions=list(actions),
             not_resources=list(exempt),
             conditions={"StringEquals": {"s3:ResourceAccount": Stack.of(role).account}},
-        )
+        ),
     )
 
 
-def _grant_kms_through_s3(role: iam.IRole, data: DataScope) -> None:
+def _grant_kms_through_s3(role: iam.IRole, data: DataScope) -> Statements:
     """SSE-KMS objects of the buckets the role may touch: only through S3 in this region,
     only with S3's encryption context of those buckets (or, opted into any bucket, of any
     S3 bucket: S3 still decides which buckets); the keys named at deploy through S3 too."""
@@ -435,8 +504,10 @@ def _grant_kms_through_s3(role: iam.IRole, data: DataScope) -> None:
     contexts = [arn for b in data.named for arn in (b.bucket_arn, b.arn_for_objects("*"))]
     if data.any_bucket:
         contexts.append(_any_bucket_arns(role)[0][0])
+    given: Statements = []
     if contexts:
-        role.add_to_principal_policy(
+        given += _add(
+            role,
             iam.PolicyStatement(
                 sid="KmsThroughS3ForTheBuckets",
                 actions=list(KMS_ACTIONS),
@@ -445,14 +516,16 @@ def _grant_kms_through_s3(role: iam.IRole, data: DataScope) -> None:
                     "StringEquals": via_s3,
                     "StringLike": {S3_ENCRYPTION_CONTEXT: contexts},
                 },
-            )
+            ),
         )
     if data.kms_keys:
-        role.add_to_principal_policy(
+        given += _add(
+            role,
             iam.PolicyStatement(
                 sid="KmsNamedKeysThroughS3",
                 actions=list(KMS_ACTIONS),
                 resources=list(data.kms_keys),
                 conditions={"StringEquals": via_s3},
-            )
+            ),
         )
+    return given

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, cast
 
 from aws_cdk import Duration, RemovalPolicy, Token
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
+from constructs import Construct
 
 from steps_s3_copy.inbox import DEFAULT_JOBS_PREFIX, DEFAULT_REPORTS_PREFIX, DEFAULT_WORK_PREFIX
 from steps_s3_copy.models import GiB
@@ -79,8 +82,8 @@ PRINCIPAL_ARN: Final = re.compile(r"arn:aws[a-zA-Z0-9-]*:iam::[0-9]{12}:(role|us
 ANY_BUCKET_FLAG: Final = "allow_any_bucket_outside_this_account"
 ANY_BUCKET_CONTEXT: Final = "allowAnyBucketOutsideThisAccount"
 
-#: buckets as given: ``s3.IBucket`` objects or bucket names
-Buckets = Sequence[s3.IBucket | str]
+#: buckets as given: ``s3.IBucket`` objects (``buckets_from_names`` imports them by name)
+Buckets = Sequence[s3.IBucket]
 #: principals as given: anything with a role or user (a role, a user, a function, an
 #: ``iam.ArnPrincipal``) or the ARN of an IAM role or user
 Principals = Sequence[iam.IGrantable | str]
@@ -88,15 +91,43 @@ Principals = Sequence[iam.IGrantable | str]
 Keys = Sequence[kms.IKey | str]
 
 
+def buckets_from_names(scope: Construct, names: Sequence[str]) -> list[s3.IBucket]:
+    """``s3.IBucket`` references to the buckets named ``names``, imported into ``scope``
+    (``s3.Bucket.from_bucket_name``, one ``Bucket-<name>`` child per name, reused when the
+    same name is imported again: a bucket may be a source and a destination).
+
+    A ``ValueError`` names the first string that is not a bucket name (see ``BUCKET_NAME``).
+    """
+    if isinstance(names, str):
+        raise ValueError(f"give a list of bucket names, not one string: {names!r}")
+    buckets: list[s3.IBucket] = []
+    for name in names:
+        if not isinstance(name, str) or not _is_bucket_name(name):
+            raise ValueError(f"not a bucket name: {name!r}")
+        construct_id = f"Bucket-{name}"
+        existing = scope.node.try_find_child(construct_id)
+        buckets.append(
+            cast(s3.IBucket, existing)
+            if existing is not None
+            else s3.Bucket.from_bucket_name(scope, construct_id, name)
+        )
+    return buckets
+
+
 @dataclass(frozen=True, kw_only=True)
 class StepsS3CopyProps:
     """Everything ``StepsS3Copy`` can be told; each field but the buckets has a safe default.
 
-    Buckets the copy may touch are given as ``s3.IBucket`` or as names (``source_buckets``
-    and ``source_bucket_names`` add up; the same for destinations). They are required:
-    ``None`` is an error unless ``allow_any_bucket_outside_this_account`` is set, which
-    grants any bucket outside the installing account and, inside it, only the named ones.
-    See ``StepsS3Copy`` and ``permissions.py`` for what each choice grants.
+    Buckets the copy may touch are ``s3.IBucket`` objects (``buckets_from_names`` imports
+    buckets by name). They are required: ``None`` is an error unless
+    ``allow_any_bucket_outside_this_account`` is set, which grants any bucket outside the
+    installing account and, inside it, only the named ones. See ``StepsS3Copy`` and
+    ``permissions.py`` for what each choice grants.
+
+    ``writer_role``: a role the deployer manages, used instead of the WriterRole this
+    construct would create (see ``StepsS3Copy``). ``dashboard`` and ``alarms`` (on by
+    default) create the CloudWatch dashboard and alarms (``monitoring.py``); the alarms
+    notify ``alarm_topic`` and ``alarm_actions``.
     """
 
     inbox_bucket: s3.IBucket | None = None
@@ -104,12 +135,11 @@ class StepsS3CopyProps:
     vpc: ec2.IVpc | None = None
     source_buckets: Buckets | None = None
     destination_buckets: Buckets | None = None
-    source_bucket_names: Sequence[str] | None = None
-    destination_bucket_names: Sequence[str] | None = None
     allow_write_to_installed_account: bool = False
     allow_any_bucket_outside_this_account: bool = False
     kms_keys: Keys | None = None
     submitters: Principals | None = None
+    writer_role: iam.IRole | None = None
     writer_role_name: str | None = None
     task_cpu: int = 1024
     task_memory_mib: int = 2048
@@ -123,6 +153,10 @@ class StepsS3CopyProps:
     state_machine_timeout: Duration | None = None
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    dashboard: bool = True
+    alarms: bool = True
+    alarm_topic: sns.ITopic | None = None
+    alarm_actions: Sequence[cloudwatch.IAlarmAction] | None = None
     image_directory: str | Path | None = None
 
     def __post_init__(self) -> None:
@@ -132,17 +166,28 @@ class StepsS3CopyProps:
         self._check_lambda_and_role()
         self._check_buckets()
         self._check_timeout()
+        self._check_monitoring()
 
     # --- derived values ------------------------------------------------------------------
     @property
-    def sources(self) -> list[s3.IBucket | str] | None:
-        """The source buckets and names together; ``None`` when none is named."""
-        return _merged(self.source_buckets, self.source_bucket_names)
+    def sources(self) -> list[s3.IBucket] | None:
+        """The source buckets; ``None`` when none is named."""
+        return None if self.source_buckets is None else list(self.source_buckets)
 
     @property
-    def destinations(self) -> list[s3.IBucket | str] | None:
-        """The destination buckets and names together; ``None`` when none is named."""
-        return _merged(self.destination_buckets, self.destination_bucket_names)
+    def destinations(self) -> list[s3.IBucket] | None:
+        """The destination buckets; ``None`` when none is named."""
+        return None if self.destination_buckets is None else list(self.destination_buckets)
+
+    @property
+    def alarm_notifications(self) -> list[cloudwatch.IAlarmAction]:
+        """Whom the alarms notify: ``alarm_topic`` (an SNS action) and ``alarm_actions``."""
+        topic = [] if self.alarm_topic is None else [cloudwatch_actions.SnsAction(self.alarm_topic)]
+        return [*topic, *(self.alarm_actions or [])]
+
+    def arguments(self) -> dict[str, Any]:
+        """The fields as ``StepsS3Copy``'s keyword arguments (the values themselves)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @property
     def any_bucket(self) -> bool:
@@ -196,6 +241,11 @@ class StepsS3CopyProps:
                 f"copy_reserved_concurrency must be >= 1, or None for none, not {reserved!r}"
             )
         name = self.writer_role_name
+        if name is not None and self.writer_role is not None:
+            raise ValueError(
+                "writer_role_name names the writer role this construct creates; with "
+                "writer_role (a role you manage) leave it out"
+            )
         if name is not None and not (
             0 < len(name) <= ROLE_NAME_MAX_LENGTH
             and all(c.isalnum() or c in ROLE_NAME_PUNCTUATION for c in name)
@@ -205,14 +255,21 @@ class StepsS3CopyProps:
     def _check_buckets(self) -> None:
         missing = []
         for name, context, buckets in (
-            ("source_buckets", "sourceBuckets", self.sources),
-            ("destination_buckets", "destinationBuckets", self.destinations),
+            ("source_buckets", "sourceBuckets", self.source_buckets),
+            ("destination_buckets", "destinationBuckets", self.destination_buckets),
         ):
-            if buckets is not None and len(buckets) == 0:
-                raise ValueError(f"{name} must name at least one bucket, or be left out")
+            if isinstance(buckets, str) or (buckets is not None and len(buckets) == 0):
+                raise ValueError(
+                    f"{name} must name at least one bucket (a list of s3.IBucket), or be left out"
+                )
             for bucket in buckets or []:
-                if isinstance(bucket, str) and not _is_bucket_name(bucket):
-                    raise ValueError(f"{name}: not a bucket name: {bucket!r}")
+                if isinstance(bucket, str):
+                    raise ValueError(
+                        f"{name}: give s3.IBucket objects, not names ({bucket!r}); "
+                        "StepsS3Copy.buckets_from_names(scope, names) imports buckets by name"
+                    )
+                if not _is_bucket_name(bucket.bucket_name):
+                    raise ValueError(f"{name}: not a bucket name: {bucket.bucket_name!r}")
             if buckets is None:
                 missing.append((name, context))
         if missing and not self.any_bucket:
@@ -241,14 +298,15 @@ class StepsS3CopyProps:
         if timeout is not None and not shortest <= timeout.to_seconds() <= longest:
             raise ValueError("state_machine_timeout must be between 1 minute and 365 days")
 
+    def _check_monitoring(self) -> None:
+        if not self.alarms and (self.alarm_topic is not None or self.alarm_actions):
+            raise ValueError(
+                "alarm_topic and alarm_actions say whom the alarms notify; with alarms=False "
+                "there are none: leave them out, or keep the alarms"
+            )
+
 
 def _is_bucket_name(name: str) -> bool:
     return Token.is_unresolved(name) or (
         BUCKET_NAME.fullmatch(name) is not None and ".." not in name
     )
-
-
-def _merged(buckets: Buckets | None, names: Sequence[str] | None) -> list[s3.IBucket | str] | None:
-    if buckets is None and names is None:
-        return None
-    return [*(buckets or []), *(names or [])]

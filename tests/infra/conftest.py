@@ -14,7 +14,8 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 #: the buckets the executed tests (test_executed.py) copy between: the deployment names them
 SOURCE_BUCKET = "source-bucket"
 DESTINATION_BUCKET = "destination-bucket"
-#: what the ready app needs at the least: the buckets it may use (nothing else is granted)
+#: what the ready app needs at the least: the buckets it may use (nothing else is granted);
+#: names here, imported into the stack (``helpers.named_buckets``)
 NAMED: dict[str, Any] = {
     "source_buckets": [SOURCE_BUCKET],
     "destination_buckets": [DESTINATION_BUCKET],
@@ -26,8 +27,8 @@ KMS_KEY = (
 SUBMITTER = f"arn:aws:iam::{ACCOUNT}:role/lab-submitter"
 OPEN: dict[str, Any] = {
     "allow_any_bucket_outside_this_account": True,
-    "source_bucket_names": ["our-own-runs"],
-    "destination_bucket_names": ["our-own-landing"],
+    "source_buckets": ["our-own-runs"],
+    "destination_buckets": ["our-own-landing"],
     "allow_write_to_installed_account": True,
     "kms_keys": [KMS_KEY],
     "submitters": [SUBMITTER],
@@ -53,9 +54,8 @@ def synth_scoped(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         tmp_path_factory.mktemp("cdk.out.scoped"),
         context={"aws:cdk:bundling-stacks": []},
         copy_args={
-            "source_buckets": ["source-a"],
-            "source_bucket_names": ["source-b"],
-            "destination_bucket_names": ["destination-x"],
+            "source_buckets": ["source-a", "source-b"],
+            "destination_buckets": ["destination-x"],
             "writer_role_name": "steps-s3-copy-writer",
             "allow_write_to_installed_account": True,
             "use_spot": False,

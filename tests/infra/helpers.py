@@ -13,8 +13,10 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import Validations
 from cdk_nag import AwsSolutionsChecks
+from constructs import Construct
 
 from steps_s3_copy.infra.app import RESULT_WRITER_V2_FLAG
+from steps_s3_copy.infra.props import StepsS3CopyProps, buckets_from_names
 from steps_s3_copy.infra.stack import StepsS3CopyStack
 
 ACCOUNT = "111111111111"
@@ -52,6 +54,17 @@ class Synth:
         return next(iter(found.items()))
 
 
+def named_buckets(scope: Construct, args: dict[str, Any]) -> dict[str, Any]:
+    """``args`` with bucket names in ``source_buckets`` / ``destination_buckets`` imported
+    into ``scope`` (what a deployer does with ``buckets_from_names``)."""
+    converted = dict(args)
+    for arg in ("source_buckets", "destination_buckets"):
+        names = converted.get(arg)
+        if names and all(isinstance(n, str) for n in names):
+            converted[arg] = buckets_from_names(scope, names)
+    return converted
+
+
 def synthesize(
     outdir: Path,
     copy_args: dict[str, Any] | None = None,
@@ -65,7 +78,7 @@ def synthesize(
         app,
         STACK_NAME,
         env=cdk.Environment(account=ACCOUNT, region=REGION),
-        copy_args=copy_args,
+        props=lambda scope: StepsS3CopyProps(**named_buckets(scope, copy_args or {})),
     )
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -8,12 +8,15 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 
-from steps_s3_copy.infra.app import build, copy_args_from_context
+from steps_s3_copy.infra.app import build, context_values, props_from_context
 from steps_s3_copy.infra.assets import AssetStagingError, build_context_files, stage_image_context
 from steps_s3_copy.infra.construct import StepsS3Copy
 from tests.infra.conftest import NAMED
-from tests.infra.helpers import ACCOUNT
+from tests.infra.helpers import ACCOUNT, named_buckets
 
 
 @pytest.mark.parametrize(
@@ -36,30 +39,65 @@ from tests.infra.helpers import ACCOUNT
         ({**NAMED, "state_machine_timeout": cdk.Duration.seconds(5)}, "state_machine_timeout"),
         (
             {
-                "source_bucket_names": ["a-bucket"],
-                "destination_bucket_names": ["b-bucket"],
+                "source_buckets": ["a-bucket"],
+                "destination_buckets": ["b-bucket"],
                 "state_machine_timeout": cdk.Duration.days(400),
             },
             "state_machine_timeout",
         ),
-        # a name that would widen a grant or split Prepare's comma-separated lists
-        ({**NAMED, "source_bucket_names": ["*"]}, "source_buckets: not a bucket name"),
-        ({**NAMED, "destination_buckets": ["a,b"]}, "destination_buckets: not a bucket name"),
         ({**NAMED, "kms_keys": ["alias/aws/s3"]}, "kms_keys: not a KMS key ARN"),
         (
             {**NAMED, "submitters": [f"arn:aws:sts::{ACCOUNT}:assumed-role/r/session"]},
             "submitters: not the ARN of an IAM role or user",
         ),
+        ({**NAMED, "writer_role_name": "a-name", "writer_role": "role"}, "writer_role_name"),
+        ({**NAMED, "alarms": False, "alarm_topic": "topic"}, "alarm_topic and alarm_actions"),
+        ({**NAMED, "alarms": False, "alarm_actions": ["action"]}, "alarm_topic and alarm_actions"),
     ],
 )
 def test_bad_arguments_raise_value_error_before_any_resource(
     args: dict[str, Any], message: str
 ) -> None:
     stack = cdk.Stack(cdk.App(), "Test")
+    args = named_buckets(stack, args)
+    if args.get("writer_role") == "role":
+        args["writer_role"] = iam.Role.from_role_name(stack, "Theirs", "their-writer")
+    if args.get("alarm_topic") == "topic":
+        args["alarm_topic"] = sns.Topic.from_topic_arn(stack, "Ops", "arn:aws:sns:us-east-1:1:x")
     with pytest.raises(ValueError, match=message):
         StepsS3Copy(stack, "Copy", image_directory="/nonexistent", **args)
     copy = stack.node.find_child("Copy")
     assert copy.node.children == []
+
+
+def test_buckets_are_ibuckets_and_names_go_through_the_helper() -> None:
+    """A bucket name where an IBucket belongs is an error naming the helper; the helper
+    imports names, reuses a name imported twice and refuses what is not a bucket name
+    (a name that would widen a grant or split Prepare's comma-separated lists)."""
+    stack = cdk.Stack(cdk.App(), "Test")
+    with pytest.raises(ValueError, match=r"source_buckets: give s3.IBucket.*buckets_from_names"):
+        StepsS3Copy(stack, "Copy", image_directory="/nonexistent", **NAMED)
+    assert stack.node.find_child("Copy").node.children == []
+    runs, landing, runs_again = StepsS3Copy.buckets_from_names(
+        stack, ["our-runs", "our-landing", "our-runs"]
+    )
+    assert runs.node.path == runs_again.node.path == "Test/Bucket-our-runs"
+    assert stack.resolve(landing.bucket_name) == "our-landing"
+    for bad in ("*", "a,b", "Upper", "ab", "a..b"):
+        with pytest.raises(ValueError, match="not a bucket name"):
+            StepsS3Copy.buckets_from_names(stack, [bad])
+    with pytest.raises(ValueError, match="a list of bucket names"):
+        StepsS3Copy.buckets_from_names(stack, "our-runs")
+    # an IBucket whose name is not a bucket name is refused too
+    odd = s3.Bucket.from_bucket_attributes(stack, "Odd", bucket_arn="arn:aws:s3:::Odd_Name")
+    with pytest.raises(ValueError, match="destination_buckets: not a bucket name"):
+        StepsS3Copy(
+            cdk.Stack(cdk.App(), "Other"),
+            "Copy",
+            image_directory="/nonexistent",
+            source_buckets=[runs],
+            destination_buckets=[odd],
+        )
 
 
 @pytest.mark.parametrize(
@@ -72,7 +110,7 @@ def test_bad_arguments_raise_value_error_before_any_resource(
             ["source_buckets", "sourceBuckets"],
         ),
         (
-            {"destination_bucket_names": ["b-bucket"]},
+            {"destination_buckets": ["b-bucket"]},
             ["source_buckets", "sourceBuckets"],
             ["destination_buckets", "destinationBuckets"],
         ),
@@ -85,7 +123,7 @@ def test_nothing_named_is_an_error_naming_what_to_pass(
     context values to pass, and names the one opt-in."""
     stack = cdk.Stack(cdk.App(), "Test")
     with pytest.raises(ValueError, match="name the buckets the copy may use") as raised:
-        StepsS3Copy(stack, "Copy", image_directory="/nonexistent", **args)
+        StepsS3Copy(stack, "Copy", image_directory="/nonexistent", **named_buckets(stack, args))
     message = str(raised.value)
     for text in [*named, "allow_any_bucket_outside_this_account=True"]:
         assert text in message
@@ -130,9 +168,12 @@ def test_context_values_become_construct_arguments() -> None:
             "taskMemoryMiB": 4096,
             "laneCutoffBytes": "1000",
             "copyReservedConcurrency": "40",
+            "dashboard": "false",
+            "alarms": "true",
+            "alarmTopicArn": "arn:aws:sns:us-east-1:111111111111:ops",
         }
     )
-    assert copy_args_from_context(app) == {
+    assert context_values(app) == {
         "source_buckets": ["src-a", "src-b"],
         "destination_buckets": ["dst"],
         "allow_write_to_installed_account": True,
@@ -144,16 +185,30 @@ def test_context_values_become_construct_arguments() -> None:
         "task_memory_mib": 4096,
         "lane_cutoff_bytes": 1000,
         "copy_reserved_concurrency": 40,
+        "dashboard": False,
+        "alarms": True,
+        "alarm_topic_arn": "arn:aws:sns:us-east-1:111111111111:ops",
     }
-    assert copy_args_from_context(cdk.App()) == {}
+    assert context_values(cdk.App()) == {}
     none = cdk.App(context={"copyReservedConcurrency": "none"})
-    assert copy_args_from_context(none) == {"copy_reserved_concurrency": None}
+    assert context_values(none) == {"copy_reserved_concurrency": None}
+    # the props import the buckets and the topic into the stack
+    stack = cdk.Stack(app, "Ready")
+    props = props_from_context(stack)
+    assert [stack.resolve(b.bucket_name) for b in props.source_buckets or []] == [
+        "src-a",
+        "src-b",
+    ]
+    assert [stack.resolve(b.bucket_name) for b in props.destination_buckets or []] == ["dst"]
+    assert props.alarm_topic is not None
+    assert props.alarm_topic.topic_arn == "arn:aws:sns:us-east-1:111111111111:ops"
+    assert (props.dashboard, props.alarms, props.copy_reserved_concurrency) == (False, True, 40)
 
 
 def test_a_bad_flag_value_is_an_error() -> None:
-    for flag in ("allowWriteToInstalledAccount", "allowAnyBucketOutsideThisAccount"):
+    for flag in ("allowWriteToInstalledAccount", "allowAnyBucketOutsideThisAccount", "alarms"):
         with pytest.raises(ValueError, match="true or false"):
-            copy_args_from_context(cdk.App(context={flag: "maybe"}))
+            context_values(cdk.App(context={flag: "maybe"}))
 
 
 def _fake_roots(tmp_path: Path) -> dict[str, Path]:

@@ -74,6 +74,8 @@ def test_shape(definition: dict[str, Any], states: dict[str, dict[str, Any]]) ->
         "Cause": "The run failed; the notice says why",
     }
     assert set(states) - set(main) == {
+        "Archived",
+        "Thaw",
         "Lane",
         "CopyBatchLambda",
         "BatchFailed",
@@ -193,7 +195,65 @@ def test_lane_choice(states: dict[str, Any]) -> None:
         "Choices": [{"Variable": "$.batch.lane", "StringEquals": "fargate", "Next": "FargateSpot"}],
         "Default": "CopyBatchLambda",
     }
-    assert states["Copy"]["ItemProcessor"]["StartAt"] == "Lane"
+    assert states["Copy"]["ItemProcessor"]["StartAt"] == "Archived"
+
+
+def test_a_batch_with_archived_sources_goes_through_thaw_first(
+    synth: Synth, states: dict[str, Any]
+) -> None:
+    """The index row's "archived" (a CSV string, "0" when none) sends the batch to Thaw,
+    which restores and waits, then to its lane as it came; a missing column is no archive."""
+    assert states["Archived"] == {
+        "Type": "Choice",
+        "Choices": [
+            {
+                "And": [
+                    {"Variable": "$.batch.archived", "IsPresent": True},
+                    {"Not": {"Variable": "$.batch.archived", "StringEquals": "0"}},
+                ],
+                "Next": "Thaw",
+            }
+        ],
+        "Default": "Lane",
+    }
+    thaw = states["Thaw"]
+    assert thaw["Resource"] == _function_arn(synth, "StepsS3CopyCopyBatchFunction")
+    assert thaw["Parameters"] == {"action": "thaw", "batch.$": "$.batch", "work.$": "$.work"}
+    assert thaw["ResultPath"] is None  # the batch goes on unchanged
+    assert thaw["Next"] == "Lane"
+    assert thaw["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "BatchFailed"}
+    ]
+    # Lambda's own errors, then one Retry per restore tier: the wait, without jitter
+    first, *tiers = thaw["Retry"]
+    assert first["ErrorEquals"] == list(LAMBDA_SERVICE_ERRORS)
+    assert [t["ErrorEquals"] for t in tiers] == [
+        ["RestorePendingExpedited"],
+        ["RestorePendingStandard"],
+        ["RestorePendingBulk"],
+    ]
+    assert all("JitterStrategy" not in t for t in tiers)
+    # Standard and Bulk ask S3 again every hour
+    assert [t["IntervalSeconds"] for t in tiers[1:]] == [3600, 3600]
+    assert [t["BackoffRate"] for t in tiers[1:]] == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("tier", "at_least_hours"),
+    # the longest AWS says a restore takes (Deep Archive's, where it differs): "Understanding
+    # archive retrieval options",
+    # https://docs.aws.amazon.com/AmazonS3/latest/userguide/restoring-objects-retrieval-options.html
+    [("Expedited", 5 / 60), ("Standard", 12), ("Bulk", 48)],
+)
+def test_thaw_waits_at_least_as_long_as_a_restore_of_its_tier_takes(
+    states: dict[str, Any], tier: str, at_least_hours: float
+) -> None:
+    (retry,) = [r for r in states["Thaw"]["Retry"] if r["ErrorEquals"] == [f"RestorePending{tier}"]]
+    waited, interval = 0.0, float(retry["IntervalSeconds"])
+    for _ in range(retry["MaxAttempts"]):
+        waited += min(interval, retry["MaxDelaySeconds"])
+        interval *= retry["BackoffRate"]
+    assert waited >= at_least_hours * 3600
 
 
 def test_lambda_lane_retries_throttling_and_incomplete_batches(
@@ -443,7 +503,7 @@ def test_every_task_state_is_bounded(synth: Synth, states: dict[str, Any]) -> No
     }
     margin = LAMBDA_STATE_MARGIN.to_seconds()
     tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
-    assert len(tasks) == 11  # 8 Lambda steps, the Lambda lane, 2 RunTask states
+    assert len(tasks) == 12  # 8 Lambda steps, Thaw, the Lambda lane, 2 RunTask states
     for name, state in tasks.items():
         if state["Resource"] == "arn:aws:states:::ecs:runTask.sync":
             assert state["TimeoutSecondsPath"] == "$.timeoutSeconds", name
@@ -491,12 +551,15 @@ def test_the_construct_sets_the_result_writer_flag_itself(synth_scoped: Synth) -
         ("CopyBatchLambda", [retries.COPY_BATCH_LAMBDA]),
         ("FargateSpot", [retries.COPY_BATCH_SPOT]),
         ("FargateOnDemand", [retries.COPY_BATCH_ON_DEMAND]),
+        ("Thaw", [retries.LAMBDA_STEP, *retries.RESTORE_WAIT.values()]),
     ],
 )
 def test_every_retry_comes_from_the_shared_table(
     states: dict[str, Any], name: str, policies: list[retries.RetryPolicy]
 ) -> None:
-    """The local runner retries from the same table, so both fail and recover alike."""
+    """The local runner retries from the same table, so both fail and recover alike; every
+    retry has full jitter but the restore waits, which must last their whole interval."""
+    restore_waits = set(retries.RESTORE_WAIT.values())
     assert states[name]["Retry"] == [
         {
             "ErrorEquals": list(policy.errors),
@@ -504,7 +567,7 @@ def test_every_retry_comes_from_the_shared_table(
             "MaxAttempts": policy.max_attempts,
             "BackoffRate": policy.backoff_rate,
             "MaxDelaySeconds": policy.max_delay_seconds,
-            "JitterStrategy": "FULL",
+            **({} if policy in restore_waits else {"JitterStrategy": "FULL"}),
         }
         for policy in policies
     ]
@@ -524,4 +587,5 @@ def test_no_other_state_retries(states: dict[str, Any]) -> None:
         "CopyBatchLambda",
         "FargateSpot",
         "FargateOnDemand",
+        "Thaw",
     }

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import RestoringEndpoint
 from tests.infra.harness import Deployment
 from tests.infra.helpers import Synth
 from tests.infra.moto_patches import Recorder, patched
@@ -49,13 +50,13 @@ def _clear_handler_caches() -> None:
             runtime.cache_clear()
 
 
-@pytest.fixture
-def deployment(
-    moto_server: str, synth: Synth, monkeypatch: pytest.MonkeyPatch
+def _deployed(
+    moto_server: str, handlers_endpoint: str, synth: Synth, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Deployment]:
+    """The stack in moto; the handlers reach AWS through ``handlers_endpoint``."""
     saved = dict(os.environ)
     monkeypatch.setenv("MOTO_PORT", moto_server.rsplit(":", 1)[1])  # moto's SFN clients
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)  # the handlers' clients
+    monkeypatch.setenv("AWS_ENDPOINT_URL", handlers_endpoint)  # the handlers' clients
     _clear_handler_caches()
     try:
         yield Deployment(moto_server, synth.template)
@@ -63,6 +64,26 @@ def deployment(
         _clear_handler_caches()
         os.environ.clear()
         os.environ.update(saved)
+
+
+@pytest.fixture
+def deployment(
+    moto_server: str, synth: Synth, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Deployment]:
+    yield from _deployed(moto_server, moto_server, synth, monkeypatch)
+
+
+@pytest.fixture
+def thawing_deployment(
+    moto_server: str,
+    restoring_endpoint: RestoringEndpoint,
+    synth: Synth,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Deployment]:
+    """The stack in moto, its handlers talking to S3 through the ``restoring_endpoint``
+    relay (tests/conftest.py): moto restores an archived object at once, the relay keeps
+    each restore "in progress" for its first HeadObject answers, as S3 does for hours."""
+    yield from _deployed(moto_server, restoring_endpoint.url, synth, monkeypatch)
 
 
 def _sources(deployment: Deployment) -> dict[str, bytes]:
@@ -482,3 +503,50 @@ def test_finish_aborts_an_incomplete_upload_left_in_the_destination(
     assert [u["UploadId"] for u in uploads if u["UploadId"] == left["UploadId"]] == []
     assert uploads == []
     assert deployment.objects(DESTINATION)[f"copied/{key}"] == body
+
+
+# --- issue 12: archived sources wait in Step Functions -------------------------------------
+
+
+def test_a_batch_with_archived_sources_waits_in_thaw_then_copies(
+    thawing_deployment: Deployment, restoring_endpoint: RestoringEndpoint
+) -> None:
+    deployment = thawing_deployment
+    objects = _sources(deployment)
+    warm = {k: v for k, v in objects.items() if len(v) <= CUTOFF}
+    cold = {"cold/run-1.bam": b"c" * 3000, "cold/run-2.bam": b"d" * 5000}
+    for key, body in cold.items():
+        deployment.s3.put_object(Bucket=SOURCE, Key=key, Body=body, StorageClass="GLACIER")
+    rows = [(SOURCE, k) for k in [*warm, *cold]]
+    sidecar = _sidecar(restore={"tier": "Expedited", "days": 1})
+    event = deployment.submit("cold", _manifest(rows), sidecar)
+
+    with patched(deployment.endpoint, time_scale=0.001) as recorder:
+        run = deployment.start(event)
+
+    assert run.execution["status"] == "SUCCEEDED", run.execution
+    assert run.notice["status"] == "SUCCEEDED", run.notice
+    # the archived batch passed through Thaw: asked once, then "in progress" twice (the
+    # relay), each answer a RestorePendingExpedited that the Retry waited on, then done
+    thaws = [c for c in recorder.lambda_calls if c[1].get("action") == "thaw"]
+    assert [c[2] for c in thaws] == [
+        "RestorePendingExpedited",
+        "RestorePendingExpedited",
+        "RestorePendingExpedited",
+        None,
+    ]
+    # the waits are Thaw's Expedited Retry, without jitter: 60 s, then x1.5
+    assert recorder.retry_waits == [60, 90, 135]
+    # one RestoreObject per archived object, however often Thaw ran
+    assert sorted(restoring_endpoint.restores) == sorted(f"/{SOURCE}/{k}" for k in cold)
+    # Thaw ran for the archived batch only, and its copy came after Thaw's last answer
+    calls = [c for c in recorder.lambda_calls if c[0].endswith("copy_batch.handler")]
+    assert {c[1]["batch"]["archived"] for c in thaws} == {str(len(cold))}
+    copies = [i for i, c in enumerate(calls) if c[1].get("action") is None]
+    cold_copy = [i for i in copies if calls[i][1]["batch"]["archived"] != "0"]
+    warm_copy = [i for i in copies if calls[i][1]["batch"]["archived"] == "0"]
+    assert len(cold_copy) == len(warm_copy) == 1
+    assert cold_copy[0] > max(i for i, c in enumerate(calls) if c[1].get("action") == "thaw")
+    assert deployment.objects(DESTINATION) == {
+        f"copied/{k}": v for k, v in {**warm, **cold}.items()
+    }

@@ -14,7 +14,7 @@ from aws_cdk.assertions import Annotations, Match, Template
 
 from steps_s3_copy.infra.construct import StepsS3Copy
 from tests.infra.conftest import NAMED
-from tests.infra.helpers import ACCOUNT, REGION
+from tests.infra.helpers import ACCOUNT, REGION, named_buckets
 
 OTHER_ACCOUNT_ROLE = "arn:aws:iam::222222222222:role/partner-submitter"
 
@@ -22,7 +22,9 @@ OTHER_ACCOUNT_ROLE = "arn:aws:iam::222222222222:role/partner-submitter"
 def _copy(tmp_path: Path, **args: Any) -> tuple[cdk.Stack, StepsS3Copy]:
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     stack = cdk.Stack(cdk.App(), "Test", env=cdk.Environment(account=ACCOUNT, region=REGION))
-    return stack, StepsS3Copy(stack, "Copy", image_directory=tmp_path, **{**NAMED, **args})
+    return stack, StepsS3Copy(
+        stack, "Copy", image_directory=tmp_path, **named_buckets(stack, {**NAMED, **args})
+    )
 
 
 def _bucket_policy(template: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -91,7 +93,9 @@ def test_an_imported_inbox_cannot_be_restricted_and_says_so(tmp_path: Path) -> N
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     stack = cdk.Stack(cdk.App(), "Test", env=cdk.Environment(account=ACCOUNT, region=REGION))
     inbox = s3.Bucket.from_bucket_name(stack, "Theirs", "their-inbox")
-    copy = StepsS3Copy(stack, "Copy", image_directory=tmp_path, inbox_bucket=inbox, **NAMED)
+    copy = StepsS3Copy(
+        stack, "Copy", image_directory=tmp_path, inbox_bucket=inbox, **named_buckets(stack, NAMED)
+    )
     assert not copy.submitters.enforced
     warnings = Annotations.from_stack(stack).find_warning(
         "*", Match.string_like_regexp("who may put jobs is not restricted")

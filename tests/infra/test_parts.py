@@ -9,6 +9,8 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -16,8 +18,9 @@ from steps_s3_copy.infra.compute import StepFunctions, WorkerTask
 from steps_s3_copy.infra.construct import StepsS3Copy
 from steps_s3_copy.infra.definition import DefinitionBuilder
 from steps_s3_copy.infra.network import Network
-from steps_s3_copy.infra.props import StepsS3CopyProps
+from steps_s3_copy.infra.props import ANY_BUCKET_FLAG, StepsS3CopyProps, buckets_from_names
 from tests.infra.conftest import NAMED
+from tests.infra.helpers import named_buckets
 
 # --- props ---------------------------------------------------------------------------
 
@@ -41,26 +44,53 @@ def test_props_need_the_buckets_or_the_opt_in() -> None:
     assert opted_in.any_bucket
 
 
-def test_props_derive_the_bucket_lists_and_the_timeout() -> None:
+def test_props_derive_the_bucket_lists_the_timeout_and_the_alarm_actions() -> None:
     defaults = StepsS3CopyProps(allow_any_bucket_outside_this_account=True)
     assert defaults.sources is None
     assert defaults.destinations is None
     assert defaults.timeout.to_seconds() == 7 * 24 * 3600
+    assert (defaults.dashboard, defaults.alarms, defaults.alarm_notifications) == (True, True, [])
+    stack = cdk.Stack(cdk.App(), "Test")
+    a, b, x = buckets_from_names(stack, ["bkt-a", "bkt-b", "bkt-x"])
+    topic = sns.Topic(stack, "Ops")
+    pager = cloudwatch_actions.SnsAction(sns.Topic(stack, "Pager"))
     props = StepsS3CopyProps(
-        source_buckets=["bkt-a"],
-        source_bucket_names=["bkt-b"],
-        destination_bucket_names=["bkt-x"],
+        source_buckets=[a, b],
+        destination_buckets=(x,),
         state_machine_timeout=cdk.Duration.hours(2),
+        alarm_topic=topic,
+        alarm_actions=[pager],
     )
-    assert props.sources == ["bkt-a", "bkt-b"]
-    assert props.destinations == ["bkt-x"]
+    assert [stack.resolve(bucket.bucket_name) for bucket in props.sources or []] == [
+        "bkt-a",
+        "bkt-b",
+    ]
+    assert [stack.resolve(bucket.bucket_name) for bucket in props.destinations or []] == ["bkt-x"]
     assert props.timeout.to_seconds() == 2 * 3600
+    first, second = props.alarm_notifications
+    assert isinstance(first, cloudwatch_actions.SnsAction)
+    assert second is pager
 
 
-def test_props_are_frozen() -> None:
-    props = StepsS3CopyProps(**NAMED)
+def test_props_are_frozen_and_make_the_construct_as_they_are(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    stack = cdk.Stack(cdk.App(), "Test")
+    props = StepsS3CopyProps(
+        **named_buckets(stack, NAMED),
+        image_directory=tmp_path,
+        task_cpu=2048,
+        task_memory_mib=4096,
+        dashboard=False,
+    )
     with pytest.raises(dataclasses.FrozenInstanceError):
-        props.task_cpu = 2048  # type: ignore[misc]
+        props.task_cpu = 4096  # type: ignore[misc]
+    assert set(props.arguments()) == {f.name for f in dataclasses.fields(StepsS3CopyProps)}
+    copy = StepsS3Copy.from_props(stack, "Copy", props)
+    assert copy.props == props
+    assert copy.dashboard is None
+    assert copy.task_definition.node.default_child is not None
+    task = stack.resolve(copy.task_definition.node.default_child.cpu)  # type: ignore[attr-defined]
+    assert task == "2048"
 
 
 @pytest.mark.parametrize(
@@ -69,8 +99,14 @@ def test_props_are_frozen() -> None:
         # the first bad argument, in the order of the arguments, is the one reported
         ({"task_cpu": 300, "lambda_memory_mib": 64}, "task_cpu must be one of"),
         ({"jobs_prefix": "reports/", "state_machine_timeout": cdk.Duration.seconds(1)}, "jobs_"),
-        ({"destination_bucket_names": [], "lambda_memory_mib": 64}, "lambda_memory_mib"),
-        ({"destination_buckets": [], "destination_bucket_names": []}, "destination_buckets"),
+        ({"destination_buckets": [], "lambda_memory_mib": 64}, "lambda_memory_mib"),
+        ({"destination_buckets": []}, "destination_buckets"),
+        ({"source_buckets": "our-runs"}, "source_buckets must name at least one bucket"),
+        ({"source_buckets": ["our-runs"]}, "source_buckets: give s3.IBucket objects"),
+        (
+            {"alarms": False, "alarm_actions": [object()], ANY_BUCKET_FLAG: True},
+            "alarm_topic and alarm_actions",
+        ),
     ],
 )
 def test_a_bad_props_object_cannot_be_made(args: dict[str, Any], message: str) -> None:
@@ -110,7 +146,7 @@ def test_the_definition_builder_makes_states_only_and_the_same_each_time(
     definition each time (nothing but its inputs decides it)."""
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     stack = cdk.Stack(cdk.App(), "Test")
-    copy = StepsS3Copy(stack, "Copy", image_directory=tmp_path, **NAMED)
+    copy = StepsS3Copy(stack, "Copy", image_directory=tmp_path, **named_buckets(stack, NAMED))
 
     def resources() -> int:
         return sum(isinstance(c, cdk.CfnResource) for c in stack.node.find_all())

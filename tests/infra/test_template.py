@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from pathlib import Path
@@ -22,7 +23,7 @@ from steps_s3_copy.infra.compute import (
     SUMMARISE_HANDLER,
 )
 from tests.infra.conftest import DESTINATION_BUCKET, KMS_KEY, NAMED, SOURCE_BUCKET, SUBMITTER
-from tests.infra.helpers import ACCOUNT, REGION, Synth, all_states, definition_of
+from tests.infra.helpers import ACCOUNT, REGION, Synth, all_states, definition_of, named_buckets
 
 
 def _template(synth: Synth) -> Template:
@@ -338,7 +339,7 @@ def test_the_state_machine_log_group_is_unique_per_stack(tmp_path: Path) -> None
         app = cdk.App(context={"aws:cdk:bundling-stacks": []})
         stack = cdk.Stack(app, stack_name)
         (tmp_path / "Dockerfile").write_text("FROM scratch\n")
-        copy = StepsS3Copy(stack, "Copy", image_directory=tmp_path, **NAMED)
+        copy = StepsS3Copy(stack, "Copy", image_directory=tmp_path, **named_buckets(stack, NAMED))
         resource = copy.state_machine_log_group.node.default_child
         assert isinstance(resource, cdk.aws_logs.CfnLogGroup)
         names.add(str(resource.log_group_name))
@@ -503,14 +504,23 @@ def test_each_function_and_the_task_run_as_the_role_of_their_step(synth: Synth) 
 
 
 def test_no_role_has_an_action_wildcard_or_kms_on_any_key(synth: Synth, synth_open: Synth) -> None:
+    """KMS only through S3, or, to sign receipts, Summarise's Sign and DescribeKey on exactly
+    the keys named at deploy."""
     for s in (synth, synth_open):
         for role in ROLES:
             for statement in _role_statements(s, role):
-                assert not [a for a in _as_list(statement["Action"]) if "*" in a], statement
-                if any(a.startswith("kms:") for a in _as_list(statement["Action"])):
-                    assert statement["Condition"]["StringEquals"]["kms:ViaService"] == (
-                        f"s3.{REGION}.amazonaws.com"
-                    )
+                actions = _as_list(statement["Action"])
+                assert not [a for a in actions if "*" in a], statement
+                if not any(a.startswith("kms:") for a in actions):
+                    continue
+                if statement.get("Sid") == "SignReceiptsWithNamedKeys":
+                    assert role == "Summarise"
+                    assert sorted(actions) == ["kms:DescribeKey", "kms:Sign"]
+                    assert _as_list(statement["Resource"]) == [KMS_KEY]
+                    continue
+                assert statement["Condition"]["StringEquals"]["kms:ViaService"] == (
+                    f"s3.{REGION}.amazonaws.com"
+                )
 
 
 def test_the_writer_reads_and_writes_only_the_named_buckets(synth: Synth) -> None:
@@ -764,4 +774,104 @@ def test_outputs(synth: Synth) -> None:
         "TopicArn",
         "StateMachineArn",
         "WriterRoleArn",
+        "DashboardName",
     }
+    (dashboard_id,) = synth.resources("AWS::CloudWatch::Dashboard")
+    assert synth.template["Outputs"]["DashboardName"]["Value"] == {"Ref": dashboard_id}
+
+
+# --- issue 12: restores, receipts, the reports delivered to the destination ---------------
+
+
+def test_the_writer_may_restore_archived_objects_of_the_named_sources_only(
+    synth: Synth, synth_open: Synth
+) -> None:
+    statements = _role_statements(synth, "Writer")
+    restore = _by_sid(statements, "RestoreArchivedSources")
+    assert restore["Action"] == "s3:RestoreObject"
+    assert _resources(restore) == [_bucket(SOURCE_BUCKET)[1]]  # objects of the sources only
+    assert _allowed(statements, {"s3:RestoreObject"}) == {_bucket(SOURCE_BUCKET)[1]}
+    # opted in: any source outside this account; of this account the named ones only
+    opened = _role_statements(synth_open, "Writer")
+    assert _resources(_by_sid(opened, "RestoreArchivedSources")) == [
+        "arn:<AWS::Partition>:s3:::*/*"
+    ]
+    deny = _by_sid(opened, "DenyUnnamedBucketsInInstalledAccount")
+    assert "s3:RestoreObject" in deny["Action"]
+    # nobody else restores
+    for role in ("Prepare", "Summarise", "Notify"):
+        assert not _allowed(_role_statements(synth_open, role), {"s3:RestoreObject"}), role
+
+
+def test_summarise_signs_receipts_with_the_named_keys_and_no_other(
+    synth: Synth, synth_open: Synth
+) -> None:
+    # no key named: no KMS at all for Summarise
+    assert "kms:" not in json.dumps(_role_statements(synth, "Summarise"))
+    statements = _role_statements(synth_open, "Summarise")
+    sign = _by_sid(statements, "SignReceiptsWithNamedKeys")
+    assert sorted(sign["Action"]) == ["kms:DescribeKey", "kms:Sign"]
+    assert sign["Resource"] == KMS_KEY
+    assert "Condition" not in sign
+    kms = [s for s in statements if "kms:" in json.dumps(s["Action"])]
+    assert kms == [sign]
+    # ... and Prepare is told the same keys: a sidecar's receiptSigningKeyId must be one
+    _, prepare = synth_open.one("AWS::Lambda::Function", "StepsS3CopyPrepareFunction")
+    assert prepare["Properties"]["Environment"]["Variables"]["KMS_KEYS"] == KMS_KEY
+
+
+def _matches(pattern: str, value: str) -> bool:
+    return fnmatch.fnmatchcase(value, pattern)
+
+
+def _permits(statements: list[dict[str, Any]], action: str, arn: str, *, account: str) -> bool:
+    """Whether ``statements`` let ``action`` on ``arn`` (a resource of ``account``) through:
+    an Allow names both (IAM wildcards), and no Deny does (a Deny's ``NotResource`` exempts,
+    its only condition here being the resource's account)."""
+    allowed = any(
+        s["Effect"] == "Allow"
+        and "Condition" not in s
+        and any(_matches(a, action) for a in _as_list(s["Action"]))
+        and any(_matches(r, arn) for r in _resources(s))
+        for s in statements
+    )
+    for s in statements:
+        if s["Effect"] != "Deny" or not any(_matches(a, action) for a in _as_list(s["Action"])):
+            continue
+        if s.get("Condition") != {"StringEquals": {"s3:ResourceAccount": ACCOUNT}}:
+            raise AssertionError(f"a Deny this check does not understand: {s}")
+        exempt = any(_matches(r, arn) for r in _resources(s, "NotResource"))
+        if account == ACCOUNT and not exempt:
+            return False
+    return allowed
+
+
+def test_the_writer_may_deliver_the_reports_into_the_destination(
+    synth: Synth, synth_scoped: Synth
+) -> None:
+    """Finish copies report.csv, report.html and receipt.jsonl (CopyObject) from the inbox's
+    reports/ to <destinationPrefix>.steps-s3-copy/runs/... in the destination: GetObject on
+    the source, PutObject on the target. What the checker reads from the policies it is
+    given is checked first (it must be able to say no)."""
+    inbox = _inbox(synth)
+    statements = _role_statements(synth, "Writer")
+    run = "job/2024-06-01T00-00-00Z"
+    for name in ("report.csv", "report.html", "receipt.jsonl"):
+        source = f"{inbox}/reports/{run}/{name}"
+        target = f"{_bucket(DESTINATION_BUCKET)[0]}/copied/.steps-s3-copy/runs/{run}/{name}"
+        assert _permits(statements, "s3:GetObject", source, account=ACCOUNT)
+        assert _permits(statements, "s3:PutObject", target, account="222222222222")
+        # the checker says no where the policies do: the inbox's reports are not writable,
+        # and, by default, nothing of this account is written but the batch results
+        assert not _permits(statements, "s3:PutObject", source, account=ACCOUNT)
+        assert not _permits(statements, "s3:PutObject", target, account=ACCOUNT)
+        assert not _permits(
+            statements,
+            "s3:PutObject",
+            target.replace(DESTINATION_BUCKET, "elsewhere"),
+            account="222222222222",
+        )
+    # a named destination of this account, with allow_write_to_installed_account
+    scoped = _role_statements(synth_scoped, "Writer")
+    target = f"arn:<AWS::Partition>:s3:::destination-x/.steps-s3-copy/runs/{run}/report.csv"
+    assert _permits(scoped, "s3:PutObject", target, account=ACCOUNT)
