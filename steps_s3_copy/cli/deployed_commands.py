@@ -30,6 +30,7 @@ from steps_s3_copy.cli.options import (
     RunTarget,
     SidecarArg,
     StackOpt,
+    WaitStartOpt,
     stack_outputs,
 )
 from steps_s3_copy.cli.progress import RunProgress
@@ -238,10 +239,7 @@ def watch(
         float | None,
         typer.Option("--timeout", min=0, help="Give up after this many seconds (exit 6)."),
     ] = None,
-    wait_start: Annotated[
-        float,
-        typer.Option("--wait-start", min=0, help="Seconds to wait for the execution to appear."),
-    ] = 60.0,
+    wait_start: WaitStartOpt = 60.0,
     window: Annotated[
         float,
         typer.Option(

@@ -299,12 +299,12 @@ class DeployedTarget:
             if time.monotonic() >= deadline:
                 # stopped, so that it copies nothing into what the cleanup removes
                 with contextlib.suppress(ClientError, BotoCoreError):
-                    sfn.stop_execution(executionArn=arn, cause="s3copy selftest: --timeout")
+                    sfn.stop_execution(executionArn=arn, cause="s3copy selftest: --run-timeout")
                 raise CheckFailedError(
                     f"{arn} still running after {self.run_timeout_seconds:g} s (stopped)",
                     cause="quotas",
                     hint="a Fargate task waiting for capacity, or Lambda throttled: see the "
-                    "execution in the Step Functions console; raise --timeout",
+                    "execution in the Step Functions console; raise --run-timeout",
                     data={"execution": arn},
                 )
             time.sleep(self.poll_seconds)
@@ -486,9 +486,8 @@ class SelfTest:
             self.sources[sample.name] = facts
         size = sum(len(s.body) for s in self.samples)
         return (
-            f"{len(self.samples)} objects, {human_bytes(size)} (awkward keys, zero bytes, "
-            f"{len(MULTIPART_PARTS)} uneven parts, tags, metadata) under "
-            f"s3://{self.bucket}/{self.source_prefix}",
+            f"{len(self.samples)} objects, {human_bytes(size)}: awkward keys, a zero-byte one, "
+            f"{len(MULTIPART_PARTS)} uneven parts, tags, metadata, a SHA-256 checksum",
             {"source": f"s3://{self.bucket}/{self.source_prefix}", "objects": len(self.samples)},
         )
 
@@ -551,7 +550,6 @@ class SelfTest:
             {
                 "destinationBucket": self.bucket,
                 "destinationPrefix": self.copy_prefix,
-                "maxItemsPerBatch": 4,
                 "laneCutoffBytes": LANE_CUTOFF_BYTES,
             }
         ).encode()

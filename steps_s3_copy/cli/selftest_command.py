@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from steps_s3_copy.cli.common import console, err_console, print_json
 from steps_s3_copy.cli.exit_codes import ExitCode
-from steps_s3_copy.cli.options import AwsOptions, OptionGroup
+from steps_s3_copy.cli.options import AwsOptions, JsonOpt, OptionGroup, StackOpt, WaitStartOpt
 from steps_s3_copy.cli.selftest import Check, SelfTest, SelfTestResult, Target
 
 MARKS = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[dim]-[/]"}
@@ -27,10 +27,7 @@ _WIDTH = len("scratch bucket")
 class SelftestOptions(OptionGroup):
     """Every option of ``s3copy selftest`` but the AWS ones."""
 
-    stack: Annotated[
-        str | None,
-        typer.Option("--stack", help="The deployed stack to test (its outputs name the rest)."),
-    ] = None
+    stack: StackOpt = None
     scratch_bucket: Annotated[
         str | None,
         typer.Option(
@@ -48,16 +45,13 @@ class SelftestOptions(OptionGroup):
             "--endpoint-url then names a moto server to use as the emulator.",
         ),
     ] = False
-    timeout: Annotated[
-        float,
-        typer.Option("--timeout", min=1, help="Seconds a run may take before it fails."),
-    ] = 1800.0
-    wait_start: Annotated[
+    run_timeout: Annotated[
         float,
         typer.Option(
-            "--wait-start", min=0, help="Seconds to wait for the sidecar to start an execution."
+            "--run-timeout", min=1, help="Seconds a run may take before it is stopped and fails."
         ),
-    ] = 180.0
+    ] = 1800.0
+    wait_start: WaitStartOpt = 60.0
     notice_timeout: Annotated[
         float,
         typer.Option(
@@ -67,9 +61,7 @@ class SelftestOptions(OptionGroup):
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="--local: the pipeline's logs on stderr.")
     ] = False
-    as_json: Annotated[
-        bool, typer.Option("--json", help="The checks as JSON on stdout (nothing else).")
-    ] = False
+    as_json: JsonOpt = False
 
 
 def selftest(*, options: SelftestOptions, aws: AwsOptions) -> None:
@@ -149,7 +141,7 @@ def _target(options: SelftestOptions, aws: AwsOptions) -> tuple[Target, str]:
         aws.connect(),
         options.stack,
         wait_start_seconds=options.wait_start,
-        run_timeout_seconds=options.timeout,
+        run_timeout_seconds=options.run_timeout,
     )
     return deployed, options.scratch_bucket
 
