@@ -74,9 +74,14 @@ def selftest(*, options: SelftestOptions, aws: AwsOptions) -> None:
     SQS queue it subscribes), checks every copy (bytes, metadata, tags), submits again to
     see every object skipped, then removes everything it created. Each check is printed
     with ✓ or ✗ and, when it fails, the likely cause. Exit 0 when every check passed, 1 when
-    one failed, 2 on a usage error.
+    one failed, 2 on a usage error, 130 on Ctrl-C (after the cleanup).
     """
-    raise typer.Exit(int(run(options, aws)))
+    try:
+        code = run(options, aws)
+    except KeyboardInterrupt:  # the cleanup has run (it always does)
+        err_console.print("interrupted")
+        code = ExitCode.INTERRUPTED
+    raise typer.Exit(int(code))
 
 
 def run(

@@ -493,3 +493,17 @@ def test_a_deployed_run_that_does_not_end_in_time_is_stopped(executing: str) -> 
     execution = run.data["execution"]
     assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
     nothing_left(executing, scratch="scratch-deployed")
+
+
+def test_an_interrupted_selftest_still_cleans_up(moto_server: str) -> None:
+    seen: list[str] = []
+
+    def interrupt(check: Check) -> None:
+        seen.append(check.name)
+        if check.name == "submit":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        selftest_with(moto_server, interrupt)
+    assert seen[-1] == "cleanup"
+    nothing_left(moto_server)
