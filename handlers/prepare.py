@@ -11,7 +11,6 @@ import functools
 import os
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
@@ -19,7 +18,7 @@ from steps_s3_copy import prepare
 from steps_s3_copy.aws import StepClients
 from steps_s3_copy.handlers._runtime import LayoutEnv, parse
 from steps_s3_copy.jobs import step_functions_is_running
-from steps_s3_copy.observability import logger, metrics, tracer
+from steps_s3_copy.observability import logger, tracer
 from steps_s3_copy.payloads import PreparePayload
 from steps_s3_copy.prepare import PrepareSettings
 from steps_s3_copy.sidecar import DEFAULT_LANE_CUTOFF_BYTES
@@ -69,7 +68,6 @@ def runtime() -> tuple[PrepareSettings, StepClients]:
 
 
 @logger.inject_lambda_context(log_event=False)
-@metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     payload = parse(PreparePayload, event, "Prepare")
@@ -80,6 +78,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         settings=settings,
         is_running=step_functions_is_running(clients.sfn),
     )
-    metrics.add_metric(name="ObjectsPlanned", unit=MetricUnit.Count, value=result.objects)
-    metrics.add_metric(name="BytesPlanned", unit=MetricUnit.Bytes, value=result.bytes)
     return result.to_payload()

@@ -11,14 +11,13 @@ import functools
 import os
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from steps_s3_copy import summarise
 from steps_s3_copy.aws import StepClients
 from steps_s3_copy.handlers._runtime import LayoutEnv, parse
 from steps_s3_copy.inbox import InboxLayout
-from steps_s3_copy.observability import logger, metrics, tracer
+from steps_s3_copy.observability import logger, tracer
 from steps_s3_copy.payloads import NoticeResult, SummarisePayload
 
 
@@ -30,13 +29,9 @@ def runtime() -> tuple[InboxLayout, StepClients]:
 
 
 @logger.inject_lambda_context(log_event=False)
-@metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     payload = parse(SummarisePayload, event, "Summarise")
     layout, clients = runtime()
     notice = summarise.run(payload, s3=clients.s3, reader=clients.results_reader, layout=layout)
-    metrics.add_dimension(name="status", value=notice.status)
-    for status, count in notice.counts.model_dump().items():
-        metrics.add_metric(name=f"Objects{status.title()}", unit=MetricUnit.Count, value=count)
     return NoticeResult(notice=notice).to_payload()

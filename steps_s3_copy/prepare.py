@@ -27,6 +27,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from steps_s3_copy import observability
 from steps_s3_copy.errors import (
     ManifestAccessDenied,
     ManifestInvalid,
@@ -821,4 +822,5 @@ def run(
     result = prepare(
         source, sidecar, run_id=execution.name, s3=s3, settings=settings, started=started
     )
+    observability.run_started(result.job_name)
     return result.model_copy(update={"requester": source.requester})

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import boto3
 from botocore.exceptions import ClientError
 
+from steps_s3_copy import observability
 from steps_s3_copy.errors import (
     MAX_PROBLEMS_IN_MESSAGE,
     InputInvalid,
@@ -63,6 +64,8 @@ REPORT_COLUMNS = ("source", "destination", "status", "bytes", "checksum", "secon
 class _Tally:
     counts: dict[str, int]
     bytes: dict[str, int]
+    #: batches without a results file: failed after their retries (the BatchesFailed metric)
+    batches_failed: int = 0
 
     @classmethod
     def empty(cls) -> _Tally:
@@ -241,6 +244,7 @@ def summarise(
         "run summarised",
         extra={"job": notice.job_name, "run_id": notice.run_id, "status": notice.status},
     )
+    observability.run_ended(notice.job_name, notice.status, batches_failed=tally.batches_failed)
     return notice
 
 
@@ -324,6 +328,8 @@ def _unaccounted(
 ) -> None:
     """FAILED rows for the planned objects of ``batch`` that have no result."""
     code = "NotAttempted" if partial else "BatchFailed"
+    if not partial:
+        tally.batches_failed += 1
     message = (
         "the batch stopped before this object"
         if partial
@@ -430,6 +436,7 @@ def summarise_failure(
         "run failed",
         extra={"job": job_name, "run_id": execution.name, "error": error.error},
     )
+    observability.run_ended(job_name, notice.status)
     return notice
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from steps_s3_copy import observability
 from steps_s3_copy.errors import ERRORS_BY_NAME, RestorePending, SourceArchived
 from steps_s3_copy.models import CopyItem, RestoreOptions
 from steps_s3_copy.observability import logger
@@ -92,7 +93,7 @@ def run(payload: CopyPayload, *, s3: Any, now: datetime | None = None) -> ThawOu
     record = area.read_restores(payload.batch.batch_id)
     with ThreadPoolExecutor(min(CONCURRENCY, len(items)), thread_name_prefix="thaw") as pool:
         states = list(pool.map(lambda item: _state(s3, item, restore), items))
-    pending = requested = 0
+    pending = requested = restored_now = 0
     for item, (state, asked) in zip(items, states, strict=True):
         entry = record.setdefault(
             _key(item), {"source": f"s3://{item.source_bucket}/{item.source_key}"}
@@ -101,11 +102,14 @@ def run(payload: CopyPayload, *, s3: Any, now: datetime | None = None) -> ThawOu
             requested += 1
             entry.setdefault("requestedAt", stamp)
         if state == "done":
+            if "readyAt" not in entry:  # seen done for the first time
+                restored_now += 1
             entry.setdefault("readyAt", stamp)
         else:
             pending += 1
             entry.setdefault("requestedAt", stamp)
     area.write_restores(payload.batch.batch_id, record)
+    observability.objects_restored(config.job_name, restored_now)
     log = {"batch": payload.batch.batch_id, "pending": pending, "requested": requested}
     if pending:
         logger.info("restores still running", extra=log)

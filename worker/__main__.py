@@ -30,9 +30,11 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 from pydantic import ValidationError
 
+from steps_s3_copy import observability
 from steps_s3_copy.errors import (
     BatchIncomplete,
     PlanUnreadable,
@@ -120,11 +122,25 @@ def exit_code(outcome: BatchOutcome) -> int:
     return EXIT_INTERRUPTED if outcome.interrupted else EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    try:
-        settings = parse_settings(
-            sys.argv[1:] if argv is None else argv, os.environ if environ is None else environ
+def capacity_provider(environ: Mapping[str, str]) -> str | None:
+    """The task's capacity provider, for the SpotFallbacks metric (None outside ECS):
+    from the task metadata endpoint v4, and ECS DescribeTasks when it does not say."""
+
+    def ecs() -> Any:
+        from steps_s3_copy import aws  # noqa: PLC0415 - boto3 only when on ECS
+
+        endpoint = environ.get("AWS_ENDPOINT_URL_ECS") or environ.get("AWS_ENDPOINT_URL")
+        return aws.client(
+            "ecs", endpoint_url=endpoint, connect_timeout=2, read_timeout=5, max_attempts=2
         )
+
+    return observability.task_capacity_provider(environ.get("ECS_CONTAINER_METADATA_URI_V4"), ecs)
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    environ = os.environ if environ is None else environ
+    try:
+        settings = parse_settings(sys.argv[1:] if argv is None else argv, environ)
     except ConfigurationError as exc:
         logger.error("bad configuration", extra={"error": str(exc)})
         return EXIT_CONFIG
@@ -160,6 +176,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             stop=stop,
             deadline=task_deadline(settings.batch, settings.grace_seconds),
             grace=settings.grace_seconds,
+            capacity_provider=capacity_provider(environ),
         )
     except BatchIncomplete as exc:
         outcome = exc.outcome

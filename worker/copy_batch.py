@@ -13,7 +13,7 @@ import time
 
 import boto3
 
-from steps_s3_copy import aws
+from steps_s3_copy import aws, observability
 from steps_s3_copy.errors import BatchIncomplete
 from steps_s3_copy.models import BatchRef, ObjectResult, RunLocation, Status
 from steps_s3_copy.observability import logger
@@ -42,11 +42,13 @@ def run(
     stop: threading.Event | None = None,
     deadline: float | None = None,
     grace: float = DEFAULT_GRACE_SECONDS,
+    capacity_provider: str | None = None,
 ) -> BatchOutcome:
     """Copy one Map item's batch; ``BatchIncomplete`` when it stopped before its end.
 
     The results of the objects it did are written either way, so a retry of the batch
     skips them. Objects that FAILED are in the results: the batch still ran to its end.
+    ``capacity_provider``: the Fargate task's, for the SpotFallbacks metric.
     """
     outcome = run_batch(
         payload.batch,
@@ -56,6 +58,7 @@ def run(
         stop=stop,
         deadline=deadline,
         grace=grace,
+        capacity_provider=capacity_provider,
     )
     if outcome.interrupted:
         raise BatchIncomplete(
@@ -74,6 +77,7 @@ def run_batch(
     stop: threading.Event | None = None,
     deadline: float | None = None,
     grace: float = DEFAULT_GRACE_SECONDS,
+    capacity_provider: str | None = None,
 ) -> BatchOutcome:
     """Copy the objects of batch ``ref`` and write ``results/<batchId>.jsonl``.
 
@@ -95,6 +99,13 @@ def run_batch(
     key = area.write_results(ref.batch_id, results)
     outcome = outcome.model_copy(update={"results_key": key})
     logger.info("batch finished", extra={"outcome": outcome.model_dump(by_alias=True)})
+    observability.batch_done(
+        config.job_name,
+        ref.lane.value,
+        outcome,
+        retries=observability.retry_counts(engine.s3),
+        capacity_provider=capacity_provider,
+    )
     return outcome
 
 

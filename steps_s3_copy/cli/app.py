@@ -6,6 +6,7 @@ This module only assembles the app; each command group has its module:
 - ``policy_command``: ``destination-policy`` (what a destination account applies);
 - ``deployed_commands``: ``submit``, ``watch``, ``report`` (a job on a deployed stack);
 - ``local_command``: ``local`` (the whole pipeline on this machine);
+- ``selftest_command``: ``selftest`` (a deployment, or the emulator, checked end to end);
 
 with the options they share declared once in ``options``. Every command has help
 (``s3copy COMMAND --help``), stable exit codes (``ExitCode``, docs/cli.md) and, where a
@@ -16,7 +17,13 @@ from __future__ import annotations
 
 import typer
 
-from steps_s3_copy.cli import deployed_commands, local_command, offline_commands, policy_command
+from steps_s3_copy.cli import (
+    deployed_commands,
+    local_command,
+    offline_commands,
+    policy_command,
+    selftest_command,
+)
 from steps_s3_copy.cli.options import flatten
 
 app = typer.Typer(
@@ -41,6 +48,7 @@ for command, name in (
     (deployed_commands.watch, "watch"),
     (deployed_commands.report, "report"),
     (local_command.local, "local"),
+    (selftest_command.selftest, "selftest"),
 ):
     app.command(name)(flatten(command))
 

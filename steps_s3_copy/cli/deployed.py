@@ -91,14 +91,18 @@ def find_execution(
     bucket: str | None = None,
     started_after: datetime | None = None,
     max_scanned: int = 500,
+    exclude: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The newest execution whose input is the event for ``sidecar_key`` (DescribeExecution)."""
+    """The newest execution whose input is the event for ``sidecar_key`` (DescribeExecution),
+    other than those of ``exclude`` (ARNs: earlier runs of the same sidecar)."""
     scanned = 0
     for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn):
         # ListExecutions returns the newest first.
         for summary in page.get("executions", []):
             if started_after is not None and summary["startDate"] < started_after:
                 break
+            if summary["executionArn"] in exclude:
+                continue
             scanned += 1
             described: dict[str, Any] = sfn.describe_execution(executionArn=summary["executionArn"])
             key, started_in = _started_by(described)

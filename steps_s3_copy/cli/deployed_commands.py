@@ -17,7 +17,7 @@ import typer
 from botocore.exceptions import ClientError
 from pydantic.alias_generators import to_camel
 
-from steps_s3_copy.cli import deployed, render, run_files
+from steps_s3_copy.cli import deployed, render, run_files, throughput
 from steps_s3_copy.cli.common import Aws, aws_errors, console, err_console, fail, print_json
 from steps_s3_copy.cli.exit_codes import ExitCode, for_status
 from steps_s3_copy.cli.offline_commands import checked_or_exit
@@ -30,6 +30,7 @@ from steps_s3_copy.cli.options import (
     RunTarget,
     SidecarArg,
     StackOpt,
+    WaitStartOpt,
     stack_outputs,
 )
 from steps_s3_copy.cli.progress import RunProgress
@@ -192,8 +193,39 @@ def _final_notice(
     return notice
 
 
-def _snapshot_json(snap: Progress) -> dict[str, int]:
-    return {to_camel(name): value for name, value in vars(snap).items()}
+def _snapshot_json(snap: Progress, rate: throughput.Throughput) -> dict[str, Any]:
+    counts: dict[str, Any] = {to_camel(name): value for name, value in vars(snap).items()}
+    return {**counts, **rate.to_json()}
+
+
+def _throughput(
+    execution: dict[str, Any],
+    results: run_files.ResultsWatcher | None,
+    snap: Progress,
+    window: float,
+) -> throughput.Throughput:
+    """The rate over the last ``window`` seconds (ending when the execution ended, if it
+    has) and the time left at that rate; unknown until Prepare has planned the run."""
+    if results is None:
+        return throughput.Throughput()
+    finished = execution["status"] != "RUNNING"
+    stopped = execution.get("stopDate")
+    now = stopped if finished and isinstance(stopped, datetime) else datetime.now(UTC)
+    started = execution.get("startDate")
+    started = started if isinstance(started, datetime) else None
+    first = results.first_written()
+    if first is not None and (started is None or first < started):
+        started = first  # the clocks differ a little; the run began by then at the latest
+    recent = results.written_since(now - timedelta(seconds=window))
+    return throughput.estimate(
+        snap,
+        recent_objects=recent.objects_done,
+        recent_bytes=recent.bytes_done,
+        now=now,
+        started=started,
+        window_seconds=window,
+        finished=finished,
+    )
 
 
 def watch(
@@ -207,18 +239,24 @@ def watch(
         float | None,
         typer.Option("--timeout", min=0, help="Give up after this many seconds (exit 6)."),
     ] = None,
-    wait_start: Annotated[
+    wait_start: WaitStartOpt = 60.0,
+    window: Annotated[
         float,
-        typer.Option("--wait-start", min=0, help="Seconds to wait for the execution to appear."),
-    ] = 60.0,
+        typer.Option(
+            "--window",
+            min=10,
+            help="Seconds of recent results the throughput and the time left are taken from.",
+        ),
+    ] = throughput.DEFAULT_WINDOW_SECONDS,
     aws: AwsOptions,
     as_json: JsonOpt = False,
 ) -> None:
     """Follow a job's execution with a live progress bar until it ends.
 
-    Objects and bytes done of the total, failures and the rate, from the execution's map-run
-    counters and the per-object results in the working area. Exit 0 SUCCEEDED, 3 PARTIAL,
-    1 FAILED, 6 on --timeout, 130 on Ctrl-C.
+    Objects and bytes done of the total, failures, the throughput over the recent window
+    and the estimated time left, from the execution's map-run counters and the per-object
+    results in the working area. Exit 0 SUCCEEDED, 3 PARTIAL, 1 FAILED, 6 on --timeout,
+    130 on Ctrl-C.
     """
     session = aws.connect()
     target = target.resolved(session)
@@ -232,6 +270,7 @@ def watch(
     prepared: dict[str, Any] | None = None
     results: run_files.ResultsWatcher | None = None
     snap = Progress()
+    rate = throughput.Throughput()
     try:
         with RunProgress(console, enabled=not as_json) as bar, aws_errors("polling"):
             while True:
@@ -241,13 +280,18 @@ def watch(
                     if prepared is not None:
                         results = run_files.ResultsWatcher(_prepared_area(prepared))
                 snap = _snapshot(sfn, s3, arn, prepared, results)
-                bar.update(snap)
+                rate = _throughput(execution, results, snap, window)
+                bar.update(snap, rate)
                 if execution["status"] != "RUNNING":
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     if as_json:
                         print_json(
-                            {"executionArn": arn, "status": "RUNNING", **_snapshot_json(snap)}
+                            {
+                                "executionArn": arn,
+                                "status": "RUNNING",
+                                **_snapshot_json(snap, rate),
+                            }
                         )
                     err_console.print(f"still running after {timeout:g} s")
                     raise typer.Exit(int(ExitCode.TIMEOUT))
@@ -263,11 +307,11 @@ def watch(
                 "executionStatus": execution["status"],
                 "status": status,
                 "notice": notice,
-                **_snapshot_json(snap),
+                **_snapshot_json(snap, rate),
             }
         )
     else:
-        render.final_line(console, status, snap)
+        render.final_line(console, status, snap, rate)
         if notice:
             render.notice(console, notice)
     raise typer.Exit(int(for_status(status)))

@@ -41,7 +41,7 @@ from steps_s3_copy.local.pipeline import (
 from steps_s3_copy.local.runner import LOCAL_GRACE_SECONDS
 from steps_s3_copy.manifest import is_jsonl
 from steps_s3_copy.models import RunLocation
-from steps_s3_copy.observability import logger
+from steps_s3_copy.observability import logger, metrics_output
 
 #: report rows printed after a run (the rest are in the CSV)
 REPORT_ROWS_SHOWN = 25
@@ -60,7 +60,8 @@ class _CurrentStderr:
 @contextlib.contextmanager
 def service_logs(verbose: bool = False) -> Iterator[None]:
     """While a local run lasts, the pipeline's JSON logs go to stderr, warnings only unless
-    ``verbose`` (stdout is for the CLI's own output); restored afterwards."""
+    ``verbose`` (stdout is for the CLI's own output), and so do its metric (EMF) lines,
+    only when ``verbose``; restored afterwards."""
     level = logger.log_level
     streams = [
         (handler, handler.stream)
@@ -71,7 +72,8 @@ def service_logs(verbose: bool = False) -> Iterator[None]:
     for handler, _ in streams:
         handler.setStream(_CurrentStderr())
     try:
-        yield
+        with metrics_output(_CurrentStderr() if verbose else None):
+            yield
     finally:
         logger.setLevel(level)
         for handler, stream in streams:

@@ -55,6 +55,10 @@ ExecutionOpt = Annotated[
     typer.Option("--execution-arn", help="Follow this execution instead of searching for it."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+WaitStartOpt = Annotated[
+    float,
+    typer.Option("--wait-start", min=0, help="Seconds to wait for the execution to appear."),
+]
 JobsPrefixOpt = Annotated[str, typer.Option("--jobs-prefix", help="Prefix of jobs in the inbox.")]
 WorkPrefixOpt = Annotated[
     str, typer.Option("--work-prefix", help="Prefix of the runs' working areas in the inbox.")

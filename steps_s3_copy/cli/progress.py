@@ -17,12 +17,25 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.progress import Progress as Bars
+from rich.text import Text
 
+from steps_s3_copy.cli.throughput import Throughput, describe
 from steps_s3_copy.progress import Progress
 
 
+class _Line:
+    """A line of text the live display redraws (the throughput and the time left)."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def __rich__(self) -> Text:
+        return Text(self.text)
+
+
 class RunProgress:
-    """Two bars (objects, bytes with the rate) and a line of counters; silent when disabled."""
+    """Two bars (objects, bytes with the rate), a line of counters and, for ``watch``, a
+    line with the recent throughput and the time left; silent when disabled."""
 
     def __init__(self, console: Console, *, enabled: bool = True) -> None:
         self.enabled = enabled
@@ -48,13 +61,14 @@ class RunProgress:
         self._bytes: TaskID | None = None
         self._batches: TaskID | None = None
         self._started = False
+        self._rate = _Line()
 
     def __enter__(self) -> Self:
         self._objects = self._progress.add_task("objects", total=None, extra="")
         self._batches = self._progress.add_task("batches", total=None, extra="")
         self._bytes = self._bytes_progress.add_task("bytes", total=None)
         self._live = Live(
-            Group(self._progress, self._bytes_progress),
+            Group(self._progress, self._bytes_progress, self._rate),
             console=self._progress.console,
             refresh_per_second=8,
             transient=False,
@@ -71,9 +85,11 @@ class RunProgress:
         if self._started:
             self._live.__exit__(exc_type, exc, tb)
 
-    def update(self, snap: Progress) -> None:
+    def update(self, snap: Progress, rate: Throughput | None = None) -> None:
         if not self.enabled or self._objects is None:
             return
+        if rate is not None:
+            self._rate.text = describe(rate)
         if not self._started:
             # Shown from the first update on: nothing to show before the copy starts.
             self._live.__enter__()

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from steps_s3_copy.cli.common import human_bytes
+from steps_s3_copy.cli.throughput import Throughput, describe
 from steps_s3_copy.progress import Progress
 from steps_s3_copy.s3uri import S3Uri
 
@@ -153,12 +154,16 @@ def failed_rows(console: Console, rows: list[dict[str, str]], *, total: int) -> 
         console.print(f"... and {total - len(rows)} more (see the report CSV)")
 
 
-def final_line(console: Console, status: str, snap: Progress) -> None:
+def final_line(
+    console: Console, status: str, snap: Progress, rate: Throughput | None = None
+) -> None:
     console.print(
         f"[{STATUS_STYLE.get(status, 'bold')}]{status}[/]: {snap.objects_done:,} of "
         f"{snap.objects_total:,} objects, {human_bytes(snap.bytes_done)} of "
         f"{human_bytes(snap.bytes_total)}, {snap.failed:,} failed"
     )
+    if rate is not None and rate.bytes_per_second is not None:
+        console.print(describe(rate), highlight=False)
 
 
 def policies(console: Console, document: dict[str, Any]) -> None:

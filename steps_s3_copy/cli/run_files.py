@@ -39,6 +39,14 @@ def results_files(s3: Any, location: RunLocation) -> Iterator[dict[str, Any]]:
         yield from page.get("Contents", [])
 
 
+@dataclass(frozen=True)
+class _ResultsFile:
+    etag: str
+    done: Progress
+    #: when the batch wrote it (its end): what the throughput is measured by
+    modified: datetime | None
+
+
 @dataclass
 class ResultsWatcher:
     """Follows ``results/*.jsonl`` of a working area across polls.
@@ -49,7 +57,8 @@ class ResultsWatcher:
     """
 
     location: RunLocation
-    _files: dict[str, tuple[str, Progress]] = field(default_factory=dict)
+    _files: dict[str, _ResultsFile] = field(default_factory=dict)
+    _seen: set[str] = field(default_factory=set)
 
     def poll(self, s3: Any) -> Progress:
         """The objects done so far (objects and bytes done, failed)."""
@@ -57,18 +66,36 @@ class ResultsWatcher:
         for item in results_files(s3, self.location):
             key, etag = item["Key"], str(item.get("ETag", ""))
             seen.add(key)
+            modified = item.get("LastModified")
             known = self._files.get(key)
-            if known is not None and known[0] == etag:
+            if known is not None and known.etag == etag:
                 continue
             done = Progress()
             for result in read_results(s3, self.location.bucket, key):
                 done.add(result)
-            self._files[key] = (etag, done)
+            self._files[key] = _ResultsFile(
+                etag, done, modified if isinstance(modified, datetime) else None
+            )
+        self._seen = seen
         total = Progress()
-        for key, (_, done) in self._files.items():
+        for key, file in self._files.items():
             if key in seen:
-                total += done
+                total += file.done
         return total
+
+    def written_since(self, since: datetime) -> Progress:
+        """What the results files written at or after ``since`` hold (as of the last poll)."""
+        recent = Progress()
+        for key in self._seen:
+            file = self._files[key]
+            if file.modified is not None and file.modified >= since:
+                recent += file.done
+        return recent
+
+    def first_written(self) -> datetime | None:
+        """When the earliest results file still there was written (as of the last poll)."""
+        times = [self._files[k].modified for k in self._seen if self._files[k].modified]
+        return min(t for t in times if t is not None) if times else None
 
 
 def methods_of(s3: Any, location: RunLocation, wanted: set[str]) -> dict[str, str]:

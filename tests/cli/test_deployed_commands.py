@@ -482,3 +482,91 @@ def test_watching_results_counts_each_object_once(s3: Any) -> None:
     s3.delete_object(Bucket="inbox", Key=location.results_key(1))
     third = watcher.poll(s3)
     assert (third.objects_done, third.bytes_done, third.failed) == (2, 30, 0)
+
+
+# ----------------------------------------------------------------------------- throughput
+
+
+def test_watch_reports_the_throughput_of_a_finished_run(
+    runner: CliRunner, pipeline: EmbeddedPipeline, executing: str
+) -> None:
+    pipeline.submit("example", example("example.csv"), example("example.json"))
+    run = pipeline.run_next(timeout=15)
+    time.sleep(1.2)  # the run is at least a second old when its execution ends
+    state_machine, execution = start(pipeline, run)
+    common = ["--inbox", pipeline.stack.inbox_bucket, "--endpoint-url", executing]
+
+    result = runner.invoke(
+        app, ["watch", "example", "--state-machine-arn", state_machine, "--json", *common]
+    )
+
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    # the window ends when the execution stopped and starts no earlier than the first
+    # results file: every result is in it
+    stopped = pipeline.stack.client("stepfunctions").describe_execution(executionArn=execution)
+    location = RunLocation.model_validate(run.notice["work"])
+    written = [f["LastModified"] for f in run_files.results_files(pipeline.s3, location)]
+    span = min(120.0, (stopped["stopDate"] - min(written)).total_seconds())
+    assert body["throughputWindowSeconds"] == pytest.approx(span, abs=0.01)
+    assert body["throughputBytesPerSecond"] == pytest.approx(body["bytesDone"] / span, rel=1e-3)
+    assert body["throughputObjectsPerSecond"] == pytest.approx(12 / span, rel=1e-3)
+    assert body["estimatedSecondsLeft"] == 0
+
+    human = runner.invoke(
+        app,
+        ["watch", "example", "--state-machine-arn", state_machine, *common],
+        env={"COLUMNS": "200"},
+    )
+    assert human.exit_code == 0, human.output
+    assert "objects/s over the last" in human.stdout
+
+
+def test_watch_estimates_the_time_left_of_a_running_run(
+    runner: CliRunner, pipeline: EmbeddedPipeline, executing: str
+) -> None:
+    pipeline.submit("example", example("example.csv"), example("example.json"))
+    run = pipeline.run_next(timeout=15)
+    assert run.result.prepared is not None
+    location = RunLocation.model_validate(run.notice["work"])
+    [_first, *others] = sorted(f["Key"] for f in run_files.results_files(pipeline.s3, location))
+    for key in others:  # one batch of three has ended, the others are still copying
+        pipeline.s3.delete_object(Bucket=location.bucket, Key=key)
+    sfn = pipeline.stack.client("stepfunctions")
+    running = {
+        "StartAt": "Prepare",
+        "States": {
+            "Prepare": {"Type": "Pass", "Result": {"prepared": run.result.prepared}, "Next": "W"},
+            "W": {"Type": "Wait", "Seconds": 60, "End": True},
+        },
+    }
+    arn = sfn.create_state_machine(name="running", definition=json.dumps(running), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    execution = sfn.start_execution(stateMachineArn=arn, name="r1", input=json.dumps(run.event))
+    time.sleep(1.2)
+    try:
+        args = ["watch", "x", "--execution-arn", execution["executionArn"], "--timeout", "1"]
+        args += ["--interval", "0.5", "--endpoint-url", executing]
+        result = runner.invoke(app, [*args, "--json"])
+        assert result.exit_code == ExitCode.TIMEOUT, result.output
+        body = json.loads(result.stdout)
+        done = run_files.ResultsWatcher(location).poll(pipeline.s3)
+        assert (body["objectsDone"], body["bytesDone"]) == (done.objects_done, done.bytes_done)
+        assert 0 < body["objectsDone"] < body["objectsTotal"] == 12
+        # everything done so far ended within the window: rate x window = done
+        window = body["throughputWindowSeconds"]
+        assert body["throughputBytesPerSecond"] * window == pytest.approx(done.bytes_done, 1e-3)
+        assert body["throughputObjectsPerSecond"] * window == pytest.approx(done.objects_done, 1e-3)
+        # the time left: the longer of the bytes' and the objects' at those rates
+        left_bytes = (body["bytesTotal"] - done.bytes_done) / body["throughputBytesPerSecond"]
+        left_objects = (12 - done.objects_done) / body["throughputObjectsPerSecond"]
+        expected = max(left_bytes, left_objects)
+        assert body["estimatedSecondsLeft"] == pytest.approx(expected, rel=1e-3)
+
+        human = runner.invoke(app, args, env={"COLUMNS": "200"})
+        assert human.exit_code == ExitCode.TIMEOUT
+        assert "throughput" in human.stdout
+        assert " left" in human.stdout
+    finally:
+        sfn.stop_execution(executionArn=execution["executionArn"])
