@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
-from steps_s3_copy.models import CopyItem, CopyOptions, Status
+from steps_s3_copy.models import ARCHIVE_STORAGE_CLASSES, CopyItem, CopyOptions, Status
 from steps_s3_copy.worker.evidence import norm_etag
 from steps_s3_copy.worker.s3client import (
     Access,
@@ -39,12 +39,6 @@ from steps_s3_copy.worker.s3client import (
 )
 
 Method = Literal["copy", "multipart", "skip", "none"]
-
-#: Storage classes whose objects must be restored before they can be copied (GLACIER,
-#: DEEP_ARCHIVE, and INTELLIGENT_TIERING's archive tiers: "CopyObject",
-#: x-amz-storage-class). A copy of such a source keeps its class unless the options set
-#: one; without the header CopyObject and CreateMultipartUpload write STANDARD.
-ARCHIVE_STORAGE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE", "INTELLIGENT_TIERING"})
 
 
 class SourceChangedError(Exception):
