@@ -33,5 +33,7 @@ def runtime() -> tuple[InboxLayout, StepClients]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     payload = parse(SummarisePayload, event, "Summarise")
     layout, clients = runtime()
-    notice = summarise.run(payload, s3=clients.s3, reader=clients.results_reader, layout=layout)
+    notice = summarise.run(
+        payload, s3=clients.s3, kms=clients.kms, reader=clients.results_reader, layout=layout
+    )
     return NoticeResult(notice=notice).to_payload()

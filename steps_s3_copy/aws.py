@@ -74,6 +74,11 @@ class StepClients:
         return client("sns", session=self.session, endpoint_url=self.endpoint_url)
 
     @functools.cached_property
+    def kms(self) -> Any:
+        """Summarise signs receipts with it (a KMS endpoint: the same ``endpoint_url``)."""
+        return client("kms", session=self.session, endpoint_url=self.endpoint_url)
+
+    @functools.cached_property
     def sfn(self) -> Any:
         return client("stepfunctions", session=self.session, endpoint_url=self.endpoint_url)
 

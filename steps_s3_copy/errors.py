@@ -221,6 +221,16 @@ class PublishFailed(StepsS3CopyError):
     """The completion notice could not be published."""
 
 
+class ReceiptNotSigned(StepsS3CopyError):
+    """The receipt's digest could not be signed with the sidecar's ``receiptSigningKeyId``
+    (a problem in the notice; the copy and the unsigned receipt stand)."""
+
+
+class ReportNotDelivered(StepsS3CopyError):
+    """The report files and the receipt could not be delivered into the destination (a
+    problem in the notice; the copy stands)."""
+
+
 ERRORS_BY_NAME: dict[str, type[StepsS3CopyError]] = {
     cls.__name__: cls
     for cls in (
@@ -247,6 +257,8 @@ ERRORS_BY_NAME: dict[str, type[StepsS3CopyError]] = {
         ResultsUnreadable,
         BatchIncomplete,
         PublishFailed,
+        ReceiptNotSigned,
+        ReportNotDelivered,
     )
 }
 

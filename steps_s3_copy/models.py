@@ -280,6 +280,11 @@ class RunConfig(Model):
     dry_run: bool = False
     #: how archived sources are restored (None: the run has none, or none may be restored)
     restore: RestoreOptions | None = None
+    #: the KMS key Summarise signs the receipt's digest with (None: the receipt is unsigned)
+    receipt_signing_key_id: str | None = None
+    #: the Destination step delivers the report files and the receipt into the destination
+    #: (``<destinationPrefix>.steps-s3-copy/runs/<job>/<run-id>/``) at the end of the run
+    deliver_to_destination: bool = True
     objects: int = 0
     bytes: int = 0
     batches: int = 0

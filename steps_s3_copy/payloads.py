@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, model_validator
 
 from steps_s3_copy.models import BatchRef, Model, RunLocation
+from steps_s3_copy.receipt import ReceiptInfo
 
 RunStatus = Literal["SUCCEEDED", "PARTIAL", "FAILED"]
 
@@ -209,6 +210,18 @@ class Notice(Payload):
     more_problems: int = 0
     #: incomplete multipart uploads of the run's destination keys aborted at its end
     uploads_aborted: int = 0
+    #: the receipt (receipt.jsonl beside report.csv): its SHA-256, object count and, when
+    #: the sidecar named receiptSigningKeyId, the KMS signature of that digest
+    receipt: ReceiptInfo | None = None
+    #: s3:// prefix in the destination where the report files and the receipt are
+    #: delivered at the end of the run (None: deliverToDestination is off, or no report)
+    delivery_uri: str | None = None
+    #: whether the Destination step delivered them there (set by Finish)
+    delivered: bool = False
+    #: archived sources restored for this run, and how long the restores took (the first
+    #: RestoreObject to the last restore seen done, seconds; None when none was restored)
+    objects_restored: int = 0
+    restore_wait_seconds: float | None = None
 
 
 class NoticeResult(Payload):

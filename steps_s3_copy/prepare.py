@@ -102,6 +102,8 @@ class PrepareSettings:
             source_buckets=self.source_buckets,
             destination_buckets=self.destination_buckets,
             kms_keys=self.kms_keys,
+            # KMS_KEYS unset (a deployment opted into any bucket, no key named): no key
+            signing_keys=self.kms_keys or frozenset(),
         )
 
 
@@ -525,6 +527,8 @@ def prepare(
         deliver_uri=deliver_uri,
         dry_run=sidecar.dry_run,
         restore=sidecar.restore if archived else None,
+        receipt_signing_key_id=sidecar.receipt_signing_key_id,
+        deliver_to_destination=sidecar.deliver_to_destination,
         objects=planner.objects,
         bytes=planner.bytes,
         batches=len(batches),

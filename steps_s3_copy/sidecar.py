@@ -101,6 +101,12 @@ class Sidecar(Model):
     allow_cross_region: StrictBool = False
     #: s3://bucket/prefix/ for report.csv and summary.json (default: the deployment's)
     report_uri: str | None = None
+    #: a KMS key (asymmetric, SIGN_VERIFY) that signs the receipt's SHA-256 digest; one of
+    #: the keys the deployment names (its KMS_KEYS)
+    receipt_signing_key_id: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    #: write report.csv, report.html and receipt.jsonl into the destination, under
+    #: <destinationPrefix>.steps-s3-copy/runs/<job>/<run-id>/, once the run has ended
+    deliver_to_destination: StrictBool = True
 
     @field_validator("destination_bucket")
     @classmethod
@@ -116,7 +122,7 @@ class Sidecar(Model):
             raise ValueError("must be at most 512 bytes")
         return value
 
-    @field_validator("sse_kms_key_id")
+    @field_validator("sse_kms_key_id", "receipt_signing_key_id")
     @classmethod
     def _check_kms_key(cls, value: str | None) -> str | None:
         if value is not None and not KMS_KEY_RE.match(value):

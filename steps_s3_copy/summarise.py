@@ -14,6 +14,7 @@ Prepare failed; PARTIAL otherwise. A dry run is SUCCEEDED with the plan's number
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -25,19 +26,20 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from steps_s3_copy import observability
 from steps_s3_copy.errors import (
     MAX_PROBLEMS_IN_MESSAGE,
     InputInvalid,
+    ReceiptNotSigned,
     ResultsUnreadable,
     StepsS3CopyError,
     parse_error_message,
 )
 from steps_s3_copy.events import job_source
 from steps_s3_copy.inbox import InboxLayout
-from steps_s3_copy.models import BatchRef, MiB, RunLocation, Status
+from steps_s3_copy.models import BatchRef, MiB, RunConfig, RunLocation, Status
 from steps_s3_copy.observability import logger
 from steps_s3_copy.payloads import (
     ExecutionContext,
@@ -48,6 +50,17 @@ from steps_s3_copy.payloads import (
     StatusCounts,
     StepError,
     SummarisePayload,
+)
+from steps_s3_copy.receipt import (
+    RECEIPT_CONTENT_TYPE,
+    RECEIPT_NAME,
+    SIGNATURE_NAME,
+    ReceiptInfo,
+    ReceiptSignature,
+    ReceiptWriter,
+    delivery_prefix,
+    sign_digest,
+    signature_body,
 )
 from steps_s3_copy.report_html import write as write_report_html
 from steps_s3_copy.report_stats import ObjectRow, ReportStats
@@ -183,14 +196,16 @@ def summarise(
     execution: ExecutionContext,
     *,
     s3: Any,
+    kms: Any = None,
     reader: ObjectReader | None = None,
     now: datetime | None = None,
     concurrency: int = 32,
 ) -> Notice:
-    """Merge the run's results, write report.csv and summary.json, return the notice.
+    """Merge the run's results, write report.csv, receipt.jsonl, report.html and
+    summary.json, return the notice.
 
     ``reader`` fetches the results files (default: through ``s3``; the handler passes
-    :func:`fast_reader`).
+    :func:`fast_reader`); ``kms`` signs the receipt when the sidecar names a key.
     """
     work = prepared.work
     report = S3Uri.parse(prepared.report_uri).as_prefix()
@@ -201,9 +216,26 @@ def summarise(
     stats = ReportStats()  # what report.html shows, gathered on the same pass
     report_uri: str | None = None
     html_uri: str | None = None
+    receipt: ReceiptInfo | None = None
+    delivery_uri: str | None = None
+    problems: list[dict[str, Any]] = []
+    restored = _Restores()
+    finished = now or datetime.now(UTC)
     if not prepared.dry_run:
+        area = WorkArea(s3, work)
+        config = area.read_run_config()
+        batches = area.read_index()
         report_csv = report.join("report.csv")
-        _write_report(
+        receipt_uri = report.join(RECEIPT_NAME)
+        header = {
+            "job": prepared.job_name,
+            "runId": prepared.run_id,
+            "executionId": execution.id,
+            "manifest": prepared.manifest,
+            "destination": str(S3Uri(config.destination_bucket, config.destination_prefix)),
+            "createdAt": finished.isoformat(),
+        }
+        written = _write_report(
             s3,
             reader or boto3_reader(s3),
             work,
@@ -212,10 +244,25 @@ def summarise(
             key=report_csv.key,
             concurrency=concurrency,
             stats=stats,
+            batches=batches,
+            receipt=(receipt_uri, header),
         )
         report_uri = str(report_csv)
         html_uri = str(report.join("report.html"))
-    finished = now or datetime.now(UTC)
+        receipt = ReceiptInfo(
+            uri=str(receipt_uri), sha256=written.sha256, objects=written.objects, size=written.size
+        )
+        if config.receipt_signing_key_id:
+            receipt, problem = _signed(s3, kms, receipt, report, config)
+            problems += problem
+        if config.deliver_to_destination:
+            delivery_uri = str(
+                S3Uri(
+                    config.destination_bucket,
+                    delivery_prefix(config.destination_prefix, config.job_name, config.run_id),
+                )
+            )
+        restored = _restores(area, batches)
     started_at, duration = _duration(execution, finished)
     counts, sizes = tally.models()
     notice = Notice(
@@ -236,6 +283,11 @@ def summarise(
         summary_uri=str(report.join("summary.json")),
         work=work,
         requester=prepared.requester,
+        problems=problems,
+        receipt=receipt,
+        delivery_uri=delivery_uri,
+        objects_restored=restored.objects,
+        restore_wait_seconds=restored.wait_seconds,
     )
     if html_uri:
         write_report_html(s3, html_uri, notice, stats)
@@ -248,6 +300,79 @@ def summarise(
     return notice
 
 
+def _signed(
+    s3: Any, kms: Any, receipt: ReceiptInfo, report: S3Uri, config: RunConfig
+) -> tuple[ReceiptInfo, list[dict[str, Any]]]:
+    """The receipt with its KMS signature (written as receipt.sig.json beside it), or as
+    it is with the problem that kept it unsigned: the copy stands either way."""
+    key_id = config.receipt_signing_key_id or ""
+    try:
+        if kms is None:
+            raise ReceiptNotSigned("no KMS client was given to sign with")
+        signature: ReceiptSignature = sign_digest(kms, key_id, receipt.sha256)
+    except (ReceiptNotSigned, ClientError, BotoCoreError) as exc:
+        text = exc.message if isinstance(exc, ReceiptNotSigned) else str(exc)
+        logger.warning("receipt not signed", extra={"key": key_id, "error": text})
+        message = f"the receipt is not signed: {text}"
+        return receipt, [{"row": None, "field": "receiptSigningKeyId", "message": message}]
+    target = report.join(SIGNATURE_NAME)
+    s3.put_object(
+        Bucket=target.bucket,
+        Key=target.key,
+        Body=signature_body(signature),
+        ContentType="application/json",
+    )
+    signed = receipt.model_copy(update={"signature_uri": str(target), "signature": signature})
+    return signed, []
+
+
+@dataclass(frozen=True, slots=True)
+class _Restores:
+    objects: int = 0
+    wait_seconds: float | None = None
+
+
+def _restores(area: WorkArea, batches: list[BatchRef]) -> _Restores:
+    """Archived sources restored for the run (seen done by Thaw), and the time from the
+    first restore asked for to the last seen done, from ``restores/<batchId>.json``."""
+    first: datetime | None = None
+    last: datetime | None = None
+    objects = 0
+    for batch in batches:
+        if not batch.archived:
+            continue
+        for entry in area.read_restores(batch.batch_id).values():
+            ready = _stamp(entry.get("readyAt"))
+            if ready is None:
+                continue
+            objects += 1
+            asked = _stamp(entry.get("requestedAt")) or ready
+            first = asked if first is None else min(first, asked)
+            last = ready if last is None else max(last, ready)
+    if first is None or last is None:
+        return _Restores(objects)
+    return _Restores(objects, round(max((last - first).total_seconds(), 0.0), 3))
+
+
+def _stamp(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What the pass wrote into the receipt."""
+
+    sha256: str
+    objects: int
+    size: int
+
+
 def _write_report(
     s3: Any,
     reader: ObjectReader,
@@ -258,14 +383,25 @@ def _write_report(
     key: str,
     concurrency: int,
     stats: ReportStats | None = None,
-) -> None:
+    batches: list[BatchRef] | None = None,
+    receipt: tuple[S3Uri, dict[str, Any]] | None = None,
+) -> _Written:
+    """report.csv (and, given ``receipt`` = its location and header, receipt.jsonl) in
+    one pass over the results, in the index's order."""
     area = WorkArea(s3, work)
-    batches = area.read_index()
+    if batches is None:
+        batches = area.read_index()
     decode = json.JSONDecoder().decode
-    with (
-        ThreadPoolExecutor(concurrency, thread_name_prefix="results") as pool,
-        MultipartWriter(s3, bucket, key, content_type="text/csv") as raw,
-    ):
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ThreadPoolExecutor(concurrency, thread_name_prefix="results"))
+        raw = stack.enter_context(MultipartWriter(s3, bucket, key, content_type="text/csv"))
+        evidence: ReceiptWriter | None = None
+        if receipt is not None:
+            where, header = receipt
+            target = stack.enter_context(
+                MultipartWriter(s3, where.bucket, where.key, content_type=RECEIPT_CONTENT_TYPE)
+            )
+            evidence = ReceiptWriter(target, header)
         # rows are formatted into a small text buffer and written out in ~1 MiB pieces:
         # a csv writer over a TextIOWrapper costs several times more per row
         buffer = io.StringIO()
@@ -288,6 +424,8 @@ def _write_report(
                 tally.add(status, size)
                 if stats is not None:
                     stats.add_result(result, batch.lane)
+                if evidence is not None:
+                    evidence.add(result)
                 writer.writerow(
                     (
                         result["source"],
@@ -314,6 +452,10 @@ def _write_report(
                 buffer.seek(0)
                 buffer.truncate()
         raw.write(buffer.getvalue().encode())
+        if evidence is None:
+            return _Written("", 0, 0)
+        evidence.end(tally.counts, tally.status())
+        return _Written(evidence.sha256, evidence.objects, evidence.size)
 
 
 def _unaccounted(
@@ -448,6 +590,7 @@ def run(
     *,
     s3: Any,
     layout: InboxLayout,
+    kms: Any = None,
     reader: ObjectReader | None = None,
     now: datetime | None = None,
 ) -> Notice:
@@ -459,4 +602,4 @@ def run(
         )
     if payload.prepared is None:
         raise InputInvalid("a Summarise payload needs 'prepared' or 'error'")
-    return summarise(payload.prepared, payload.execution, s3=s3, reader=reader, now=now)
+    return summarise(payload.prepared, payload.execution, s3=s3, kms=kms, reader=reader, now=now)

@@ -28,6 +28,7 @@ from steps_s3_copy.manifest import (
     decoded_lines,
     key_problem,
 )
+from steps_s3_copy.receipt import reserved_prefix
 from steps_s3_copy.s3uri import S3Uri
 from steps_s3_copy.sidecar import Sidecar, parse_sidecar
 
@@ -49,6 +50,10 @@ class Boundaries:
     destination_buckets: frozenset[str] | None = None
     #: KMS keys a sidecar may name for SSE-KMS; None or empty: not restricted by name
     kms_keys: frozenset[str] | None = None
+    #: KMS keys a sidecar may name as ``receiptSigningKeyId``: the deployment's (its
+    #: ``KMS_KEYS``, the only keys Summarise may sign with; empty: none); None: not known
+    #: (``s3copy validate`` offline checks the key's form only)
+    signing_keys: frozenset[str] | None = None
 
 
 def _listed(buckets: frozenset[str]) -> str:
@@ -105,6 +110,26 @@ class JobChecker:
                 f"{key!r} is not one of the KMS keys this deployment may use "
                 f"({_listed(bounds.kms_keys)}); name the key by its ARN as deployed",
             )
+        self._check_signing_key()
+
+    def _check_signing_key(self) -> None:
+        key = self.sidecar.receipt_signing_key_id
+        keys = self.boundaries.signing_keys
+        if not key or keys is None:
+            return
+        if not keys:
+            self._sidecar_problem(
+                "receiptSigningKeyId",
+                f"{key!r} cannot sign receipts here: this deployment names no KMS keys "
+                "(kms_keys), and Summarise may sign with no other key; deploy with the key "
+                "in kms_keys, or leave receiptSigningKeyId out",
+            )
+        elif key not in keys:
+            self._sidecar_problem(
+                "receiptSigningKeyId",
+                f"{key!r} is not one of the KMS keys this deployment may sign receipts with "
+                f"({_listed(keys)}); name the key by its ARN as deployed",
+            )
 
     def _check_report_uri(self, uri: S3Uri) -> None:
         bounds = self.boundaries
@@ -124,6 +149,17 @@ class JobChecker:
                 f"{uri} is neither in the inbox's {bounds.reports_prefix} nor in a bucket this "
                 f"deployment may write ({_listed(bounds.destination_buckets)})",
             )
+
+    def _reserved_problem(self, destination_key: str) -> str | None:
+        """Why a destination key (or folder) may not be written: it is under the folder the
+        service keeps for itself in the destination (write checks, delivered receipts)."""
+        reserved = reserved_prefix(self.sidecar.destination_prefix)
+        if destination_key.startswith(reserved):
+            return (
+                f"{destination_key!r} is under {reserved!r}, which the service keeps for its "
+                "write checks and the runs' delivered reports and receipts"
+            )
+        return None
 
     def _sidecar_problem(self, name: str, message: str) -> None:
         self.problems.add(message, field=name, code="SidecarInvalid")
@@ -163,7 +199,8 @@ class JobChecker:
             return False, None
         if row.is_prefix:
             if row.destination_key is not None:
-                problem = key_problem(self.sidecar.destination_prefix + row.destination_key)
+                folder = self.sidecar.destination_prefix + row.destination_key
+                problem = key_problem(folder) or self._reserved_problem(folder)
                 if problem:
                     self.problems.add(
                         f"destination prefix {problem}", row=row.row, field="destination_key"
@@ -198,6 +235,10 @@ class JobChecker:
                 row=row,
                 field="destination_key",
             )
+            return None
+        reserved = self._reserved_problem(destination_key)
+        if reserved:
+            self.problems.add(f"destination key {reserved}", row=row, field="destination_key")
             return None
         if destination_bucket == bucket and destination_key == key:
             self.problems.add(

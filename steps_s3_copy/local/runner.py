@@ -255,6 +255,7 @@ class LocalRunner:
         notice = summarise.run(
             SummarisePayload.model_validate(payload),
             s3=self.s3,
+            kms=self.clients.kms,
             layout=self.settings.layout,
             reader=self.clients.results_reader,
         )

@@ -291,6 +291,7 @@ def test_summarise_writes_report_html_with_the_numbers_of_summary_json(world: Wo
     prefix = "reports/lab-a-to-partner/run-0042/"
     assert notice.report_html_uri == f"s3://{INBOX}/{prefix}report.html"
     assert sorted(world.keys(INBOX, prefix)) == [
+        f"{prefix}receipt.jsonl",
         f"{prefix}report.csv",
         f"{prefix}report.html",
         f"{prefix}summary.json",
