@@ -118,8 +118,13 @@ WRITE_ACTIONS = (
 )
 #: what S3 asks of KMS for SSE-KMS objects on the caller's behalf (no kms:* anywhere)
 KMS_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
-#: what Summarise asks of KMS to sign a receipt's digest, on the named keys only
-SIGN_ACTIONS = ("kms:Sign", "kms:DescribeKey")
+#: what Summarise asks of KMS to sign a receipt's digest, on the named keys only: Sign
+#: (of a digest only, ``kms:MessageType``) and DescribeKey (the key's signing algorithms)
+SIGN_ACTIONS = ("kms:Sign",)
+DESCRIBE_KEY_ACTIONS = ("kms:DescribeKey",)
+#: the KMS condition key of Sign's MessageType parameter ("AWS KMS condition keys",
+#: kms:MessageType: https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html)
+KMS_MESSAGE_TYPE = "kms:MessageType"
 #: restore an archived source object (the Thaw state)
 RESTORE_ACTIONS = ("s3:RestoreObject",)
 #: the KMS condition key S3 fills with the object's (or, with a Bucket Key, the bucket's) ARN
@@ -322,7 +327,12 @@ def grant_summarise(
     DescribeKey (to learn the key's signing algorithms) ``kms:DescribeKey``; both take a KMS
     key ARN as their resource ("AWS KMS permissions",
     https://docs.aws.amazon.com/kms/latest/developerguide/kms-api-permissions-reference.html).
-    A key of another account must also let this role in through its key policy."""
+    Sign is allowed only for a digest (``kms:MessageType`` = ``DIGEST``: the role can sign
+    nothing but a precomputed hash, never a message of its choosing up to 4 KiB), in a
+    statement of its own: DescribeKey has no MessageType, and a condition on a key absent
+    from the request does not match ("AWS KMS condition keys",
+    https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html). A key of
+    another account must also let this role in through its key policy."""
     _allow(role, "ReadWork", ["s3:GetObject"], [inbox.arn_for_objects(WORK_OBJECTS)])
     _allow(
         role,
@@ -333,7 +343,16 @@ def grant_summarise(
     _list_inbox(role, inbox)
     _inbox_key(role, inbox, write=True)
     if signing_keys:
-        _allow(role, "SignReceiptsWithNamedKeys", SIGN_ACTIONS, signing_keys)
+        _add(
+            role,
+            iam.PolicyStatement(
+                sid="SignReceiptDigestsWithNamedKeys",
+                actions=list(SIGN_ACTIONS),
+                resources=list(signing_keys),
+                conditions={"StringEquals": {KMS_MESSAGE_TYPE: "DIGEST"}},
+            ),
+        )
+        _allow(role, "DescribeNamedSigningKeys", DESCRIBE_KEY_ACTIONS, signing_keys)
 
 
 def grant_notify(role: iam.IRole, *, topic: sns.ITopic, inbox: s3.IBucket) -> None:

@@ -16,6 +16,21 @@ killed hard (``kill -9``, an out-of-memory kill, a Lambda timeout) cannot abort 
 uploads; the next run of the job, or this step, finds them by listing the destination's
 uploads (ListMultipartUploads) and aborts them, so nothing the service started outlives
 the run. Only keys of this run's plan that can take a multipart copy are considered.
+
+Then, last of all, it delivers: the report files to a report location outside the inbox
+(the sidecar's ``reportUri``), and, unless the sidecar turns ``deliverToDestination``
+off, ``report.csv``, ``report.html``, ``receipt.sig.json`` (when signed) and, last,
+``receipt.jsonl`` into the destination under
+``<destinationPrefix>.steps-s3-copy/runs/<job>/<run-id>/``
+(:func:`steps_s3_copy.receipt.delivery_prefix`): the receiving account cannot read the
+inbox, and the receipt's arrival (an S3 event it can act on) tells it the run has ended.
+Each file is copied server-side (CopyObject: ``s3:GetObject`` on the inbox's report,
+``s3:PutObject`` on the target, "CopyObject", Permissions,
+https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html) with the run's
+``ExpectedBucketOwner`` and SSE-KMS key, never its storage class (a receipt in an archive
+tier could not be read), and with the content type Summarise gave each file. A
+destination that refuses them does not cost the run its notice: the notice says so as a
+problem (``deliverToDestination``), the copy stands.
 """
 
 from __future__ import annotations
@@ -24,10 +39,11 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from steps_s3_copy.errors import (
     DestinationNotWritable,
+    ReportNotDelivered,
     ReportNotWritable,
     RunConfigUnreadable,
     StepsS3CopyError,
@@ -35,6 +51,12 @@ from steps_s3_copy.errors import (
 from steps_s3_copy.models import CopyOptions, RunConfig
 from steps_s3_copy.observability import logger
 from steps_s3_copy.payloads import CheckPayload, FinishPayload, Notice
+from steps_s3_copy.receipt import (
+    DELIVERED_REPORTS,
+    RECEIPT_NAME,
+    SIGNATURE_NAME,
+    delivery_prefix,
+)
 from steps_s3_copy.s3uri import S3Uri
 from steps_s3_copy.workarea import WorkArea
 
@@ -189,7 +211,8 @@ def sweep(s3: Any, area: WorkArea, config: RunConfig) -> int:
 
 
 def finish(payload: FinishPayload, *, s3: Any) -> Notice:
-    """The Finish state: nothing the run started is left in the destination."""
+    """The Finish state: nothing the run started is left in the destination; the report
+    files are delivered (the receipt into the destination last of all)."""
     notice = payload.notice
     area = WorkArea(s3, notice.work)
     try:
@@ -203,22 +226,32 @@ def finish(payload: FinishPayload, *, s3: Any) -> Notice:
             return notice  # the run failed before it planned: it started nothing
         raise
     aborted = sweep(s3, area, config)
+    notice = notice.model_copy(update={"uploads_aborted": aborted})
     if config.deliver_uri and notice.report_uri:
         deliver(s3, notice, S3Uri.parse(config.deliver_uri).as_prefix(), config.options)
-    return notice.model_copy(update={"uploads_aborted": aborted})
+    if config.deliver_to_destination and notice.report_uri and notice.receipt:
+        notice = deliver_to_destination(s3, notice, config)
+    return notice
+
+
+def _report_folder(notice: Notice) -> S3Uri:
+    source = S3Uri.parse(notice.report_uri or "")
+    return S3Uri(source.bucket, source.key.rsplit("/", 1)[0] + "/")
+
+
+def _owner(options: CopyOptions) -> dict[str, str]:
+    return (
+        {"ExpectedBucketOwner": options.destination_account} if options.destination_account else {}
+    )
 
 
 #: the report files copied to a report location outside the inbox, the summary last
-DELIVERED = ("report.csv", "report.html", "summary.json")
+DELIVERED = (*DELIVERED_REPORTS, SIGNATURE_NAME, RECEIPT_NAME, "summary.json")
 
 
 def deliver(s3: Any, notice: Notice, target: S3Uri, options: CopyOptions) -> None:
     """Copy the run's report files (server-side) from the inbox to ``target``."""
-    source = S3Uri.parse(notice.report_uri or "")
-    folder = S3Uri(source.bucket, source.key.rsplit("/", 1)[0] + "/")
-    owner = (
-        {"ExpectedBucketOwner": options.destination_account} if options.destination_account else {}
-    )
+    folder = _report_folder(notice)
     for name in DELIVERED:
         origin = folder.join(name)
         try:
@@ -226,9 +259,61 @@ def deliver(s3: Any, notice: Notice, target: S3Uri, options: CopyOptions) -> Non
                 Bucket=target.bucket,
                 Key=target.join(name).key,
                 CopySource={"Bucket": origin.bucket, "Key": origin.key},
-                **owner,
+                **_owner(options),
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                continue  # a dry run has no report.csv
+                continue  # a dry run has no report.csv, an unsigned receipt no signature
             raise ReportNotWritable(f"cannot copy {origin} to {target}: {exc}") from exc
+
+
+def destination_files(notice: Notice) -> list[str]:
+    """What is delivered into the destination, in order: the receipt last."""
+    signed = notice.receipt is not None and notice.receipt.signature_uri is not None
+    return [*DELIVERED_REPORTS, *([SIGNATURE_NAME] if signed else []), RECEIPT_NAME]
+
+
+def deliver_to_destination(s3: Any, notice: Notice, config: RunConfig) -> Notice:
+    """Copy the report files and the receipt into the destination, the receipt last; the
+    notice with ``delivered`` set, or with the problem that stopped the delivery."""
+    target = S3Uri(
+        config.destination_bucket,
+        delivery_prefix(config.destination_prefix, config.job_name, config.run_id),
+    )
+    folder = _report_folder(notice)
+    args: dict[str, Any] = _owner(config.options)
+    if config.options.sse_kms_key_id:
+        args |= {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": config.options.sse_kms_key_id}
+    for name in destination_files(notice):
+        origin = folder.join(name)
+        try:
+            s3.copy_object(
+                Bucket=target.bucket,
+                Key=target.join(name).key,
+                CopySource={"Bucket": origin.bucket, "Key": origin.key},
+                **args,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            problem = ReportNotDelivered(_refused(exc, name, target))
+            logger.warning(
+                "report not delivered to the destination",
+                extra={"target": str(target), "file": name, "error": problem.message},
+            )
+            entry = {"row": None, "field": "deliverToDestination", "message": problem.message}
+            return notice.model_copy(update={"problems": [*notice.problems, entry]})
+    logger.info("report delivered to the destination", extra={"target": str(target)})
+    return notice.model_copy(update={"delivered": True})
+
+
+def _refused(exc: Exception, name: str, target: S3Uri) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        reason = f"{error.get('Code', 'Error')} ({error.get('Message', '')})"
+    else:
+        reason = str(exc)
+    return (
+        f"the report and the receipt were not delivered to {target}: copying {name} "
+        f"failed with {reason}; the copy itself stands. Check that the destination's bucket "
+        "policy lets the writer role s3:PutObject there (s3copy destination-policy) and "
+        "any SSE-KMS key lets it encrypt"
+    )

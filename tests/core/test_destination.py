@@ -123,7 +123,12 @@ def test_finish_delivers_the_report_outside_the_inbox(world: World) -> None:
     assert prepared.report_uri.startswith(f"s3://{INBOX}/reports/")  # written in the inbox
     notice = destination.finish(FinishPayload(notice=_notice(world, prepared)), s3=world.s3)
     delivered = sorted(world.keys("reports-elsewhere"))
-    assert delivered == ["copies/report.csv", "copies/report.html", "copies/summary.json"]
+    assert delivered == [
+        "copies/receipt.jsonl",
+        "copies/report.csv",
+        "copies/report.html",
+        "copies/summary.json",
+    ]
     summary = json.loads(world.text("reports-elsewhere", "copies/summary.json"))
     assert summary["jobName"] == "dest"
     assert notice.report_uri == prepared.report_uri + "report.csv"
