@@ -5,6 +5,7 @@ This module only assembles the app; each command group has its module:
 - ``offline_commands``: ``validate``, ``plan`` (a job checked and priced, no AWS);
 - ``policy_command``: ``destination-policy`` (what a destination account applies);
 - ``deployed_commands``: ``submit``, ``watch``, ``report`` (a job on a deployed stack);
+- ``receipt_command``: ``verify-receipt`` (what the receiving account runs on a receipt);
 - ``local_command``: ``local`` (the whole pipeline on this machine);
 - ``selftest_command``: ``selftest`` (a deployment, or the emulator, checked end to end);
 
@@ -22,6 +23,7 @@ from steps_s3_copy.cli import (
     local_command,
     offline_commands,
     policy_command,
+    receipt_command,
     selftest_command,
 )
 from steps_s3_copy.cli.options import flatten
@@ -47,6 +49,7 @@ for command, name in (
     (deployed_commands.submit, "submit"),
     (deployed_commands.watch, "watch"),
     (deployed_commands.report, "report"),
+    (receipt_command.verify_receipt, "verify-receipt"),
     (local_command.local, "local"),
     (selftest_command.selftest, "selftest"),
 ):

@@ -367,6 +367,68 @@ CASES = [
         settings={"kms_keys": frozenset({"arn:aws:kms:us-east-1:111122223333:key/ours"})},
         problems=[(None, "sseKmsKeyId")],
     ),
+    # -- the receipt (issue 12): its signing key is one of the deployment's; nothing is
+    #    copied under <destinationPrefix>.steps-s3-copy/, where it is delivered
+    Case(
+        "signing-key-not-a-kms-key",
+        SidecarInvalid,
+        "must be a KMS key id",
+        sidecar={**OK, "receiptSigningKeyId": "key with spaces"},
+        problems=[(None, "receiptSigningKeyId")],
+    ),
+    Case(
+        "signing-key-not-listed",
+        SidecarInvalid,
+        "not one of the KMS keys this deployment may sign receipts with",
+        sidecar={**OK, "receiptSigningKeyId": "arn:aws:kms:us-east-1:999999999999:key/attacker"},
+        settings={"kms_keys": frozenset({"arn:aws:kms:us-east-1:111122223333:key/ours"})},
+        problems=[(None, "receiptSigningKeyId")],
+    ),
+    Case(
+        "signing-key-without-kms-keys",
+        SidecarInvalid,
+        "this deployment names no KMS keys (kms_keys)",
+        sidecar={**OK, "receiptSigningKeyId": "arn:aws:kms:us-east-1:111122223333:key/ours"},
+        problems=[(None, "receiptSigningKeyId")],
+    ),
+    Case(
+        "signing-key-with-an-empty-kms-keys",
+        SidecarInvalid,
+        "this deployment names no KMS keys (kms_keys)",
+        sidecar={**OK, "receiptSigningKeyId": "arn:aws:kms:us-east-1:111122223333:key/ours"},
+        settings={"kms_keys": frozenset()},
+        problems=[(None, "receiptSigningKeyId")],
+    ),
+    Case(
+        "deliver-to-destination-not-a-boolean",
+        SidecarInvalid,
+        "deliverToDestination",
+        sidecar={**OK, "deliverToDestination": "yes"},
+        problems=[(None, "deliverToDestination")],
+    ),
+    Case(
+        "destination-key-in-the-reserved-folder",
+        ManifestInvalid,
+        "which the service keeps for its write checks and the runs' delivered reports",
+        csv=f"{GOOD_ROW}{SOURCE},other.txt,.steps-s3-copy/runs/job/r/receipt.jsonl\n",
+        problems=[(2, "destination_key")],
+    ),
+    Case(
+        "destination-key-in-the-reserved-folder-under-the-prefix",
+        ManifestInvalid,
+        "is under 'in/.steps-s3-copy/'",
+        csv=f"{SOURCE},exists.txt,.steps-s3-copy/x\n",
+        sidecar={**OK, "destinationPrefix": "in/"},
+        problems=[(1, "destination_key")],
+    ),
+    Case(
+        "prefix-row-into-the-reserved-folder",
+        ManifestInvalid,
+        "destination prefix 'in/.steps-s3-copy/copies/' is under",
+        csv=f"{SOURCE},some/*,.steps-s3-copy/copies/\n",
+        sidecar={**OK, "destinationPrefix": "in/"},
+        problems=[(1, "destination_key")],
+    ),
     # -- what reaches a request must be what S3 can take
     Case(
         "nul-in-a-key",

@@ -42,6 +42,18 @@ relies on. What each one fixes:
    recorded. ``TimeoutSecondsPath`` values (the RunTask states' bound, half an hour or
    more) can be scaled too (``timeout_scale``), so a test can watch a task outlast its
    state's timeout.
+
+And one patch of moto's KMS, applied on its own (``kms_digest_signing()``): moto 5.2.5
+ignores Sign's and Verify's ``MessageType`` ("The MessageType-parameter DIGEST is not yet
+implemented", ``moto/kms/models.py``) and hashes every message again, so a signature of a
+digest does not verify with the public key as AWS's does, and a signature that fails
+verification answers ``SignatureValid: false`` where AWS rejects the request with
+``KMSInvalidSignatureException``. With ``MessageType=DIGEST`` the patch signs and verifies
+the message as the digest it is (``Prehashed``), refuses a digest whose length is not the
+algorithm's hash length (``ValidationException``), and a failed verification raises
+``KMSInvalidSignatureException`` ("Sign", MessageType:
+https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html; "Verify",
+https://docs.aws.amazon.com/kms/latest/APIReference/API_Verify.html).
 """
 
 from __future__ import annotations
@@ -63,7 +75,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import moto
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import utils as asym_utils
 from moto.awslambda import models as lambda_models
+from moto.core.exceptions import JsonRESTError
+from moto.kms import responses as kms_responses
+from moto.kms import utils as kms_utils
+from moto.kms.exceptions import ValidationException
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
@@ -524,3 +543,104 @@ def patched(
         ecs_mod._SUPPORTED_API_PARAM_BINDINGS["runtask"].discard("CapacityProviderStrategy")
         retrier_decl.time = original_time
         timeout_mod.TimeoutSecondsPath._eval_seconds = original_path
+
+
+# --- KMS: MessageType=DIGEST ------------------------------------------------------------------
+
+_DIGEST = threading.local()
+#: the digest length each signing algorithm's hash gives
+DIGEST_BYTES = {"SHA_256": 32, "SHA_384": 48, "SHA_512": 64}
+
+
+def _digest_mode() -> bool:
+    return bool(getattr(_DIGEST, "on", False))
+
+
+def _prehashed(algorithm: Any) -> Any:
+    return asym_utils.Prehashed(algorithm)
+
+
+@contextmanager
+def kms_digest_signing() -> Iterator[None]:
+    """Sign and Verify with ``MessageType=DIGEST`` as AWS does (see the module doc)."""
+    if moto.__version__ != MOTO_VERSION:
+        raise RuntimeError(f"kms_digest_signing targets moto {MOTO_VERSION}")
+    responses = kms_responses.KmsResponse
+    rsa, ecdsa = kms_utils.RSAPrivateKey, kms_utils.ECDSAPrivateKey
+    originals = (responses.sign, responses.verify, rsa.sign, rsa.verify, ecdsa.sign, ecdsa.verify)
+    sign_response, verify_response, rsa_sign, rsa_verify, ecdsa_sign, ecdsa_verify = originals
+
+    def digest_call(self: Any, call: Any) -> Any:
+        if self._get_param("MessageType") != "DIGEST":
+            return call(self)
+        algorithm = str(self._get_param("SigningAlgorithm") or "")
+        message = self._get_param("Message") or b""  # moto's KMS decodes base64 itself
+        wanted = next((n for h, n in DIGEST_BYTES.items() if algorithm.endswith(h)), None)
+        if wanted is not None and len(message) != wanted:
+            raise ValidationException(
+                f"Digest is invalid length for algorithm {algorithm}: {len(message)} bytes"
+            )
+        _DIGEST.on = True
+        try:
+            return call(self)
+        finally:
+            _DIGEST.on = False
+
+    def sign(self: Any) -> Any:
+        return digest_call(self, sign_response)
+
+    def verify(self: Any) -> Any:
+        body = digest_call(self, verify_response)
+        if not json.loads(body)["SignatureValid"]:
+            error = JsonRESTError(
+                "KMSInvalidSignatureException",
+                "the signature verification failed: the signature was not made by signing "
+                "this message with this KMS key and signing algorithm",
+            )
+            error.code = 400
+            raise error
+        return body
+
+    def rsa_signed(self: Any, message: bytes, algorithm: str) -> bytes:
+        if not _digest_mode():
+            return bytes(rsa_sign(self, message, algorithm))
+        pad, hashing = self._RSAPrivateKey__padding_and_hash_algorithm(algorithm)
+        return bytes(self.private_key.sign(message, pad, _prehashed(hashing)))
+
+    def rsa_verified(self: Any, message: bytes, signature: bytes, algorithm: str) -> bool:
+        if not _digest_mode():
+            return bool(rsa_verify(self, message, signature, algorithm))
+        pad, hashing = self._RSAPrivateKey__padding_and_hash_algorithm(algorithm)
+        try:
+            self.private_key.public_key().verify(signature, message, pad, _prehashed(hashing))
+        except InvalidSignature:
+            return False
+        return True
+
+    def ecdsa_signed(self: Any, message: bytes, algorithm: str) -> bytes:
+        if not _digest_mode():
+            return bytes(ecdsa_sign(self, message, algorithm))
+        kms_utils.validate_signing_algorithm(algorithm, self.valid_signing_algorithms)
+        hashing = self._ECDSAPrivateKey__hash_algorithm(algorithm)
+        return bytes(self.private_key.sign(message, ec.ECDSA(_prehashed(hashing))))
+
+    def ecdsa_verified(self: Any, message: bytes, signature: bytes, algorithm: str) -> bool:
+        if not _digest_mode():
+            return bool(ecdsa_verify(self, message, signature, algorithm))
+        kms_utils.validate_signing_algorithm(algorithm, self.valid_signing_algorithms)
+        hashing = self._ECDSAPrivateKey__hash_algorithm(algorithm)
+        try:
+            self.private_key.public_key().verify(signature, message, ec.ECDSA(_prehashed(hashing)))
+        except InvalidSignature:
+            return False
+        return True
+
+    responses.sign, responses.verify = sign, verify
+    rsa.sign, rsa.verify = rsa_signed, rsa_verified
+    ecdsa.sign, ecdsa.verify = ecdsa_signed, ecdsa_verified
+    try:
+        yield
+    finally:
+        responses.sign, responses.verify = sign_response, verify_response
+        rsa.sign, rsa.verify = rsa_sign, rsa_verify
+        ecdsa.sign, ecdsa.verify = ecdsa_sign, ecdsa_verify

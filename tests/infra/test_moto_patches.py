@@ -9,6 +9,7 @@ from typing import Any
 
 import moto
 import pytest
+from botocore.exceptions import ClientError
 from moto.awslambda import models as lambda_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.common.timeouts import timeout as timeout_mod
@@ -372,3 +373,84 @@ def test_the_internals_the_patches_rely_on_are_still_there() -> None:
     assert hasattr(timeout_mod.TimeoutSecondsPath, "_eval_seconds")
     assert hasattr(callback_mod, "_DELAY_SECONDS_SYNC_CONDITION_CHECK")  # .sync polls
     assert moto_patches.Recorder("x").time_scale == 0.01
+
+
+# -- KMS: MessageType=DIGEST ------------------------------------------------------------------
+
+
+def _public_key_verifies(kms: Any, key_id: str, digest: bytes, signature: bytes, alg: str) -> bool:
+    """Verify as a recipient would offline: the public key, the digest as it is."""
+    from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed  # noqa: PLC0415
+
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
+    prehashed = Prehashed(hashes.SHA256())
+    try:
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            public.verify(signature, digest, ec.ECDSA(prehashed))
+        else:
+            assert isinstance(public, rsa.RSAPublicKey)
+            pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+            pad = pss if alg.startswith("RSASSA_PSS") else padding.PKCS1v15()
+            public.verify(signature, digest, pad, prehashed)
+    except InvalidSignature:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("spec", "alg"), [("ECC_NIST_P256", "ECDSA_SHA_256"), ("RSA_2048", "RSASSA_PSS_SHA_256")]
+)
+def test_kms_signs_a_digest_as_aws_does_only_with_the_patch(
+    moto_server: str, spec: str, alg: str
+) -> None:
+    import hashlib  # noqa: PLC0415
+
+    kms = client("kms", moto_server)
+    key = kms.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    digest = hashlib.sha256(b"the receipt's bytes").digest()
+    other = hashlib.sha256(b"other bytes").digest()
+
+    def sign(message: bytes) -> bytes:
+        signature: bytes = kms.sign(
+            KeyId=key, Message=message, MessageType="DIGEST", SigningAlgorithm=alg
+        )["Signature"]
+        return signature
+
+    # moto as it is: the digest is hashed again, and a bad signature is "valid: false"
+    unpatched = sign(digest)
+    assert not _public_key_verifies(kms, key, digest, unpatched, alg)
+    answer = kms.verify(
+        KeyId=key, Message=other, MessageType="DIGEST", Signature=unpatched, SigningAlgorithm=alg
+    )
+    assert answer["SignatureValid"] is False
+
+    with moto_patches.kms_digest_signing():
+        signature = sign(digest)
+        assert _public_key_verifies(kms, key, digest, signature, alg)
+        assert kms.verify(
+            KeyId=key,
+            Message=digest,
+            MessageType="DIGEST",
+            Signature=signature,
+            SigningAlgorithm=alg,
+        )["SignatureValid"]
+        with pytest.raises(kms.exceptions.KMSInvalidSignatureException):
+            kms.verify(
+                KeyId=key,
+                Message=other,
+                MessageType="DIGEST",
+                Signature=signature,
+                SigningAlgorithm=alg,
+            )
+        with pytest.raises(ClientError, match=r"ValidationException.*invalid length"):
+            sign(digest[:20])
+        # a RAW message is still hashed while signing
+        raw = kms.sign(KeyId=key, Message=b"raw", MessageType="RAW", SigningAlgorithm=alg)
+        assert kms.verify(
+            KeyId=key, Message=b"raw", Signature=raw["Signature"], SigningAlgorithm=alg
+        )["SignatureValid"]
+    # and the patch is gone afterwards
+    assert not _public_key_verifies(kms, key, digest, sign(digest), alg)
