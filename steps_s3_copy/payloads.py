@@ -98,6 +98,14 @@ class PrepareResult(Payload):
     notes: list[str] = []
     #: archived sources to restore first (None: none)
     archived: ArchivedSummary | None = None
+    #: s3://bucket/prefix the objects are copied to (the receipt's header names it)
+    destination: str | None = None
+    #: the KMS key Summarise signs the receipt's digest with (the sidecar's
+    #: receiptSigningKeyId; None: unsigned)
+    receipt_signing_key_id: str | None = None
+    #: s3:// prefix in the destination where Finish delivers the report files and the
+    #: receipt (None: the sidecar's deliverToDestination is off)
+    delivery_uri: str | None = None
 
 
 # -- one batch ---------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from steps_s3_copy.planning import (
     Planner,
     clamp_lane_cutoff,
 )
+from steps_s3_copy.receipt import delivery_prefix
 from steps_s3_copy.s3io import MultipartWriter
 from steps_s3_copy.s3uri import S3Uri
 from steps_s3_copy.sidecar import DEFAULT_LANE_CUTOFF_BYTES, Sidecar, parse_sidecar
@@ -86,6 +87,9 @@ class PrepareSettings:
     source_buckets: frozenset[str] | None = None
     destination_buckets: frozenset[str] | None = None
     kms_keys: frozenset[str] | None = None
+    #: a local run signs receipts with the caller's own credentials: any key may be named
+    #: (a deployment's Summarise may sign with the ``kms_keys`` only)
+    sign_with_any_key: bool = False
 
     @property
     def boundaries(self) -> Boundaries:
@@ -103,7 +107,7 @@ class PrepareSettings:
             destination_buckets=self.destination_buckets,
             kms_keys=self.kms_keys,
             # KMS_KEYS unset (a deployment opted into any bucket, no key named): no key
-            signing_keys=self.kms_keys or frozenset(),
+            signing_keys=None if self.sign_with_any_key else (self.kms_keys or frozenset()),
         )
 
 
@@ -552,6 +556,18 @@ def prepare(
         lane_cutoff_bytes=cutoff,
         notes=notes,
         archived=archived,
+        destination=str(S3Uri(config.destination_bucket, config.destination_prefix)),
+        receipt_signing_key_id=config.receipt_signing_key_id,
+        delivery_uri=(
+            str(
+                S3Uri(
+                    config.destination_bucket,
+                    delivery_prefix(config.destination_prefix, config.job_name, run_id),
+                )
+            )
+            if config.deliver_to_destination
+            else None
+        ),
     )
     logger.info(
         "prepare planned",

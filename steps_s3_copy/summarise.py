@@ -39,7 +39,7 @@ from steps_s3_copy.errors import (
 )
 from steps_s3_copy.events import job_source
 from steps_s3_copy.inbox import InboxLayout
-from steps_s3_copy.models import BatchRef, MiB, RunConfig, RunLocation, Status
+from steps_s3_copy.models import BatchRef, MiB, RunLocation, Status
 from steps_s3_copy.observability import logger
 from steps_s3_copy.payloads import (
     ExecutionContext,
@@ -58,7 +58,6 @@ from steps_s3_copy.receipt import (
     ReceiptInfo,
     ReceiptSignature,
     ReceiptWriter,
-    delivery_prefix,
     sign_digest,
     signature_body,
 )
@@ -223,7 +222,6 @@ def summarise(
     finished = now or datetime.now(UTC)
     if not prepared.dry_run:
         area = WorkArea(s3, work)
-        config = area.read_run_config()
         batches = area.read_index()
         report_csv = report.join("report.csv")
         receipt_uri = report.join(RECEIPT_NAME)
@@ -232,7 +230,7 @@ def summarise(
             "runId": prepared.run_id,
             "executionId": execution.id,
             "manifest": prepared.manifest,
-            "destination": str(S3Uri(config.destination_bucket, config.destination_prefix)),
+            "destination": prepared.destination,
             "createdAt": finished.isoformat(),
         }
         written = _write_report(
@@ -252,16 +250,10 @@ def summarise(
         receipt = ReceiptInfo(
             uri=str(receipt_uri), sha256=written.sha256, objects=written.objects, size=written.size
         )
-        if config.receipt_signing_key_id:
-            receipt, problem = _signed(s3, kms, receipt, report, config)
+        if prepared.receipt_signing_key_id:
+            receipt, problem = _signed(s3, kms, receipt, report, prepared.receipt_signing_key_id)
             problems += problem
-        if config.deliver_to_destination:
-            delivery_uri = str(
-                S3Uri(
-                    config.destination_bucket,
-                    delivery_prefix(config.destination_prefix, config.job_name, config.run_id),
-                )
-            )
+        delivery_uri = prepared.delivery_uri
         restored = _restores(area, batches)
     started_at, duration = _duration(execution, finished)
     counts, sizes = tally.models()
@@ -301,11 +293,10 @@ def summarise(
 
 
 def _signed(
-    s3: Any, kms: Any, receipt: ReceiptInfo, report: S3Uri, config: RunConfig
+    s3: Any, kms: Any, receipt: ReceiptInfo, report: S3Uri, key_id: str
 ) -> tuple[ReceiptInfo, list[dict[str, Any]]]:
     """The receipt with its KMS signature (written as receipt.sig.json beside it), or as
     it is with the problem that kept it unsigned: the copy stands either way."""
-    key_id = config.receipt_signing_key_id or ""
     try:
         if kms is None:
             raise ReceiptNotSigned("no KMS client was given to sign with")

@@ -143,6 +143,7 @@ class EmbeddedPipeline:
                 source_buckets=self.source_buckets,
                 destination_buckets=self.destination_buckets,
                 region=self.stack.region,
+                sign_with_any_key=True,
             ),
             topic_arn=self.stack.topic_arn,
             account=ACCOUNT_ID,
@@ -233,7 +234,8 @@ class DirectTarget:
                 jobs_prefix=f"{self.prefix}{DEFAULT_JOBS_PREFIX}",
                 work_prefix=f"{self.prefix}{DEFAULT_WORK_PREFIX}",
                 reports_prefix=f"{self.prefix}{DEFAULT_REPORTS_PREFIX}",
-            )
+            ),
+            sign_with_any_key=True,
         )
 
 

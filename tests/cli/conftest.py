@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from steps_s3_copy.local import demo
 from steps_s3_copy.local.emulator import Emulator
 from steps_s3_copy.local.pipeline import EmbeddedPipeline
+from steps_s3_copy.receipt import DELIVERY_DIR, reserved_prefix
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "manifests-example"
 
@@ -42,13 +43,24 @@ def example(name: str) -> bytes:
     return (EXAMPLES / name).read_bytes()
 
 
-def destination_keys(s3: Any, prefix: str = "incoming/") -> list[str]:
+def _keys(s3: Any, prefix: str) -> list[str]:
     keys: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(
         Bucket=demo.DESTINATION_BUCKET, Prefix=prefix
     ):
         keys.extend(obj["Key"] for obj in page.get("Contents", []))
     return sorted(keys)
+
+
+def destination_keys(s3: Any, prefix: str = "incoming/") -> list[str]:
+    """The copied objects under ``prefix`` (not the runs' delivered reports and receipts
+    under ``<prefix>.steps-s3-copy/``)."""
+    return [k for k in _keys(s3, prefix) if not k.startswith(reserved_prefix(prefix))]
+
+
+def delivered_keys(s3: Any, prefix: str = "incoming/") -> list[str]:
+    """The runs' report files and receipts delivered under ``<prefix>.steps-s3-copy/runs/``."""
+    return _keys(s3, f"{prefix}{DELIVERY_DIR}")
 
 
 def set_moto_config(endpoint: str, config: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from steps_s3_copy.cli import app
 from steps_s3_copy.cli.exit_codes import ExitCode
 from steps_s3_copy.local import demo
 from steps_s3_copy.observability import logger
-from tests.cli.conftest import EXAMPLES, destination_keys
+from tests.cli.conftest import EXAMPLES, delivered_keys, destination_keys
 from tests.conftest import client
 
 pytestmark = pytest.mark.slow
@@ -47,6 +47,20 @@ def test_local_demo_on_a_named_emulator(runner: CliRunner, moto_server: str) -> 
     assert result.stdout.strip() == "SUCCEEDED"
     s3 = client("s3", moto_server)
     assert len(destination_keys(s3)) == 12
+    # the report and the receipt are delivered into the destination, the receipt last
+    delivered = delivered_keys(s3)
+    names = sorted(key.rsplit("/", 1)[1] for key in delivered)
+    assert names == ["receipt.jsonl", "report.csv", "report.html"], delivered
+    folder = delivered[0].rsplit("/", 1)[0]
+    assert folder.startswith("incoming/.steps-s3-copy/runs/example/")
+    page = s3.get_object(Bucket=demo.DESTINATION_BUCKET, Key=f"{folder}/report.html")
+    assert page["ContentType"].startswith("text/html")
+    lines = s3.get_object(Bucket=demo.DESTINATION_BUCKET, Key=f"{folder}/receipt.jsonl")[
+        "Body"
+    ].read()
+    objects = [json.loads(line) for line in lines.splitlines()[1:-1]]
+    assert len(objects) == 12  # the archived object, restored, among them
+    assert {o["status"] for o in objects} == {"COPIED"}
 
 
 @pytest.fixture

@@ -16,16 +16,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from steps_s3_copy.models import (
-    GiB,
-    KiB,
-    Lane,
-    MiB,
-    ObjectResult,
-    RunConfig,
-    RunLocation,
-    Status,
-)
+from steps_s3_copy.models import GiB, KiB, Lane, MiB, ObjectResult, RunLocation, Status
 from steps_s3_copy.payloads import ExecutionContext, PrepareResult
 from steps_s3_copy.planning import LaneLimits, Planner
 from steps_s3_copy.workarea import WorkArea, index_csv
@@ -110,20 +101,6 @@ def realistic_run(
     s3.put_object(Bucket=bucket, Key=location.plan_key, Body=plan.getvalue())
     s3.put_object(Bucket=bucket, Key=location.index_key, Body=index_csv(batches))
     area = WorkArea(s3, location)
-    area.write_run_config(
-        RunConfig(
-            job_name=job,
-            run_id=run_id,
-            manifest=f"s3://{bucket}/jobs/{job}.csv",
-            destination_bucket="partner-inbound",
-            destination_prefix="from-lab-a/",
-            report_uri=f"s3://{bucket}/reports/{job}/{run_id}/",
-            objects=planner.objects,
-            bytes=planner.bytes,
-            batches=len(batches),
-            created_at=EXECUTION.start_time or "",
-        )
-    )
     fargate = [b for b in batches if b.lane == Lane.FARGATE]
     lambdas = [b for b in batches if b.lane == Lane.LAMBDA]
     lost = fargate[len(fargate) // 2].batch_id if fargate else -1
