@@ -270,6 +270,7 @@ class _Plan:
             _parts_in_etag(source.etag),
             source.storage_class if waiting else None,
             self.other_region(row.bucket),
+            source.etag is not None,
         )
         obj = self._shared.get(spec)
         if obj is None:

@@ -464,8 +464,8 @@ class Calibration:
     engine_cpu_seconds_per_copied_object: float = _figure(
         0.0008, "CPU s", "built-in default (no calibration file)"
     )
-    engine_cpu_seconds_per_skipped_object: float = _figure(
-        0.0002, "CPU s", "built-in default (no calibration file)"
+    engine_cpu_seconds_per_source_head: float = _figure(
+        0.0005, "CPU s", "built-in default (no calibration file)"
     )
     batch_cpu_seconds: float = _figure(0.1, "CPU s", "built-in default (no calibration file)")
     prepare_cpu_seconds_per_row: float = _figure(
@@ -550,6 +550,9 @@ class PlannedObject:
     archive_class: str | None = None
     #: its source bucket is in another region
     cross_region: bool = False
+    #: the plan carries the source's ETag (sized by a listing or HeadObject); without it
+    #: (a size from the manifest) the engine HEADs the source before copying
+    etag_known: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -709,9 +712,8 @@ class Estimate:
         out = asdict(self)
         out["requests"]["putCopyPostListClass"] = self.requests.put_class
         out["requests"]["getHeadOtherClass"] = self.requests.get_class
-        out["cost"] = {k: round(v, 6) for k, v in self.cost.items()}
-        out["totalCost"] = round(self.total_cost, 6)
-        out["costPerTiB"] = round(self.cost_per_tib, 6)
+        out["totalCost"] = self.total_cost
+        out["costPerTiB"] = self.cost_per_tib
         out["wallClockSeconds"] = round(self.timing.total, 1)
         out["timing"] = {
             k: (round(v, 1) if isinstance(v, float) else v) for k, v in out["timing"].items()
@@ -763,6 +765,9 @@ def _object_requests(
     obj: PlannedObject, options: CopyOptions, assumptions: Assumptions, est: Estimate
 ) -> None:
     req = est.requests
+    if not obj.etag_known or obj.source_parts or obj.size > options.multipart_threshold:
+        # the source's size, ETag (and, for a multipart copy, its headers) from HeadObject
+        req.head_object_source += 1
     if not is_multipart(obj, options):
         # CopyObject copies metadata and tags itself and answers with the new ETag,
         # which verifies it: no further request
@@ -772,7 +777,6 @@ def _object_requests(
         return
     est.multipart_objects += 1
     parts = obj.source_parts or part_count(obj.size, options)
-    req.head_object_source += 1  # its content headers and metadata for Create
     if obj.source_parts:
         # the source's own part layout: listed by GetObjectAttributes, or a HEAD per part
         req.get_object_attributes += 1
@@ -831,6 +835,7 @@ def _count_batch(
     lane = batch.lane.value
     est.batches[lane] += 1
     est.objects_by_lane[lane] += len(batch.objects)
+    heads_before = est.requests.head_object_source
     for obj in batch.objects:
         est.objects += 1
         est.bytes += obj.size
@@ -846,14 +851,22 @@ def _count_batch(
     # the batch's own reads and write: run.json, its plan range, its results
     est.requests.batch_get_object += 2
     est.requests.batch_put_object += 1
+    # sources without a planned ETag are HEAD-ed first: a round trip the CopyModel (one
+    # request per object) does not count, spread over the engine's concurrency
+    heads = est.requests.head_object_source - heads_before
     pages = _skip_check_requests(batch, options, est)
-    cpu = cal.batch_cpu_seconds + len(batch.objects) * cal.engine_cpu_seconds_per_copied_object
+    cpu = (
+        cal.batch_cpu_seconds
+        + len(batch.objects) * cal.engine_cpu_seconds_per_copied_object
+        + heads * cal.engine_cpu_seconds_per_source_head
+    )
     if batch.lane is Lane.FARGATE:
         vcpu = a.fargate_vcpu * a.cpu_speed_ratio
     else:
         vcpu = vcpus(a.copy_lambda_memory_mib, a)
     # the CopyModel's estimate (S3's latency and copy rate) or the CPU, whichever is longer
-    work = max(batch.model_seconds, cpu / vcpu)
+    model = batch.model_seconds + heads * a.request_seconds / a.engine_concurrency
+    work = max(model, cpu / vcpu)
     seconds = work + (3 + pages) * a.request_seconds + a.lambda_invoke_seconds
     if batch.lane is Lane.FARGATE:
         seconds += a.fargate_start_seconds

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from steps_s3_copy.cli.common import human_bytes
@@ -183,7 +184,7 @@ _PLAN_REQUESTS = (
     ("CreateMultipartUpload", "create_multipart_upload", "PUT"),
     ("UploadPartCopy", "upload_part_copy", "PUT"),
     ("CompleteMultipartUpload", "complete_multipart_upload", "PUT"),
-    ("HeadObject (multipart source)", "head_object_source", "GET"),
+    ("HeadObject (source: no planned ETag, or multipart)", "head_object_source", "GET"),
     ("HeadObject (source parts)", "head_object_source_parts", "GET"),
     ("GetObjectAttributes (source parts)", "get_object_attributes", "GET"),
     ("GetObjectTagging (multipart source)", "get_object_tagging", "GET"),
@@ -262,7 +263,7 @@ def plan(console: Console, planned: PlanSummary) -> None:
         )
     _plan_figures(console, planned)
     for note in [*planned.notes, *est.warnings]:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     if planned.assumed_rows:
         console.print(
             f"[yellow]{planned.assumed_rows:,} rows had no size and were taken as "
@@ -309,14 +310,12 @@ def _plan_figures(console: Console, planned: PlanSummary) -> None:
     for kind, title in _FIGURE_TITLES.items():
         console.print(f"[bold]{title}[/]")
         if kind == "calibrated":
-            console.print(f"  [dim]{planned.calibration_source}[/]")
+            console.print(f"  [dim]{escape(planned.calibration_source)}[/]")
         for figure in planned.figures:
             if figure.kind == kind:
                 unit = f" {figure.unit}" if figure.unit else ""
-                console.print(
-                    f"  {figure.name} = {_scalar(figure.value)}{unit}  [dim]{figure.source}[/]",
-                    soft_wrap=False,
-                )
+                shown = escape(f"{figure.name} = {_scalar(figure.value)}{unit}")
+                console.print(f"  {shown}  [dim]{escape(figure.source)}[/]")
 
 
 def _duration(seconds: float) -> str:
