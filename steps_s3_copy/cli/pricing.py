@@ -52,7 +52,9 @@ from steps_s3_copy import retries
 from steps_s3_copy.inbox import InboxLayout
 from steps_s3_copy.models import (
     MAX_COPY_OBJECT_BYTES,
+    MAX_PART_BYTES,
     MAX_PARTS,
+    MIN_PART_BYTES,
     CopyOptions,
     GiB,
     Lane,
@@ -140,7 +142,7 @@ class Prices:
     )
     inter_region_transfer_per_gb: float = _figure(
         0.02,
-        "USD per GB",
+        "USD per GB (GB: 2^30 bytes)",
         f"{S3_PRICING} (Data transfer OUT from S3 to another AWS Region): a copy from a "
         "source bucket in another region (allowCrossRegion)",
     )
@@ -148,35 +150,37 @@ class Prices:
         10.0, "USD per 1,000 restore requests", f"{S3_PRICING} (Glacier Flexible Retrieval)"
     )
     glacier_expedited_per_gb: float = _figure(
-        0.03, "USD per GB retrieved", f"{S3_PRICING} (Glacier Flexible Retrieval)"
+        0.03, "USD per GB retrieved (GB: 2^30 bytes)", f"{S3_PRICING} (Glacier Flexible Retrieval)"
     )
     glacier_standard_per_1000: float = _figure(
         0.05, "USD per 1,000 restore requests", f"{S3_PRICING} (Glacier Flexible Retrieval)"
     )
     glacier_standard_per_gb: float = _figure(
-        0.01, "USD per GB retrieved", f"{S3_PRICING} (Glacier Flexible Retrieval)"
+        0.01, "USD per GB retrieved (GB: 2^30 bytes)", f"{S3_PRICING} (Glacier Flexible Retrieval)"
     )
     glacier_bulk_per_1000: float = _figure(
         0.0, "USD per 1,000 restore requests", f"{S3_PRICING} (Glacier Flexible Retrieval: free)"
     )
     glacier_bulk_per_gb: float = _figure(
-        0.0, "USD per GB retrieved", f"{S3_PRICING} (Glacier Flexible Retrieval: free)"
+        0.0,
+        "USD per GB retrieved (GB: 2^30 bytes)",
+        f"{S3_PRICING} (Glacier Flexible Retrieval: free)",
     )
     deep_archive_standard_per_1000: float = _figure(
         0.10, "USD per 1,000 restore requests", f"{S3_PRICING} (Glacier Deep Archive)"
     )
     deep_archive_standard_per_gb: float = _figure(
-        0.02, "USD per GB retrieved", f"{S3_PRICING} (Glacier Deep Archive)"
+        0.02, "USD per GB retrieved (GB: 2^30 bytes)", f"{S3_PRICING} (Glacier Deep Archive)"
     )
     deep_archive_bulk_per_1000: float = _figure(
         0.025, "USD per 1,000 restore requests", f"{S3_PRICING} (Glacier Deep Archive)"
     )
     deep_archive_bulk_per_gb: float = _figure(
-        0.0025, "USD per GB retrieved", f"{S3_PRICING} (Glacier Deep Archive)"
+        0.0025, "USD per GB retrieved (GB: 2^30 bytes)", f"{S3_PRICING} (Glacier Deep Archive)"
     )
     intelligent_tiering_restore_per_gb: float = _figure(
         0.0,
-        "USD per GB retrieved",
+        "USD per GB retrieved (GB: 2^30 bytes)",
         f"{RESTORE_OPTIONS} (Standard and Bulk retrievals from Intelligent-Tiering's archive "
         "tiers are free)",
     )
@@ -725,11 +729,14 @@ class Estimate:
 
 
 def part_count(size: int, options: CopyOptions) -> int:
-    """Parts of a multipart copy of a single-part source of ``size`` bytes."""
-    part_size = options.part_size
-    if size > part_size * MAX_PARTS:
-        part_size = math.ceil(size / MAX_PARTS)
-    return max(1, math.ceil(size / part_size))
+    """Parts of a multipart copy of a single-part source of ``size`` bytes: the engine's
+    own part plan (``partSize``, doubled until 10,000 parts fit)."""
+    if size <= 0:
+        return 1
+    part = max(options.part_size, MIN_PART_BYTES)
+    while (size + part - 1) // part > MAX_PARTS:
+        part *= 2
+    return math.ceil(size / min(part, MAX_PART_BYTES))
 
 
 def is_multipart(obj: PlannedObject, options: CopyOptions) -> bool:

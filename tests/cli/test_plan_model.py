@@ -18,10 +18,11 @@ from steps_s3_copy.cli.exit_codes import ExitCode
 from steps_s3_copy.cli.planner import plan_files
 from steps_s3_copy.inbox import InboxLayout
 from steps_s3_copy.manifest import ManifestRow
-from steps_s3_copy.models import GiB, Lane, MiB, TiB
+from steps_s3_copy.models import CopyOptions, GiB, Lane, MiB, TiB
 from steps_s3_copy.prepare import PrepareSettings
 from steps_s3_copy.sidecar import Sidecar
 from steps_s3_copy.workarea import WorkArea
+from steps_s3_copy.worker.evidence import plan_parts
 from tests.conftest import client
 from tests.core.conftest import run_prepare
 
@@ -371,3 +372,11 @@ def test_plan_makes_the_batches_prepare_makes(moto_server: str) -> None:
     # the Lambda lane's batches are sized by count, bytes and time, never above 2,000
     assert max(b.objects for b in index if b.lane is Lane.LAMBDA) <= 2000
     assert math.isclose(est.objects, len(sizes))
+
+
+@pytest.mark.parametrize(
+    "size", [1, 5 * MiB, 6 * GiB, 2 * TiB + 1, 5 * TiB - 7, 4096 * 10_000 * MiB // 7]
+)
+def test_part_counts_are_the_engines(size: int) -> None:
+    options = CopyOptions()
+    assert pricing.part_count(size, options) == len(plan_parts(size, options.part_size))
