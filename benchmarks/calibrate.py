@@ -1,6 +1,6 @@
 """Calibrate ``s3copy plan``: the CPU the pipeline's steps spend, measured on a real run.
 
-    python -m benchmarks calibrate [--objects 10000] [--prepare-rows 200000]
+    python -m benchmarks calibrate [--objects 10000] [--prepare-rows 200000] [--repeats 3]
                                    [--server auto|localstack|moto] [--out PATH]
 
 Against one local S3 server (LocalStack, else moto; see ``benchmarks/_servers.py``) this
@@ -15,9 +15,9 @@ process):
   its plan range, its results), the median of five;
 - **the engine**: every batch of a run of ``--objects`` objects of 4 KiB (a ``prefix/*``
   row: the plan has each source's size and ETag) through ``copy_batch.run``, CPU per
-  copied object less the batch's fixed CPU; then again (all present) and again from a
-  manifest with sizes (no ETag in the plan: a HeadObject of each source first), whose
-  difference is the CPU of that HeadObject;
+  copied object less the batch's fixed CPU (the median of ``--repeats`` copies); then
+  again (all present) and again from a manifest with sizes (no ETag in the plan: a
+  HeadObject of each source first), whose difference is the CPU of that HeadObject;
 - **Summarise** and **Finish** of that run, CPU per row.
 
 The figures go to ``steps_s3_copy/cli/calibration.json`` (what ``s3copy plan`` reads by
@@ -79,7 +79,12 @@ def execution() -> dict[str, str]:
 
 
 def run_prepare(
-    clients: StepClients, settings: PrepareSettings, manifest_key: str, *, dry_run: bool
+    clients: StepClients,
+    settings: PrepareSettings,
+    manifest_key: str,
+    *,
+    dry_run: bool,
+    prefix: str = "",
 ) -> dict[str, Any]:
     payload = PreparePayload.model_validate(
         {
@@ -87,6 +92,7 @@ def run_prepare(
                 "sourceFilesCsvBucket": INBOX,
                 "sourceFilesCsvKey": manifest_key,
                 "destinationBucket": DEST,
+                "destinationPrefix": prefix,
                 "dryRun": dry_run,
             },
             "execution": execution(),
@@ -107,6 +113,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks calibrate")
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--prepare-rows", type=int, default=200_000)
+    parser.add_argument("--repeats", type=int, default=3, help="copies measured (median)")
     parser.add_argument("--server", choices=("auto", "localstack", "moto"), default="auto")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
@@ -122,7 +129,7 @@ def main() -> int:
     with s3_server(args.server) as started:
         endpoint = started.server.url
         print(f"server: {started.label} at {endpoint}", flush=True)
-        figures, notes = calibrate(endpoint, args.objects, args.prepare_rows)
+        figures, notes = calibrate(endpoint, args.objects, args.prepare_rows, args.repeats)
         label = started.label
     document = {
         "measured": {
@@ -154,7 +161,9 @@ def _commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
-def calibrate(endpoint: str, objects: int, prepare_rows: int) -> tuple[dict[str, Any], list[str]]:
+def calibrate(
+    endpoint: str, objects: int, prepare_rows: int, repeats: int
+) -> tuple[dict[str, Any], list[str]]:
     session = boto3.session.Session(region_name=REGION)
     clients = StepClients(session, endpoint)
     s3 = clients.s3
@@ -182,12 +191,6 @@ def calibrate(endpoint: str, objects: int, prepare_rows: int) -> tuple[dict[str,
     # the run the other figures come from: a prefix row, so that Prepare lists the
     # sources and the plan carries each one's size and ETag (no HeadObject before a copy)
     s3.put_object(Bucket=INBOX, Key="jobs/run.csv", Body=f"bucket,key\n{SOURCE},data/*\n".encode())
-    prepared = run_prepare(clients, settings, "jobs/run.csv", dry_run=False)
-    location = RunLocation.model_validate(prepared["work"])
-    area = WorkArea(s3, location)
-    refs = area.read_index()
-    assert {ref.lane for ref in refs} == {Lane.LAMBDA}, refs
-    print(f"planned {len(refs)} batches for {objects} objects", flush=True)
 
     def copy_all(location: RunLocation, refs: list[BatchRef]) -> None:
         for ref in refs:
@@ -196,12 +199,30 @@ def calibrate(endpoint: str, objects: int, prepare_rows: int) -> tuple[dict[str,
             )
             assert outcome.failed == 0, outcome
 
-    _, copy_cpu, copy_wall = measured(lambda: copy_all(location, refs))
+    # the copy, ``repeats`` times into fresh destination prefixes: the median, since a
+    # loaded machine moves CPU figures too
+    copies: list[tuple[float, float]] = []
+    for rep in range(repeats):
+        prepared = run_prepare(
+            clients, settings, "jobs/run.csv", dry_run=False, prefix=f"rep{rep}/"
+        )
+        location = RunLocation.model_validate(prepared["work"])
+        refs = WorkArea(s3, location).read_index()
+        assert {ref.lane for ref in refs} == {Lane.LAMBDA}, refs
+        _, cpu, wall = measured(lambda: copy_all(location, refs))  # noqa: B023 - called now
+        copies.append((cpu, wall))
+        print(f"copy {rep + 1}/{repeats}: {cpu:.2f} CPU s, {wall:.2f} s wall", flush=True)
+    copy_cpu = statistics.median(cpu for cpu, _ in copies)
+    copy_wall = statistics.median(wall for _, wall in copies)
+    # the last run again, every object present
+    area = WorkArea(s3, location)
     _, skip_cpu, skip_wall = measured(lambda: copy_all(location, refs))
     # the same objects from a manifest with sizes (no ETag in the plan): every source is
     # HEAD-ed before its skip check, which finds it present
     s3.put_object(Bucket=INBOX, Key="jobs/sized.csv", Body=manifest(objects))
-    sized = run_prepare(clients, settings, "jobs/sized.csv", dry_run=False)
+    sized = run_prepare(
+        clients, settings, "jobs/sized.csv", dry_run=False, prefix=f"rep{repeats - 1}/"
+    )
     sized_location = RunLocation.model_validate(sized["work"])
     sized_refs = WorkArea(s3, sized_location).read_index()
     _, head_cpu, head_wall = measured(lambda: copy_all(sized_location, sized_refs))
@@ -231,7 +252,9 @@ def calibrate(endpoint: str, objects: int, prepare_rows: int) -> tuple[dict[str,
     head_per_object = max(0.0, head_per_object - skipped_per_object)
     notes.append(
         f"copy: {objects} objects in {len(refs)} batches, {copy_cpu:.2f} CPU s "
-        f"({copy_wall:.2f} s wall); re-run (all present) {skip_cpu:.2f} CPU s "
+        f"({copy_wall:.2f} s wall; median of {repeats}: "
+        f"{', '.join(f'{cpu:.2f}' for cpu, _ in copies)} CPU s); "
+        f"re-run (all present) {skip_cpu:.2f} CPU s "
         f"({skip_wall:.2f} s wall, {1000 * skipped_per_object:.3f} CPU ms per object); "
         f"re-run from a sized manifest (a HeadObject per source) {head_cpu:.2f} CPU s "
         f"({head_wall:.2f} s wall); a one-object batch {batch_cpu * 1000:.0f} CPU ms"
@@ -264,8 +287,8 @@ def calibrate(endpoint: str, objects: int, prepare_rows: int) -> tuple[dict[str,
         "engineCpuSecondsPerCopiedObject": figure(
             copied_per_object,
             f"copy_batch.run over the {len(refs)} batches of {objects} objects of 4 KiB "
-            "(planned from a listing: size and ETag known; destination empty), less each "
-            "batch's fixed CPU, per object",
+            "(planned from a listing: size and ETag known; destination empty; median of "
+            f"{repeats}), less each batch's fixed CPU, per object",
         ),
         "engineCpuSecondsPerSourceHead": figure(
             head_per_object,

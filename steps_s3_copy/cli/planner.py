@@ -359,6 +359,11 @@ def plan_files(
             f"{plan.archived_unrestorable} source(s) are archived and not restored: Prepare "
             'will refuse the job (SourceArchived) unless the sidecar asks for a "restore"'
         )
+    if sidecar.dry_run:
+        notes.append(
+            "the sidecar asks for a dry run, which copies nothing: this is the estimate of "
+            "the same job without dryRun"
+        )
     if sidecar.allow_cross_region and s3 is None:
         notes.append(
             "allowCrossRegion: every source is priced as if in another region (an upper "

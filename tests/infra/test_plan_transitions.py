@@ -62,7 +62,7 @@ def test_the_plans_transition_counts_are_the_definitions(synth: Synth) -> None:
 
 
 def test_the_plans_deployment_figures_are_the_constructs_defaults() -> None:
-    defaults = {f.name: f.default for f in fields(props.StepsS3CopyProps)}
+    defaults: dict[str, Any] = {f.name: f.default for f in fields(props.StepsS3CopyProps)}
     a = Assumptions()
     assert a.copy_lambda_memory_mib == defaults["lambda_memory_mib"]
     assert a.fargate_vcpu == defaults["task_cpu"] / 1024
