@@ -114,6 +114,21 @@ class Bench:
     workdir: Path
     env: dict[str, str] = field(default_factory=dict)
 
+    def env_for(self, tool: str) -> dict[str, str]:
+        """The tool's environment. ``s3copy`` runs as it ships: without awscrt, which
+        botocore imports whenever it is installed (0.1-0.2 s of CPU per process) and which
+        only this venv has (the bench extra, for benchmarks/engine_clients.py); the
+        runtime image and a plain ``pip install`` have none (``benchmarks/engine_run.py``
+        does the same for the engine alone)."""
+        if tool != "s3copy":
+            return self.env
+        blocker = self.workdir / "without-awscrt"
+        blocker.mkdir(exist_ok=True)
+        (blocker / "sitecustomize.py").write_text(
+            "import sys\nsys.modules['awscrt'] = None  # as shipped: no awscrt\n"
+        )
+        return {**self.env, "PYTHONPATH": str(blocker)}
+
     def command(self, tool: str, scenario: Scenario, round_: int) -> list[str]:
         """The argv of ``tool`` copying ``scenario``'s prefix in round ``round_``."""
         n = str(self.concurrency)
@@ -296,7 +311,9 @@ def run_one(
         server.wait_idle()
     server_cpu = server.cpu_seconds() if server is not None else 0.0
     load = os.getloadavg()[0]
-    wall, cpu, ok, tail = measure(bench.command(tool, scenario, round_), bench.env, timeout)
+    wall, cpu, ok, tail = measure(
+        bench.command(tool, scenario, round_), bench.env_for(tool), timeout
+    )
     server_cpu = (server.cpu_seconds() - server_cpu) if server is not None else 0.0
     bucket, prefix = f"pipe-{tool}", f"r{round_}/{scenario.prefix}"
     present = count(s3, bucket, prefix)
@@ -394,7 +411,7 @@ def profile(bench: Bench, scenario: Scenario, round_: int) -> str:
     """Where ``s3copy local``'s time goes: start-up (importing the command, in a fresh
     interpreter) and each step of its main thread (cProfile, in this process)."""
     importing = [sys.executable, "-c", "import steps_s3_copy.cli.local_run"]
-    wall, cpu, _, _ = measure(importing, bench.env, 120)
+    wall, cpu, _, _ = measure(importing, bench.env_for("s3copy"), 120)
     lines = [f"start-up: importing the local command {wall:.2f} s wall, {cpu:.2f} s CPU"]
     argv = bench.command("s3copy", scenario, round_)
     saved = dict(os.environ)
