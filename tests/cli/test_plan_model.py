@@ -13,7 +13,6 @@ import pytest
 from typer.testing import CliRunner
 
 from steps_s3_copy.cli import app, pricing
-from steps_s3_copy.cli.common import console
 from steps_s3_copy.cli.exit_codes import ExitCode
 from steps_s3_copy.cli.planner import plan_files
 from steps_s3_copy.inbox import InboxLayout
@@ -274,7 +273,7 @@ def test_a_hundred_tib_of_large_objects_meets_the_target(runner: CliRunner, tmp_
 
 
 def test_every_price_and_assumption_is_in_the_json_with_its_source(
-    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, tmp_path: Path
 ) -> None:
     body = plan_json(
         runner, tmp_path, "bucket,key,size\nsrc-bucket,k,10\n", {"destinationBucket": "dst-bucket"}
@@ -300,11 +299,11 @@ def test_every_price_and_assumption_is_in_the_json_with_its_source(
     assert body["calibration"]["batchCpuSeconds"]["value"] == 0.02
     assert body["calibration"]["batchCpuSeconds"]["source"].startswith("measured: by hand")
     # and on a terminal every figure is printed by name with its source
-    monkeypatch.setattr(console, "width", 1000)
     human = runner.invoke(
         app,
         ["plan", str(tmp_path / "job.csv"), str(tmp_path / "job.json"),
          "--calibration", str(tmp_path / "calibration.json")],
+        env={"COLUMNS": "1000"},
     )  # fmt: skip
     assert human.exit_code == 0, human.output
     for name, entry in printed.items():
