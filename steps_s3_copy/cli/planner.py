@@ -222,8 +222,8 @@ class _Plan:
         self.work = sizer.work
         self.objects: list[pricing.PlannedObject] = []
         self.archived_unrestorable = 0
-        self._folders: dict[tuple[str, str], int] = {}
-        #: identical objects (same size, folder, ...) share one PlannedObject
+        self._buckets: dict[str, int] = {}
+        #: identical objects (same size, bucket, ...) share one PlannedObject
         self._shared: dict[tuple[Any, ...], pricing.PlannedObject] = {}
         self._regions: dict[str, bool] = {}
         self.buckets: set[str] = set()
@@ -259,14 +259,13 @@ class _Plan:
     def _add(self, row: ManifestRow, source: _Source) -> None:
         sidecar = self.sidecar
         destination = _destination(sidecar, row, source.key)
-        folder_key = (sidecar.destination_bucket, destination[: destination.rfind("/") + 1])
-        folder = self._folders.setdefault(folder_key, len(self._folders))
+        bucket = self._buckets.setdefault(sidecar.destination_bucket, len(self._buckets))
         waiting = source.restore in ("needed", "ongoing")
         if waiting and sidecar.restore is None:
             self.archived_unrestorable += 1
         spec = (
             source.size,
-            folder,
+            bucket,
             _parts_in_etag(source.etag),
             source.storage_class if waiting else None,
             self.other_region(row.bucket),
@@ -341,7 +340,10 @@ def plan_files(
             f"{len(unsized)} row(s) have no size (rows {listed}{more}): add a size column, "
             "or pass --size-from-s3 or --assume-size BYTES"
         )
-    notes: list[str] = []
+    notes: list[str] = [
+        "per run only: the deployment's standing costs (its dashboard and alarms, the "
+        "inbox's stored plans and reports) are not included"
+    ]
     cutoff = _cutoff(sidecar, lane_cutoff, notes)
     payer = {"RequestPayer": "requester"} if sidecar.requester_pays else {}
     sizer = _Sizer(s3, payer, assumptions)

@@ -3,14 +3,16 @@
 ``s3copy plan`` hands :func:`estimate` the batches Prepare would make (the same
 :class:`~steps_s3_copy.planning.Planner`, lane limits and
 :class:`~steps_s3_copy.planning.CopyModel`), each object with its size and destination
-folder. The estimate counts what the steps really send and run:
+bucket. The estimate counts what the steps really send and run:
 
-- **per object** (the engine, ``worker/``): one CopyObject up to the multipart threshold;
-  a multipart copy is HeadObject of the source, GetObjectAttributes and a HeadObject per
-  part when the source is itself multipart, GetObjectTagging (tags copied),
+- **per object** (the engine, ``worker/``): one CopyObject up to the multipart threshold,
+  after a HeadObject of the source when the plan has no ETag for it (a size from the
+  manifest) or ``copyMetadata`` is off; a multipart copy is HeadObject of the source,
+  GetObjectAttributes and a HeadObject per part when the source is itself multipart,
+  GetObjectTagging (tags copied), ListMultipartUploads (an earlier attempt's leftovers),
   CreateMultipartUpload, N UploadPartCopy, CompleteMultipartUpload and a HeadObject to
-  verify; skip checks are one ListObjectsV2 page per 1,000 keys of a destination folder
-  in a batch (a lone key: a HeadObject);
+  verify; skip checks list a batch's sorted keys of one bucket, one request per 1,000 (a
+  lone key: a HeadObject);
 - **per batch** (``worker/copy_batch.py``): GetObject of ``run.json`` and of the batch's
   byte range of ``plan.jsonl``, PutObject of its results; one Lambda invocation or one
   Fargate task; the Map item's state transitions;
@@ -21,8 +23,8 @@ folder. The estimate counts what the steps really send and run:
   summary.json twice), Finish (the plan read back, a ListMultipartUploads), Notify (the
   marker, one SNS publish, the lock deleted);
 - **archived sources**: a RestoreObject each, the tier's retrieval price per GB, the
-  restored copy's storage for the restore's days, and Thaw's polling until the tier's
-  expected wait is over;
+  restored copy's storage for the restore's days, and the Thaw state's polls (a
+  HeadObject per object each time) until the tier's expected wait is over;
 - **time**: each batch's copy time is the CopyModel's estimate (what Prepare sized it
   with) or its CPU time on the lane's share of a vCPU, whichever is longer, plus its
   fixed requests; batches run ``maxConcurrency`` at a time (list scheduling in index
@@ -435,24 +437,25 @@ class Assumptions:
         kind="deployment",
     )
     transitions_per_lambda_batch: int = _figure(
-        3,
+        4,
         "transitions",
         f"{SFN_TRANSITIONS} (one per child execution the Distributed Map starts) + "
-        "infra/definition.py's Map item: Lane, CopyBatchLambda",
+        "infra/definition.py's Map item: Archived, Lane, CopyBatchLambda",
         kind="deployment",
     )
     transitions_per_fargate_batch: int = _figure(
-        4,
+        5,
         "transitions",
         f"{SFN_TRANSITIONS} (one per child execution) + infra/definition.py's Map item: "
-        "Lane, FargateSpot (a Parallel state), CopyBatchSpot",
+        "Archived, Lane, FargateSpot (a Parallel state), CopyBatchSpot",
         kind="deployment",
     )
     transitions_per_thaw_poll: int = _figure(
         1,
         "transitions",
-        "the Thaw state of a batch with archived sources, once per poll (steps_s3_copy/thaw.py, "
-        "retried as steps_s3_copy/retries.py RESTORE_WAIT says; the local runner runs it so)",
+        "infra/definition.py's Thaw state of a batch with archived sources, entered once per "
+        "poll (its Retry for the tier, steps_s3_copy/retries.py RESTORE_WAIT)",
+        kind="deployment",
     )
     retries_assumed: int = _figure(
         0,
@@ -546,8 +549,9 @@ class PlannedObject:
     """One object of the plan as the estimate needs it."""
 
     size: int
-    #: index of its destination (bucket, folder): the engine lists a folder per batch
-    folder: int
+    #: index of its destination bucket: the engine lists a batch's keys of one bucket in
+    #: sorted runs of 1,000 (worker/skip.py)
+    bucket: int
     #: parts of the source when it is itself multipart (its ETag's -N), else 0
     source_parts: int = 0
     #: its archive class when it waits for a restore (GLACIER, DEEP_ARCHIVE, ...)
@@ -595,6 +599,7 @@ class Requests:
     head_object_source_parts: int = 0
     get_object_attributes: int = 0
     get_object_tagging: int = 0
+    list_multipart_uploads: int = 0
     head_object_verify: int = 0
     list_objects_skip_check: int = 0
     head_object_skip_check: int = 0
@@ -622,6 +627,7 @@ class Requests:
             + self.create_multipart_upload
             + self.upload_part_copy
             + self.complete_multipart_upload
+            + self.list_multipart_uploads
             + self.list_objects_skip_check
             + self.batch_put_object
             + self.prepare_put_list
@@ -772,10 +778,12 @@ def _object_requests(
     obj: PlannedObject, options: CopyOptions, assumptions: Assumptions, est: Estimate
 ) -> None:
     req = est.requests
-    if not obj.etag_known or obj.source_parts or obj.size > options.multipart_threshold:
-        # the source's size, ETag (and, for a multipart copy, its headers) from HeadObject
+    multipart = is_multipart(obj, options)
+    if not obj.etag_known or multipart or not options.copy_metadata:
+        # the source's size and ETag when the plan has none; its headers for a multipart
+        # copy or to restate them without the user metadata (copyMetadata off)
         req.head_object_source += 1
-    if not is_multipart(obj, options):
+    if not multipart:
         # CopyObject copies metadata and tags itself and answers with the new ETag,
         # which verifies it: no further request
         req.copy_object += 1
@@ -791,6 +799,8 @@ def _object_requests(
             req.head_object_source_parts += parts
     if options.copy_tags:
         req.get_object_tagging += 1
+    # the destination key's incomplete uploads left by an earlier attempt, aborted first
+    req.list_multipart_uploads += 1
     req.create_multipart_upload += 1
     req.upload_part_copy += parts
     req.complete_multipart_upload += 1
@@ -800,15 +810,16 @@ def _object_requests(
 
 
 def _skip_check_requests(batch: PlannedBatch, options: CopyOptions, est: Estimate) -> int:
-    """The batch's destination listings (a page per 1,000 keys of a folder; a lone key is
-    HEAD-ed); the listing pages, for the batch's time."""
+    """The batch's destination listings (its keys of one bucket sorted and listed in runs
+    of 1,000, a request each; a lone key is HEAD-ed); the listing pages, for the batch's
+    time."""
     if options.overwrite.value == "always":
         return 0
-    folders: dict[int, int] = {}
+    buckets: dict[int, int] = {}
     for obj in batch.objects:
-        folders[obj.folder] = folders.get(obj.folder, 0) + 1
+        buckets[obj.bucket] = buckets.get(obj.bucket, 0) + 1
     pages = 0
-    for keys in folders.values():
+    for keys in buckets.values():
         if keys >= 2:
             pages += math.ceil(keys / 1000)
         else:
@@ -887,7 +898,8 @@ def _count_batch(
 
 def _map_concurrency(est: Estimate, max_concurrency: int, a: Assumptions) -> int:
     """The Map's concurrency as Prepare sets it (the reserved concurrency at most)."""
-    if est.batches["lambda"] and max_concurrency > a.copy_reserved_concurrency:
+    uses_function = est.batches["lambda"] or est.archived_objects  # Thaw is CopyBatch
+    if uses_function and max_concurrency > a.copy_reserved_concurrency:
         est.warnings.append(
             f"maxConcurrency {max_concurrency} lowered to {a.copy_reserved_concurrency}: the "
             "CopyBatch function's reserved concurrency (Prepare does the same)"
@@ -909,6 +921,7 @@ def _map_time(est: Estimate, run: _Copy, concurrency: int, a: Assumptions) -> fl
     timing.copy_batches = makespan(durations, concurrency)
     # S3's request rates per prefix bound the Map from below: writes at the destination,
     # reads at the source (each copy reads its source) and the destination's listings
+    # (counted with the reads)
     writes = (
         req.copy_object
         + req.create_multipart_upload
@@ -922,6 +935,7 @@ def _map_time(est: Estimate, run: _Copy, concurrency: int, a: Assumptions) -> fl
         + req.head_object_source_parts
         + req.get_object_attributes
         + req.get_object_tagging
+        + req.list_multipart_uploads
         + req.head_object_verify
         + req.head_object_skip_check
         + req.list_objects_skip_check

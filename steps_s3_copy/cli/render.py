@@ -188,6 +188,7 @@ _PLAN_REQUESTS = (
     ("HeadObject (source parts)", "head_object_source_parts", "GET"),
     ("GetObjectAttributes (source parts)", "get_object_attributes", "GET"),
     ("GetObjectTagging (multipart source)", "get_object_tagging", "GET"),
+    ("ListMultipartUploads (multipart: leftovers)", "list_multipart_uploads", "PUT"),
     ("HeadObject (verify multipart)", "head_object_verify", "GET"),
     ("ListObjectsV2 (skip checks)", "list_objects_skip_check", "PUT"),
     ("HeadObject (skip check, lone key)", "head_object_skip_check", "GET"),

@@ -49,13 +49,19 @@ def test_the_plans_transition_counts_are_the_definitions(synth: Synth) -> None:
     ]
     assert assumptions.transitions_per_run == len(run_path)
     processor = definition["States"]["Copy"]["ItemProcessor"]
-    lane = processor["StartAt"]
-    choices = processor["States"][lane]["Choices"]
+    item_states = processor["States"]
+    choices = item_states["Lane"]["Choices"]
     fargate_first = next(c["Next"] for c in choices if c.get("StringEquals") == Lane.FARGATE.value)
-    lambda_item = _path(processor["States"], lane, {})
-    fargate_item = _path(processor["States"], lane, {lane: fargate_first})
-    assert lambda_item == ["Lane", "CopyBatchLambda"]
-    assert fargate_item == ["Lane", "FargateSpot", "CopyBatchSpot"]
+    start = processor["StartAt"]
+    lambda_item = _path(item_states, start, {})
+    fargate_item = _path(item_states, start, {"Lane": fargate_first})
+    archived_choice = item_states[start]["Choices"][0]["Next"]
+    archived_item = _path(item_states, start, {start: archived_choice})
+    assert lambda_item == ["Archived", "Lane", "CopyBatchLambda"]
+    assert fargate_item == ["Archived", "Lane", "FargateSpot", "CopyBatchSpot"]
+    # a batch with archived sources goes through Thaw once more per poll (its Retry)
+    assert archived_item == ["Archived", "Thaw", "Lane", "CopyBatchLambda"]
+    assert assumptions.transitions_per_thaw_poll == 1
     # each child execution the Distributed Map starts is one more transition
     assert assumptions.transitions_per_lambda_batch == 1 + len(lambda_item)
     assert assumptions.transitions_per_fargate_batch == 1 + len(fargate_item)
