@@ -68,6 +68,7 @@ def __getattr__(name: str) -> Tracer:
         return _tracer()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 #: CloudWatch dimension values: 1 to 1,024 ASCII characters, no control characters
 #: (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_Dimension.html)
 MAX_DIMENSION_VALUE = 1024
