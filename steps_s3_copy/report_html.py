@@ -434,8 +434,50 @@ class _Page:
             rows.append(("report.csv", f'<code data-stat="reportUri">{esc(n.report_uri)}</code>'))
         if n.summary_uri:
             rows.append(("summary.json", f"<code>{esc(n.summary_uri)}</code>"))
+        rows += self._receipt_rows()
+        if n.objects_restored:
+            wait = n.restore_wait_seconds or 0.0
+            rows.append(
+                (
+                    "restored",
+                    f'<span data-stat="objectsRestored">{count(n.objects_restored)}</span> '
+                    "archived objects; the restores took "
+                    f'<span data-stat="restoreWaitSeconds" data-value="{wait}">'
+                    f"{esc(duration(wait))}</span> (the first asked to the last done)",
+                )
+            )
         body = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
         return f'<section id="run"><h2>The run</h2><dl>{body}</dl></section>'
+
+    def _receipt_rows(self) -> list[tuple[str, str]]:
+        receipt = self.notice.receipt
+        if receipt is None:
+            return []
+        rows = [
+            (
+                "receipt",
+                f"<code>{esc(receipt.uri)}</code> · "
+                f'<span data-stat="receipt.objects">{count(receipt.objects)}</span> objects',
+            ),
+            ("receipt SHA-256", f'<code data-stat="receipt.sha256">{esc(receipt.sha256)}</code>'),
+        ]
+        if receipt.signature is not None:
+            signature = receipt.signature
+            rows.append(
+                (
+                    "signed",
+                    f"{esc(signature.signing_algorithm)} with <code>{esc(signature.key_id)}</code>",
+                )
+            )
+        if self.notice.delivery_uri:
+            rows.append(
+                (
+                    "delivered to",
+                    f"<code>{esc(self.notice.delivery_uri)}</code> at the end of the run "
+                    "(the receipt last)",
+                )
+            )
+        return rows
 
     def by_status(self) -> str:
         s = self.stats

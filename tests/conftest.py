@@ -203,3 +203,13 @@ def restoring_endpoint(moto_server: str) -> Iterator[RestoringEndpoint]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def kms_digest() -> Iterator[None]:
+    """moto's KMS signing a ``MessageType=DIGEST`` message as AWS does (a patch of moto,
+    tests/infra/moto_patches.py, with its own test)."""
+    from tests.infra.moto_patches import kms_digest_signing  # noqa: PLC0415 - moto internals
+
+    with kms_digest_signing():
+        yield
