@@ -136,7 +136,8 @@ def _signature_file(location: str, s3: object) -> bytes:
 
 
 def _print_difference(difference: Difference) -> None:
-    console.print(f"[red]DIFFERS[/] {escape(difference.text())}")
+    # one line per difference, however long (grep-able: never wrapped at the terminal's width)
+    console.print(f"[red]DIFFERS[/] {escape(difference.text())}", soft_wrap=True)
 
 
 def _print_summary(summary: Summary) -> None:

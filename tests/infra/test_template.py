@@ -22,6 +22,7 @@ from steps_s3_copy.infra.compute import (
     PREPARE_HANDLER,
     SUMMARISE_HANDLER,
 )
+from steps_s3_copy.receipt import DELIVERED_REPORTS, RECEIPT_NAME, SIGNATURE_NAME
 from tests.infra.conftest import DESTINATION_BUCKET, KMS_KEY, NAMED, SOURCE_BUCKET, SUBMITTER
 from tests.infra.helpers import ACCOUNT, REGION, Synth, all_states, definition_of, named_buckets
 
@@ -857,14 +858,16 @@ def _permits(statements: list[dict[str, Any]], action: str, arn: str, *, account
 def test_the_writer_may_deliver_the_reports_into_the_destination(
     synth: Synth, synth_scoped: Synth
 ) -> None:
-    """Finish copies report.csv, report.html and receipt.jsonl (CopyObject) from the inbox's
-    reports/ to <destinationPrefix>.steps-s3-copy/runs/... in the destination: GetObject on
+    """Finish copies report.csv, report.html, receipt.sig.json and receipt.jsonl (CopyObject)
+    from the inbox's reports/ to <destinationPrefix>.steps-s3-copy/runs/... in the
+    destination (steps_s3_copy.receipt.DELIVERED_REPORTS, then the signature and the
+    receipt): GetObject on
     the source, PutObject on the target. What the checker reads from the policies it is
     given is checked first (it must be able to say no)."""
     inbox = _inbox(synth)
     statements = _role_statements(synth, "Writer")
     run = "job/2024-06-01T00-00-00Z"
-    for name in ("report.csv", "report.html", "receipt.jsonl"):
+    for name in (*DELIVERED_REPORTS, SIGNATURE_NAME, RECEIPT_NAME):
         source = f"{inbox}/reports/{run}/{name}"
         target = f"{_bucket(DESTINATION_BUCKET)[0]}/copied/.steps-s3-copy/runs/{run}/{name}"
         assert _permits(statements, "s3:GetObject", source, account=ACCOUNT)
