@@ -18,7 +18,9 @@ Lines, one JSON object per line, each with ``"v": 1`` (the schema's version) and
 
   ``etag`` without quotes, ``checksum`` as ``<ALGORITHM>:<base64>`` (a composite checksum
   keeps its ``-<parts>``); a value the copy did not learn is ``null`` (a skip decided from
-  a listing has no destination version id or checksum);
+  a listing has no destination version id or checksum); an archived source restored for
+  the run adds ``"restored": {"requestedAt", "readyAt"}`` (when RestoreObject was first
+  asked, when the restore was first seen done);
 - the last line, ``"type": "end"``: ``objects`` (object lines above it), ``copied``,
   ``skipped``, ``failed`` (FAILED objects are not in the receipt: the report lists them)
   and the run's ``status``. A receipt without it was cut short.
@@ -102,10 +104,12 @@ def _side(uri: str, version_id: Any, size: Any, etag: Any, checksum: Any) -> dic
     }
 
 
-def object_line(result: dict[str, Any]) -> dict[str, Any]:
-    """The receipt line of one result (a decoded line of ``results/<batchId>.jsonl``)."""
+def object_line(result: dict[str, Any], restored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The receipt line of one result (a decoded line of ``results/<batchId>.jsonl``);
+    ``restored``: its source's restore (``requestedAt``, ``readyAt``) when the source was
+    archived and restored for the run."""
     get = result.get
-    return {
+    line = {
         "v": RECEIPT_VERSION,
         "type": "object",
         "status": result["status"],
@@ -124,6 +128,12 @@ def object_line(result: dict[str, Any]) -> dict[str, Any]:
             get("destinationChecksum"),
         ),
     }
+    if restored and restored.get("readyAt"):
+        line["restored"] = {
+            "requestedAt": restored.get("requestedAt"),
+            "readyAt": restored["readyAt"],
+        }
+    return line
 
 
 def _encode(line: dict[str, Any]) -> bytes:
@@ -155,11 +165,12 @@ class ReceiptWriter:
             self.raw.write(data)
             self._buffer.clear()
 
-    def add(self, result: dict[str, Any]) -> bool:
-        """Add one result's line if it is COPIED or SKIPPED; whether it was added."""
+    def add(self, result: dict[str, Any], restored: dict[str, Any] | None = None) -> bool:
+        """Add one result's line if it is COPIED or SKIPPED (with its source's restore, when
+        it was restored); whether it was added."""
         if result.get("status") not in RECEIPT_STATUSES:
             return False
-        self._emit(object_line(result))
+        self._emit(object_line(result, restored))
         self.objects += 1
         return True
 

@@ -441,7 +441,8 @@ class _Page:
                 (
                     "restored",
                     f'<span data-stat="objectsRestored">{count(n.objects_restored)}</span> '
-                    "archived objects; the restores took "
+                    "archived objects (each marked <code>restored</code> in its receipt "
+                    "line); the restores took "
                     f'<span data-stat="restoreWaitSeconds" data-value="{wait}">'
                     f"{esc(duration(wait))}</span> (the first asked to the last done)",
                 )

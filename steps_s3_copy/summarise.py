@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -161,14 +161,18 @@ def fast_reader(
     return read
 
 
+_T = TypeVar("_T")
+
+
 def _windowed(
     pool: ThreadPoolExecutor,
     batches: list[BatchRef],
-    fetch: Callable[[BatchRef], bytes | None],
+    fetch: Callable[[BatchRef], _T],
     window: int,
-) -> Iterator[tuple[BatchRef, bytes | None]]:
-    """(batch, results) in index order, fetching up to ``window`` batches ahead."""
-    queue: deque[tuple[BatchRef, Future[bytes | None]]] = deque()
+) -> Iterator[tuple[BatchRef, _T]]:
+    """(batch, what ``fetch`` gave for it) in index order, fetching up to ``window``
+    batches ahead."""
+    queue: deque[tuple[BatchRef, Future[_T]]] = deque()
     position = 0
     while position < len(batches) or queue:
         while position < len(batches) and len(queue) < window:
@@ -218,7 +222,7 @@ def summarise(
     receipt: ReceiptInfo | None = None
     delivery_uri: str | None = None
     problems: list[dict[str, Any]] = []
-    restored = _Restores()
+    restored = _RestoreTally()
     finished = now or datetime.now(UTC)
     if not prepared.dry_run:
         area = WorkArea(s3, work)
@@ -244,6 +248,7 @@ def summarise(
             stats=stats,
             batches=batches,
             receipt=(receipt_uri, header),
+            restores=restored,
         )
         report_uri = str(report_csv)
         html_uri = str(report.join("report.html"))
@@ -254,7 +259,6 @@ def summarise(
             receipt, problem = _signed(s3, kms, receipt, report, prepared.receipt_signing_key_id)
             problems += problem
         delivery_uri = prepared.delivery_uri
-        restored = _restores(area, batches)
     started_at, duration = _duration(execution, finished)
     counts, sizes = tally.models()
     notice = Notice(
@@ -279,7 +283,7 @@ def summarise(
         receipt=receipt,
         delivery_uri=delivery_uri,
         objects_restored=restored.objects,
-        restore_wait_seconds=restored.wait_seconds,
+        restore_wait_seconds=restored.wait_seconds(),
     )
     if html_uri:
         write_report_html(s3, html_uri, notice, stats)
@@ -317,32 +321,30 @@ def _signed(
     return signed, []
 
 
-@dataclass(frozen=True, slots=True)
-class _Restores:
+@dataclass(slots=True)
+class _RestoreTally:
+    """Archived sources restored for the run (seen done by Thaw) and the time from the
+    first restore asked for to the last seen done, gathered from each archived batch's
+    ``restores/<batchId>.json`` on the report's pass."""
+
     objects: int = 0
-    wait_seconds: float | None = None
-
-
-def _restores(area: WorkArea, batches: list[BatchRef]) -> _Restores:
-    """Archived sources restored for the run (seen done by Thaw), and the time from the
-    first restore asked for to the last seen done, from ``restores/<batchId>.json``."""
     first: datetime | None = None
     last: datetime | None = None
-    objects = 0
-    for batch in batches:
-        if not batch.archived:
-            continue
-        for entry in area.read_restores(batch.batch_id).values():
+
+    def add(self, record: dict[str, dict[str, str]]) -> None:
+        for entry in record.values():
             ready = _stamp(entry.get("readyAt"))
             if ready is None:
                 continue
-            objects += 1
+            self.objects += 1
             asked = _stamp(entry.get("requestedAt")) or ready
-            first = asked if first is None else min(first, asked)
-            last = ready if last is None else max(last, ready)
-    if first is None or last is None:
-        return _Restores(objects)
-    return _Restores(objects, round(max((last - first).total_seconds(), 0.0), 3))
+            self.first = asked if self.first is None else min(self.first, asked)
+            self.last = ready if self.last is None else max(self.last, ready)
+
+    def wait_seconds(self) -> float | None:
+        if self.first is None or self.last is None:
+            return None
+        return round(max((self.last - self.first).total_seconds(), 0.0), 3)
 
 
 def _stamp(value: Any) -> datetime | None:
@@ -376,9 +378,12 @@ def _write_report(
     stats: ReportStats | None = None,
     batches: list[BatchRef] | None = None,
     receipt: tuple[S3Uri, dict[str, Any]] | None = None,
+    restores: _RestoreTally | None = None,
 ) -> _Written:
     """report.csv (and, given ``receipt`` = its location and header, receipt.jsonl) in
-    one pass over the results, in the index's order."""
+    one pass over the results, in the index's order; given ``restores``, the archived
+    batches' restore records are read on the same pass (counted there, and each restored
+    object's restore in its receipt line)."""
     area = WorkArea(s3, work)
     if batches is None:
         batches = area.read_index()
@@ -399,10 +404,18 @@ def _write_report(
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(REPORT_COLUMNS)
 
-        def fetch(batch: BatchRef) -> bytes | None:
-            return reader(work.bucket, work.results_key(batch.batch_id))
+        tally_restores = restores if restores is not None else _RestoreTally()
 
-        for batch, body in _windowed(pool, batches, fetch, concurrency * 4):
+        def fetch(batch: BatchRef) -> tuple[bytes | None, dict[str, dict[str, str]]]:
+            record = (
+                area.read_restores(batch.batch_id)
+                if restores is not None and batch.archived
+                else {}
+            )
+            return reader(work.bucket, work.results_key(batch.batch_id)), record
+
+        for batch, (body, record) in _windowed(pool, batches, fetch, concurrency * 4):
+            tally_restores.add(record)  # {} unless restores are asked for
             seen: dict[str, dict[str, Any]] = {}
             if body:
                 for line in body.split(b"\n"):  # bytes: only \n ends a line
@@ -416,7 +429,10 @@ def _write_report(
                 if stats is not None:
                     stats.add_result(result, batch.lane)
                 if evidence is not None:
-                    evidence.add(result)
+                    restored = (
+                        record.get(S3Uri.parse(result["destination"]).key) if record else None
+                    )
+                    evidence.add(result, restored)
                 writer.writerow(
                     (
                         result["source"],

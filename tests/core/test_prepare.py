@@ -82,8 +82,15 @@ def test_payload_shape_is_camel_case(world: World) -> None:
         "laneCutoffBytes",
         "notes",
         "archived",
+        "destination",
+        "receiptSigningKeyId",
+        "deliveryUri",
     }
     assert payload["archived"] is None
+    # what Summarise and Finish need for the receipt and its delivery (issue 12)
+    assert payload["destination"] == f"s3://{DEST}/"
+    assert payload["receiptSigningKeyId"] is None
+    assert payload["deliveryUri"] == f"s3://{DEST}/.steps-s3-copy/runs/j/r/"
     assert payload["laneCutoffBytes"] == 1024**3
     assert payload["notes"] == []
     # who wrote the sidecar: the event's detail.requester (tests/events/)

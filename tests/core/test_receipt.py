@@ -463,6 +463,17 @@ def test_the_notice_and_the_report_say_how_many_were_restored_and_how_long_it_to
     page = world.text(INBOX, "reports/team/rcpt/r1/report.html")
     assert 'data-stat="objectsRestored">1<' in page
     assert 'data-stat="restoreWaitSeconds" data-value="10800.0"' in page
+    # which: the restored object's receipt line says when it was asked for and seen done
+    assert notice.receipt is not None
+    _, *objects, _ = _lines(_bytes(world, notice.receipt.uri))
+    restored = {o["source"]["key"]: o.get("restored") for o in objects}
+    assert restored == {
+        "cold/a.bam": {
+            "requestedAt": asked.isoformat(),
+            "readyAt": (asked + timedelta(hours=3)).isoformat(),
+        },
+        "warm.txt": None,
+    }
 
 
 def test_a_run_without_archived_sources_restored_none(world: World) -> None:
