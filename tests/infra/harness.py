@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from steps_s3_copy.local.pipeline import distinct_writes
+from steps_s3_copy.receipt import DELIVERY_DIR
 from tests.conftest import client, read_body
 from tests.infra.helpers import definition_of, resolve
 
@@ -264,6 +265,15 @@ class Deployment:
         )
 
     def objects(self, bucket: str) -> dict[str, bytes]:
+        """Every object of ``bucket`` but the runs' delivered reports and receipts
+        (``<destinationPrefix>.steps-s3-copy/runs/``: :meth:`delivered`)."""
+        return {k: v for k, v in self._all(bucket).items() if DELIVERY_DIR not in k}
+
+    def delivered(self, bucket: str) -> dict[str, bytes]:
+        """The runs' report files and receipts Finish delivered into ``bucket``."""
+        return {k: v for k, v in self._all(bucket).items() if DELIVERY_DIR in k}
+
+    def _all(self, bucket: str) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
         paginator = self.s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket):

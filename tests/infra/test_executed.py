@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import hashlib
 import importlib
 import io
 import json
@@ -148,6 +149,19 @@ def test_a_sidecar_in_the_inbox_copies_everything_on_both_lanes(deployment: Depl
 
     # exactly the right objects, byte for byte
     assert deployment.objects(DESTINATION) == {f"copied/{k}": v for k, v in objects.items()}
+    # ... and, once the run had ended, its report and receipt (issue 12), as the notice says
+    folder = f"copied/.steps-s3-copy/runs/happy/{notice['runId']}/"
+    assert notice["deliveryUri"] == f"s3://{DESTINATION}/{folder}"
+    assert notice["delivered"] is True
+    delivered = deployment.delivered(DESTINATION)
+    assert sorted(delivered) == [
+        f"{folder}{name}" for name in ("receipt.jsonl", "report.csv", "report.html")
+    ]
+    receipt = delivered[f"{folder}receipt.jsonl"]
+    assert hashlib.sha256(receipt).hexdigest() == notice["receipt"]["sha256"]
+    lines = [json.loads(line) for line in receipt.splitlines()]
+    assert {o["destination"]["key"] for o in lines[1:-1]} == {f"copied/{k}" for k in objects}
+    assert lines[-1]["objects"] == len(objects)
 
     # both lanes ran: the large object in the container on Fargate Spot, the rest in Lambda
     (task,) = recorder.task_runs
