@@ -234,3 +234,38 @@ def test_a_signed_receipt_verifies_and_a_signature_of_another_receipt_does_not(
     assert _uris(found) == [("receipt", None, "signature")]
     assert found["summary"]["signature"] == "invalid"
     assert "not the one that was signed" in found["differences"][0]["detail"]
+
+
+def test_recorded_versions_checks_the_copies_a_versioned_destination_still_keeps(
+    runner: CliRunner, moto_server: str
+) -> None:
+    s3 = client("s3", moto_server)
+    demo.seed(s3)
+    s3.put_bucket_versioning(
+        Bucket=demo.DESTINATION_BUCKET, VersioningConfiguration={"Status": "Enabled"}
+    )
+    args = ["local", str(EXAMPLES / "example.csv"), str(EXAMPLES / "example.json")]
+    result = runner.invoke(app, [*args, "--endpoint-url", moto_server, "--json"])
+    assert result.exit_code == 0, result.output
+    receipt = f"{json.loads(result.stdout)['deliveryUri']}receipt.jsonl"
+    s3.put_object(Bucket=demo.DESTINATION_BUCKET, Key=OVERWRITTEN, Body=b"newer")
+
+    # as it is now: the object differs, its version too
+    code, found = _verify(runner, moto_server, receipt, "--destination-only")
+    assert code == ExitCode.FAILED
+    uri = f"s3://{demo.DESTINATION_BUCKET}/{OVERWRITTEN}"
+    assert {(side, named) for side, named, _ in _uris(found)} == {("destination", uri)}
+    assert {"size", "etag", "version"} <= {what for _, _, what in _uris(found)}
+    # the versions the receipt recorded are all still there, unchanged
+    code, found = _verify(runner, moto_server, receipt, "--destination-only", "--recorded-versions")
+    assert code == ExitCode.OK, found
+    assert found["summary"]["matched"] == 12
+
+    # unsigned: fine, unless a signature is required
+    assert found["summary"]["signature"] == "absent"
+    code, found = _verify(
+        runner, moto_server, receipt, "--recorded-versions", "--require-signature"
+    )
+    assert code == ExitCode.FAILED
+    assert _uris(found) == [("receipt", None, "signature")]
+    assert found["differences"][0]["detail"] == "no signature was found"
