@@ -471,11 +471,12 @@ class _Page:
                 )
             )
         if self.notice.delivery_uri:
+            # written before Finish delivers: whether it arrived is the notice's "delivered"
             rows.append(
                 (
-                    "delivered to",
-                    f"<code>{esc(self.notice.delivery_uri)}</code> at the end of the run "
-                    "(the receipt last)",
+                    "delivery",
+                    f"<code>{esc(self.notice.delivery_uri)}</code>, once the run has ended "
+                    "(the receipt last; the notice says whether it arrived)",
                 )
             )
         return rows

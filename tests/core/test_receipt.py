@@ -360,6 +360,11 @@ def test_the_signature_verifies_with_the_key_and_fails_for_a_changed_receipt(
     written = parse_signature(_bytes(world, notice.receipt.signature_uri or ""))
     assert written == signature
     assert parse_signature(_bytes(world, f"s3://{DEST}/{folder}receipt.sig.json")) == signature
+    # report.html names the receipt, its digest, the key that signed it and the delivery
+    page = _bytes(world, notice.report_html_uri or "").decode()
+    assert f'data-stat="receipt.sha256">{notice.receipt.sha256}<' in page
+    assert f"{algorithm} with <code>{key}</code>" in page
+    assert f"<code>{notice.delivery_uri}</code>" in page
 
     receipt = _bytes(world, f"s3://{DEST}/{folder}receipt.jsonl")
     # the signature is of the receipt's bytes, hashed once: the public key checks it
