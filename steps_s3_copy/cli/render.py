@@ -93,6 +93,34 @@ _NOTICE_ROWS = (
 )
 
 
+def _receipt_rows(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """The receipt (where, its objects, its SHA-256, who signed it), its delivery into the
+    destination, and the archived sources restored (issue 12)."""
+    rows: list[tuple[str, str]] = []
+    receipt = body.get("receipt")
+    if isinstance(receipt, dict):
+        rows.append(
+            ("receipt", f"{receipt.get('uri')} ({int(receipt.get('objects') or 0):,} objects)")
+        )
+        rows.append(("receipt sha256", str(receipt.get("sha256"))))
+        signature = receipt.get("signature")
+        if isinstance(signature, dict):
+            rows.append(
+                (
+                    "receipt signed",
+                    f"{signature.get('signingAlgorithm')} with {signature.get('keyId')}",
+                )
+            )
+    if body.get("deliveryUri"):
+        state = "delivered" if body.get("delivered") else "NOT delivered (see problems)"
+        rows.append(("delivery", f"{body['deliveryUri']}: {state}"))
+    restored = int(body.get("objectsRestored") or 0)
+    if restored:
+        wait = float(body.get("restoreWaitSeconds") or 0.0)
+        rows.append(("restored", f"{restored:,} archived objects, the restores took {wait:.1f} s"))
+    return [(label, escape(shown)) for label, shown in rows]
+
+
 def notice(console: Console, body: dict[str, Any]) -> None:
     """A notice: status, counts, where the report is, and the problems when it failed."""
     status = str(body.get("status", "?"))
@@ -116,6 +144,8 @@ def notice(console: Console, body: dict[str, Any]) -> None:
         if value is None or value == "" or (key == "dryRun" and not value):
             continue
         shown = f"{value:.1f} s" if key == "durationSeconds" else _scalar(value)
+        table.add_row(label, shown)
+    for label, shown in _receipt_rows(body):
         table.add_row(label, shown)
     console.print(table)
     problems = body.get("problems")

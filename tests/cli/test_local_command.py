@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,14 @@ def test_local_without_arguments_is_the_demo_with_tables(runner: CliRunner) -> N
     assert "report (12 objects)" in out
     assert "runs/2024-06/large/sample-A.bam" in out
     assert "report: s3://s3copy-inbox/reports/example/" in out
+    # the receipt, its digest, its delivery and the restore (issue 12)
+    assert re.search(r"receipt sha256[ │]+[0-9a-f]{64}\b", out), out
+    assert re.search(
+        r"delivery[ │]+s3://example-destination-bucket/incoming/\.steps-s3-copy/runs/example/"
+        r"[^/]+/: delivered\b",
+        out,
+    ), out
+    assert re.search(r"restored[ │]+1 archived objects, the restores took \d+\.\d s", out), out
 
 
 def test_local_demo_on_a_named_emulator(runner: CliRunner, moto_server: str) -> None:
