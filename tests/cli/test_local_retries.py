@@ -10,9 +10,10 @@ import pytest
 
 from steps_s3_copy import retries
 from steps_s3_copy.errors import PlanUnreadable
-from steps_s3_copy.local import demo, runner
+from steps_s3_copy.local import demo
 from steps_s3_copy.local.pipeline import EmbeddedPipeline
 from steps_s3_copy.models import Lane
+from steps_s3_copy.worker import copy_batch
 from tests.cli.conftest import destination_keys, example
 
 pytestmark = pytest.mark.slow
@@ -25,7 +26,7 @@ def crashing(
 ) -> Counter[int]:
     """Each ``lane`` batch raises ``error`` on its first ``times`` tries, then runs (a
     fault injected around the real step, as a crash of the function would be)."""
-    real = runner.copy_batch.run
+    real = copy_batch.run
     calls: Counter[int] = Counter()
 
     def run(payload: Any, **kwargs: Any) -> Any:
@@ -35,7 +36,7 @@ def crashing(
                 raise error("injected")
         return real(payload, **kwargs)
 
-    monkeypatch.setattr(runner.copy_batch, "run", run)
+    monkeypatch.setattr(copy_batch, "run", run)  # the module the local runner calls
     return calls
 
 
