@@ -480,10 +480,17 @@ class DefinitionBuilder:
                             name="S3COPY_BATCH",
                             value=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.batch")),
                         ),
-                        # which attempt this is, for the SpotFallbacks metric: the task
-                        # metadata does not name its capacity provider
-                        tasks.TaskEnvironmentVariable(
-                            name=CAPACITY_PROVIDER_VARIABLE, value=capacity_provider
+                        # which attempt this is, for the SpotFallbacks metric (the task
+                        # metadata does not name its capacity provider); without Spot
+                        # there is no fallback to count, and no metric
+                        *(
+                            [
+                                tasks.TaskEnvironmentVariable(
+                                    name=CAPACITY_PROVIDER_VARIABLE, value=capacity_provider
+                                )
+                            ]
+                            if self.use_spot
+                            else []
                         ),
                     ],
                 )

@@ -538,6 +538,12 @@ def test_no_spot_variant_goes_straight_to_on_demand(synth_scoped: Synth) -> None
     assert "CopyBatchSpot" not in states
     assert "FargateSpot" not in states
     assert states["Lane"]["Choices"][0]["Next"] == "FargateOnDemand"
+    # no Spot, no fallback to count: the container is not told a capacity provider, so
+    # it emits no SpotFallbacks (which would otherwise count every task as one)
+    environment = states["CopyBatchOnDemand"]["Parameters"]["Overrides"]["ContainerOverrides"][0][
+        "Environment"
+    ]
+    assert "S3COPY_CAPACITY_PROVIDER" not in {variable["Name"] for variable in environment}
 
 
 def test_the_construct_sets_the_result_writer_flag_itself(synth_scoped: Synth) -> None:
