@@ -271,14 +271,14 @@ class DefinitionBuilder:
         function: lambda_.Function,
         payload: dict[str, Any] | None,
         *,
-        policy: RetryPolicy = retries.LAMBDA_STEP,
+        policies: tuple[RetryPolicy, ...] = (retries.LAMBDA_STEP,),
         result_selector: dict[str, Any] | None = None,
         result_path: str | None = None,
     ) -> tasks.LambdaInvoke:
         """A step that invokes ``function`` with ``payload`` (``None``: the state's input) and
         takes its answer as the result, bounded by the function's timeout
-        (``lambda_state_timeout``), retried as ``policy`` says (by default on Lambda's own
-        errors: ``retries.LAMBDA_STEP``)."""
+        (``lambda_state_timeout``), retried as ``policies`` say, one Retry field each, in
+        order (by default on Lambda's own errors: ``retries.LAMBDA_STEP``)."""
         step = tasks.LambdaInvoke(
             self.scope,
             name,
@@ -290,7 +290,9 @@ class DefinitionBuilder:
             result_path=result_path,
             task_timeout=sfn.Timeout.duration(lambda_state_timeout(function)),
         )
-        return with_retry(step, policy)
+        for policy in policies:
+            with_retry(step, policy)
+        return step
 
     def _copy_map(self) -> sfn.DistributedMap:
         """The Distributed Map over the run's batch index, its results written to the inbox.
@@ -340,7 +342,10 @@ class DefinitionBuilder:
         )
         # the Map item itself is the payload
         copy_lambda = self._lambda_step(
-            "CopyBatchLambda", self.functions.copy_batch, None, policy=retries.COPY_BATCH_LAMBDA
+            "CopyBatchLambda",
+            self.functions.copy_batch,
+            None,
+            policies=retries.COPY_BATCH_LAMBDA_RETRIERS,
         )
         copy_lambda.add_catch(batch_failed, errors=["States.ALL"], result_path=ERROR_PATH)
 
@@ -475,10 +480,17 @@ class DefinitionBuilder:
                             name="S3COPY_BATCH",
                             value=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.batch")),
                         ),
-                        # which attempt this is, for the SpotFallbacks metric: the task
-                        # metadata does not name its capacity provider
-                        tasks.TaskEnvironmentVariable(
-                            name=CAPACITY_PROVIDER_VARIABLE, value=capacity_provider
+                        # which attempt this is, for the SpotFallbacks metric (the task
+                        # metadata does not name its capacity provider); without Spot
+                        # there is no fallback to count, and no metric
+                        *(
+                            [
+                                tasks.TaskEnvironmentVariable(
+                                    name=CAPACITY_PROVIDER_VARIABLE, value=capacity_provider
+                                )
+                            ]
+                            if self.use_spot
+                            else []
                         ),
                     ],
                 )

@@ -264,11 +264,15 @@ class Planner:
             counts[batch.lane.value] += 1
         return counts
 
-    def worst_case_seconds(self, max_concurrency: int) -> float:
-        """How long the Map can take at most: every batch's timeout, ``max_concurrency``
-        at a time (what the execution's timeout must stay above)."""
+    def worst_case_seconds(self, max_concurrency: int, restore_wait_seconds: float = 0.0) -> float:
+        """How long the Map can take at most: every batch's timeout, and for a batch with
+        archived sources the longest its Map item waits for their restore first
+        (``restore_wait_seconds``), ``max_concurrency`` at a time (what the execution's
+        timeout must stay above)."""
         if not self.batches:
             return 0.0
         width = max(1, min(max_concurrency, len(self.batches)))
-        timeouts = [b.timeout_seconds for b in self.batches]
+        timeouts = [
+            b.timeout_seconds + (restore_wait_seconds if b.archived else 0.0) for b in self.batches
+        ]
         return max(sum(timeouts) / width, *timeouts)

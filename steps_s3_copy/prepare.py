@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from steps_s3_copy import observability
+from steps_s3_copy import observability, retries
 from steps_s3_copy.errors import (
     ManifestAccessDenied,
     ManifestInvalid,
@@ -42,7 +42,13 @@ from steps_s3_copy.events import JobSource, decoded_key_candidates, job_source
 from steps_s3_copy.inbox import InboxLayout
 from steps_s3_copy.jobs import acquire_lock, claim_event
 from steps_s3_copy.manifest import ManifestRow, is_jsonl
-from steps_s3_copy.models import ARCHIVE_STORAGE_CLASSES, CopyOptions, Lane, RunConfig
+from steps_s3_copy.models import (
+    ARCHIVE_STORAGE_CLASSES,
+    CopyOptions,
+    Lane,
+    RestoreOptions,
+    RunConfig,
+)
 from steps_s3_copy.observability import logger
 from steps_s3_copy.payloads import ArchivedSummary, PreparePayload, PrepareResult
 from steps_s3_copy.planning import (
@@ -610,7 +616,7 @@ def prepare(
         batches = planner.finish()
         problems.raise_if_any(f"{problems.total} problem(s) in {source.manifest_uri}")
         max_concurrency = _concurrency(sidecar.max_concurrency, planner, settings, notes)
-        _check_duration(planner, max_concurrency, settings)
+        _check_duration(planner, max_concurrency, settings, sidecar.restore if archived else None)
     config = RunConfig(
         job_name=source.job_name,
         run_id=run_id,
@@ -819,17 +825,27 @@ def _concurrency(
 _FIXED_SECONDS = 5 * 900 + 300
 
 
-def _check_duration(planner: Planner, max_concurrency: int, settings: PrepareSettings) -> None:
-    """``RunTooLong`` when the run's worst case (every task state at its timeout) could
+def _check_duration(
+    planner: Planner,
+    max_concurrency: int,
+    settings: PrepareSettings,
+    restore: RestoreOptions | None,
+) -> None:
+    """``RunTooLong`` when the run's worst case (every task state at its timeout, every
+    batch with archived sources after the longest wait its tier's Thaw allows) could
     outlast the execution's timeout: the execution would then end without a notice."""
     limit = settings.execution_timeout_seconds
     if limit is None:
         return
-    worst = planner.worst_case_seconds(max_concurrency) + _FIXED_SECONDS
+    restore_wait = 0.0
+    if restore is not None:
+        restore_wait = retries.RESTORE_WAIT[restore.tier].longest_wait_seconds()
+    worst = planner.worst_case_seconds(max_concurrency, restore_wait) + _FIXED_SECONDS
     if worst > limit:
         raise RunTooLong(
-            f"the run could take up to {worst / 3600:.1f} h (every batch at its timeout, "
-            f"{max_concurrency} at a time), more than the state machine's execution timeout of "
+            f"the run could take up to {worst / 3600:.1f} h (every batch at its timeout"
+            + (", archived ones after their restore's longest wait" if restore_wait else "")
+            + f", {max_concurrency} at a time), more than the state machine's execution timeout of "
             f"{limit / 3600:.1f} h: raise maxConcurrency, split the manifest, or deploy "
             "with a longer state_machine_timeout"
         )

@@ -80,11 +80,35 @@ class RetryPolicy:
         """Tries in all: the first one plus ``max_attempts`` retries."""
         return 1 + self.max_attempts
 
+    def longest_wait_seconds(self) -> float:
+        """The waits between all the tries, at their longest (no jitter shortens them)."""
+        return sum(
+            min(self.interval_seconds * self.backoff_rate**attempt, self.max_delay_seconds)
+            for attempt in range(self.max_attempts)
+        )
+
 
 #: Prepare, Summarise and Notify (and their failure-path twins)
 LAMBDA_STEP = RetryPolicy(LAMBDA_SERVICE_ERRORS, 2, 6, 60)
 #: a Lambda-lane batch
 COPY_BATCH_LAMBDA = RetryPolicy(LAMBDA_COPY_ERRORS, 5, 4, 120)
+#: a batch whose working area cannot be read: a configuration error, retried in neither
+#: lane (the container exits 2 for these; a Retry with MaxAttempts 0 never retries)
+BATCH_NOT_RETRIED = RetryPolicy(
+    ("RunConfigUnreadable", "PlanUnreadable", "InputInvalid"), 1, 0, 1, jitter=False
+)
+#: A Lambda-lane batch that crashed (an unhandled exception: Step Functions names the error
+#: after the exception's type) is tried again, as a crashed Fargate task is. In a Retry,
+#: ``States.TaskFailed`` matches every error name but ``States.Timeout`` ("Handling errors in
+#: Step Functions workflows",
+#: https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html).
+COPY_BATCH_LAMBDA_CRASH = RetryPolicy(("States.TaskFailed",), 10, 2, 60)
+#: The Lambda lane's Retry fields, in order. Step Functions uses the first retrier whose
+#: ErrorEquals names the error, each with attempts of its own (the same page, "Retrying
+#: after an error"), so a configuration error is never retried, BatchIncomplete and
+#: Lambda's service errors get COPY_BATCH_LAMBDA's tries and any other error
+#: COPY_BATCH_LAMBDA_CRASH's.
+COPY_BATCH_LAMBDA_RETRIERS = (BATCH_NOT_RETRIED, COPY_BATCH_LAMBDA, COPY_BATCH_LAMBDA_CRASH)
 #: a Fargate-lane batch on Spot, then (caught) on on-demand Fargate
 COPY_BATCH_SPOT = RetryPolicy(ECS_RETRY_ERRORS, 20, 3, 120)
 COPY_BATCH_ON_DEMAND = RetryPolicy(ECS_RETRY_ERRORS, 30, 5, 300)
@@ -101,3 +125,16 @@ RESTORE_WAIT = {
     "Standard": RetryPolicy(("RestorePendingStandard",), 3600, 16, 3600, 1.0, jitter=False),
     "Bulk": RetryPolicy(("RestorePendingBulk",), 3600, 52, 3600, 1.0, jitter=False),
 }
+
+
+def first_retrier(retriers: tuple[RetryPolicy, ...], error: str) -> int | None:
+    """The index of the retrier Step Functions would use for ``error`` (the first whose
+    errors name it; ``States.ALL`` matches any name, ``States.TaskFailed`` any but
+    ``States.Timeout``), None when none does."""
+    for index, policy in enumerate(retriers):
+        for name in policy.errors:
+            if name in (error, "States.ALL") or (
+                name == "States.TaskFailed" and error != "States.Timeout"
+            ):
+                return index
+    return None

@@ -133,7 +133,7 @@ def test_a_clone_without_symlinks_installs_and_imports(tmp_path: Path) -> None:
         "walk = pkgutil.walk_packages(steps_s3_copy.__path__, 'steps_s3_copy.')\n"
         "names = [i.name for i in walk]\n"
         "for n in names:\n"
-        "    if not n.endswith('__main__') and '.infra' not in n:\n"
+        "    if not n.endswith('__main__'):\n"
         "        importlib.import_module(n)\n"
         "import steps_s3_copy.worker.engine as e\n"
         "print(pathlib.Path(e.__file__).resolve())\n"

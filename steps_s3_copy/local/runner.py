@@ -25,6 +25,7 @@ batch and the CLI draws it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -55,13 +56,23 @@ from steps_s3_copy.progress import Progress
 from steps_s3_copy.workarea import WorkArea
 from steps_s3_copy.worker import copy_batch
 
-#: a batch failing with these is not retried (the container exits 2: configuration)
-NOT_RETRIED = frozenset({"RunConfigUnreadable", "PlanUnreadable", "InputInvalid"})
-#: tries of one batch per lane, as the definition's Retry fields give them (the Fargate
-#: lane: the Spot attempts, then the on-demand ones its Catch falls back to)
-BATCH_ATTEMPTS = {
-    Lane.LAMBDA: retries.COPY_BATCH_LAMBDA.attempts,
-    Lane.FARGATE: retries.COPY_BATCH_SPOT.attempts + retries.COPY_BATCH_ON_DEMAND.attempts,
+#: How one batch is retried in each lane, as the definition's Retry fields say: the Lambda
+#: lane's retriers as they are; the Fargate lane's as the container's exit codes make them
+#: (a configuration error, exit 2, is never retried; an interruption or a crash gets the
+#: Spot tries, then the on-demand ones its Catch falls back to). The waits are the
+#: Lambda lane's (scaled down): a task's start is not modelled.
+BATCH_RETRIERS: dict[Lane, tuple[retries.RetryPolicy, ...]] = {
+    Lane.LAMBDA: retries.COPY_BATCH_LAMBDA_RETRIERS,
+    Lane.FARGATE: (
+        retries.BATCH_NOT_RETRIED,
+        dataclasses.replace(
+            retries.COPY_BATCH_LAMBDA,
+            errors=("States.TaskFailed",),
+            max_attempts=retries.COPY_BATCH_SPOT.attempts
+            + retries.COPY_BATCH_ON_DEMAND.attempts
+            - 1,
+        ),
+    ),
 }
 #: threads copying batches at once, whatever maxConcurrency says (one machine, not a fleet)
 MAX_LOCAL_WORKERS = 16
@@ -337,16 +348,16 @@ class LocalRunner:
             tier = WorkArea(self.s3, location).read_run_config().restore
             policy = retries.RESTORE_WAIT[tier.tier if tier else "Bulk"]
             self._retried(policy, lambda: thaw.run(payload, s3=self.s3))
-        attempts = BATCH_ATTEMPTS[ref.lane]
-        last: BaseException | None = None
-        for attempt in range(attempts):
-            if self.stop.is_set():
-                break
+        retriers = BATCH_RETRIERS[ref.lane]
+        retried = [0] * len(retriers)
+        attempt = 0
+        while not self.stop.is_set():
             deadline = None
             if ref.lane is Lane.LAMBDA:
                 deadline = copy_batch.lambda_deadline(copy_batch.LAMBDA_TIMEOUT_SECONDS)
             try:
-                outcome = copy_batch.run(
+                # a batch that ran to its end succeeds, failed objects included
+                return copy_batch.run(
                     payload,
                     session=self.session,
                     endpoint_url=self.endpoint_url,
@@ -354,18 +365,14 @@ class LocalRunner:
                     deadline=deadline,
                     grace=self.grace,
                 )
-            except StepsS3CopyError as exc:
-                # BatchIncomplete (the container's exit 4) is retried; a working area that
-                # cannot be read (the container's exit 2) is not, in either lane
-                if exc.error_name in NOT_RETRIED:
+            except Exception as exc:
+                # named as Step Functions names a Lambda function's error: our errors by
+                # their name, any other exception (a crash) by its type
+                name = exc.error_name if isinstance(exc, StepsS3CopyError) else type(exc).__name__
+                index = retries.first_retrier(retriers, name)
+                if index is None or retried[index] >= retriers[index].max_attempts:
                     raise
-                last = exc
-            except Exception as exc:  # a crash: retried, as the definition does
-                last = exc
-            else:
-                # a batch that ran to its end succeeds, failed objects included
-                return outcome
+                retried[index] += 1
+            attempt += 1
             time.sleep(min(2.0, 0.2 * 2**attempt))
-        if last is None:
-            last = BatchIncomplete(f"batch {ref.batch_id} was not run: stopped")
-        raise last
+        raise BatchIncomplete(f"batch {ref.batch_id} was not run: stopped")

@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from steps_s3_copy.errors import ManifestInvalid, SidecarInvalid, SourceArchived
+from steps_s3_copy import retries
+from steps_s3_copy.errors import ManifestInvalid, RunTooLong, SidecarInvalid, SourceArchived
 from tests.core.conftest import DEST, INBOX, SOURCE, World, run_prepare
 from tests.core.test_prepare import read_plan
 
@@ -104,3 +105,46 @@ def test_a_destination_in_another_region_is_refused(world: World) -> None:
     event = world.job("far", f"{SOURCE},a\n", sidecar)
     with pytest.raises((SidecarInvalid, ManifestInvalid), match="deploy it in eu-west-1"):
         run_prepare(event, run_id="r", s3=world.s3, settings=settings)
+
+
+def test_a_restore_wait_that_could_outlast_the_execution_is_refused(world: World) -> None:
+    """A batch with archived sources first waits for their restore in its Map item, up to
+    the tier's whole Retry (Bulk: 52 hourly polls): an execution timeout shorter than that
+    plus the batch would end the run with no notice, so Prepare refuses it, and accepts
+    the same job with the faster tier."""
+    _archived_sources(world)
+    manifest = f"{SOURCE},cold/a.bam\n"
+    bulk_wait = retries.RESTORE_WAIT["Bulk"].longest_wait_seconds()
+    assert bulk_wait == 52 * 3600
+    settings = replace(world.settings, execution_timeout_seconds=48 * 3600)
+    bulk = {"destinationBucket": DEST, "restore": {"tier": "Bulk"}}
+    with pytest.raises(RunTooLong, match="restore's longest wait"):
+        run_prepare(world.job("cold", manifest, bulk), run_id="r", s3=world.s3, settings=settings)
+    assert world.keys(INBOX, "work/cold/r/") == []
+
+    standard = {"destinationBucket": DEST, "restore": {"tier": "Standard"}}
+    event = world.job("cold-standard", manifest, standard)
+    result = run_prepare(event, run_id="s", s3=world.s3, settings=settings)
+    assert result.archived is not None
+    assert result.archived.objects == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "index"),
+    [
+        ("PlanUnreadable", 0),  # never retried: MaxAttempts 0
+        ("BatchIncomplete", 1),
+        ("Lambda.ServiceException", 1),
+        ("RuntimeError", 2),  # a crash: States.TaskFailed
+        ("States.Timeout", None),  # States.TaskFailed does not match a timeout
+    ],
+)
+def test_the_lambda_lane_retrier_each_error_gets(error: str, index: int | None) -> None:
+    """Step Functions uses the first retrier that names the error (the definition's order,
+    tests/infra/test_definition.py checks it is this table's)."""
+    assert retries.first_retrier(retries.COPY_BATCH_LAMBDA_RETRIERS, error) == index
+
+
+def test_states_all_matches_a_timeout_too() -> None:
+    catch_all = (retries.RetryPolicy(("States.ALL",), 1, 1, 1),)
+    assert retries.first_retrier(catch_all, "States.Timeout") == 0

@@ -259,10 +259,17 @@ def test_thaw_waits_at_least_as_long_as_a_restore_of_its_tier_takes(
 def test_lambda_lane_retries_throttling_and_incomplete_batches(
     synth: Synth, states: dict[str, Any]
 ) -> None:
+    """A configuration error first (never retried), then throttling and an incomplete
+    batch, then any other error (a crash, as the Fargate lane retries a crashed task):
+    Step Functions uses the first retrier naming the error."""
     copy = states["CopyBatchLambda"]
     assert copy["Resource"] == _function_arn(synth, "StepsS3CopyCopyBatchFunction")
     assert "Parameters" not in copy  # the item itself is the payload
-    (retry,) = copy["Retry"]
+    not_retried, retry, crash = copy["Retry"]
+    assert not_retried["ErrorEquals"] == ["RunConfigUnreadable", "PlanUnreadable", "InputInvalid"]
+    assert not_retried["MaxAttempts"] == 0
+    assert crash["ErrorEquals"] == ["States.TaskFailed"]
+    assert 0 < crash["MaxAttempts"] < retry["MaxAttempts"]
     assert retry["ErrorEquals"] == [*LAMBDA_SERVICE_ERRORS, "BatchIncomplete"]
     assert retry["JitterStrategy"] == "FULL"
     assert retry["BackoffRate"] == 2
@@ -531,6 +538,12 @@ def test_no_spot_variant_goes_straight_to_on_demand(synth_scoped: Synth) -> None
     assert "CopyBatchSpot" not in states
     assert "FargateSpot" not in states
     assert states["Lane"]["Choices"][0]["Next"] == "FargateOnDemand"
+    # no Spot, no fallback to count: the container is not told a capacity provider, so
+    # it emits no SpotFallbacks (which would otherwise count every task as one)
+    environment = states["CopyBatchOnDemand"]["Parameters"]["Overrides"]["ContainerOverrides"][0][
+        "Environment"
+    ]
+    assert "S3COPY_CAPACITY_PROVIDER" not in {variable["Name"] for variable in environment}
 
 
 def test_the_construct_sets_the_result_writer_flag_itself(synth_scoped: Synth) -> None:
@@ -550,7 +563,7 @@ def test_the_construct_sets_the_result_writer_flag_itself(synth_scoped: Synth) -
         ("SummariseFailure", [retries.LAMBDA_STEP]),
         ("FinishFailure", [retries.LAMBDA_STEP]),
         ("NotifyFailure", [retries.LAMBDA_STEP]),
-        ("CopyBatchLambda", [retries.COPY_BATCH_LAMBDA]),
+        ("CopyBatchLambda", list(retries.COPY_BATCH_LAMBDA_RETRIERS)),
         ("FargateSpot", [retries.COPY_BATCH_SPOT]),
         ("FargateOnDemand", [retries.COPY_BATCH_ON_DEMAND]),
         ("Thaw", [retries.LAMBDA_STEP, *retries.RESTORE_WAIT.values()]),
