@@ -1,4 +1,9 @@
-"""``python -m benchmarks NAME [ARGS]`` runs ``benchmarks/NAME.py``; without NAME, lists them."""
+"""``python -m benchmarks NAME [ARGS]`` runs ``benchmarks/NAME.py``; without NAME, lists them.
+
+Every module here not starting with ``_`` is a benchmark (``pipeline``: the product path
+against its peers; ``calibrate``: the CPU figures ``s3copy plan`` reads; ``localstack``:
+builds the LocalStack venv the others run against); ``_servers.py`` is shared by them.
+"""
 
 from __future__ import annotations
 

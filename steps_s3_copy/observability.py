@@ -33,6 +33,7 @@ is honoured as Powertools honours it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sys
 import threading
@@ -52,7 +53,21 @@ SERVICE = "steps-s3-copy"
 METRICS_NAMESPACE = "StepsS3Copy"
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE, disabled=None)
+
+
+@functools.cache
+def _tracer() -> Tracer:
+    return Tracer(service=SERVICE, disabled=None)
+
+
+def __getattr__(name: str) -> Tracer:
+    """``tracer`` is made on first use (PEP 562): making one imports the X-Ray SDK, a fifth
+    of a second that only the Lambda handlers need (the CLI and the container never
+    trace)."""
+    if name == "tracer":
+        return _tracer()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: CloudWatch dimension values: 1 to 1,024 ASCII characters, no control characters
 #: (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_Dimension.html)

@@ -232,6 +232,8 @@ def _direct(job: _Job) -> tuple[LocalRun, _ReportHead] | ExitCode:
         stop=job.stop,
         jsonl=is_jsonl(job.manifest.name),
     )
+    if job.quiet:  # --quiet, --json: the report's rows are not shown
+        return local_run, _ReportHead()
     return local_run, _report_rows(job.out, session.client("s3"), local_run)
 
 
@@ -251,6 +253,8 @@ def _embedded(emulator: Emulator, job: _Job) -> tuple[LocalRun, _ReportHead]:
             "(EventBridge rule -> SQS)"
         )
     local_run = pipeline.run_next(timeout=job.options.timeout)
+    if job.quiet:  # --quiet, --json: the report's rows are not shown
+        return local_run, _ReportHead()
     return local_run, _report_rows(job.out, pipeline.s3, local_run)
 
 

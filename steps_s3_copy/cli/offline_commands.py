@@ -69,14 +69,25 @@ def plan(
         ),
     ] = None,
     *,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            "--calibration",
+            exists=True,
+            dir_okay=False,
+            help="CPU figures measured by ./dev bench calibrate (default: the shipped ones).",
+        ),
+    ] = None,
     aws: AwsOptions,
     as_json: JsonOpt = False,
 ) -> None:
-    """Batches per lane, requests by method, compute time and an estimated cost in dollars.
+    """Batches per lane, requests by step, time, compute and an estimated cost in dollars.
 
-    Sizes come from the manifest's size column; rows without one are sized from S3 with
-    --size-from-s3, or taken as --assume-size. The prices and throughput assumed are printed
-    with the estimate. Exit 0, or 4 when the input is invalid or sizes are missing.
+    The batches are the ones Prepare would make (the same planner and copy model); the
+    requests, time and cost are the engine's and the state machine's. Sizes come from the
+    manifest's size column; rows without one are sized from S3 with --size-from-s3, or
+    taken as --assume-size. Every price, assumption and calibrated figure is printed with
+    where it comes from. Exit 0, or 4 when the input is invalid or sizes are missing.
     """
     rows, settings = checked_or_exit(manifest, sidecar)
     s3 = aws.connect().client("s3") if size_from_s3 else None
@@ -88,9 +99,12 @@ def plan(
                 s3=s3,
                 assume_size=assume_size,
                 lane_cutoff=lane_cutoff,
+                calibration_file=calibration,
             )
     except SizingError as exc:
         fail(str(exc), ExitCode.INVALID)
+    except ValueError as exc:  # a calibration file that is not one
+        fail(f"--calibration: {exc}", ExitCode.INVALID)
     if as_json:
         print_json(planned.to_dict())
     else:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from steps_s3_copy.cli.common import human_bytes
@@ -17,6 +18,7 @@ from steps_s3_copy.s3uri import S3Uri
 
 if TYPE_CHECKING:
     from steps_s3_copy.cli.planner import PlanSummary
+    from steps_s3_copy.cli.pricing import Estimate
     from steps_s3_copy.validation import JobCheck
 
 STATUS_STYLE = {"SUCCEEDED": "bold green", "PARTIAL": "bold yellow", "FAILED": "bold red"}
@@ -176,7 +178,53 @@ def policies(console: Console, document: dict[str, Any]) -> None:
         console.print(f"- {note}")
 
 
+#: S3 requests as ``s3copy plan`` lists them: (label, field of pricing.Requests, price class)
+_PLAN_REQUESTS = (
+    ("CopyObject", "copy_object", "PUT"),
+    ("CreateMultipartUpload", "create_multipart_upload", "PUT"),
+    ("UploadPartCopy", "upload_part_copy", "PUT"),
+    ("CompleteMultipartUpload", "complete_multipart_upload", "PUT"),
+    ("HeadObject (source: no planned ETag, or multipart)", "head_object_source", "GET"),
+    ("HeadObject (source parts)", "head_object_source_parts", "GET"),
+    ("GetObjectAttributes (source parts)", "get_object_attributes", "GET"),
+    ("GetObjectTagging (multipart source)", "get_object_tagging", "GET"),
+    ("ListMultipartUploads (multipart: leftovers)", "list_multipart_uploads", "PUT"),
+    ("HeadObject (verify multipart)", "head_object_verify", "GET"),
+    ("ListObjectsV2 (skip checks)", "list_objects_skip_check", "PUT"),
+    ("HeadObject (skip check, lone key)", "head_object_skip_check", "GET"),
+    ("GetObject (batch: run.json, plan range)", "batch_get_object", "GET"),
+    ("PutObject (batch results)", "batch_put_object", "PUT"),
+    ("Prepare: reads, HeadBucket, samples", "prepare_get_head", "GET"),
+    ("Prepare: marker, lock, plan parts, index", "prepare_put_list", "PUT"),
+    ("Prepare: HeadObject (unsized rows)", "sizing_head_object", "GET"),
+    ("Prepare: ListObjectsV2 (folders, prefix/*)", "sizing_list_objects", "PUT"),
+    ("RestoreObject (archived)", "restore_object", "restore"),
+    ("Thaw: HeadObject (polls)", "thaw_head_object", "GET"),
+    ("CheckDestination: probe upload", "check_destination_put", "PUT"),
+    ("Summarise: GetObject (results files)", "summarise_get_object", "GET"),
+    ("Summarise: report and summary writes", "summarise_put", "PUT"),
+    ("Finish: GetObject (run.json, plan)", "finish_get_object", "GET"),
+    ("Finish: ListMultipartUploads", "finish_list", "PUT"),
+    ("Notify: marker reads", "notify_get", "GET"),
+    ("Notify: marker writes", "notify_put", "PUT"),
+)
+
+_PLAN_TIMES = (
+    ("Prepare", "prepare"),
+    ("CheckDestination", "check_destination"),
+    ("Copy (the Map)", "copy"),
+    ("  batches, maxConcurrency at a time", "copy_batches"),
+    ("  S3's request rates per prefix allow", "copy_s3_rate"),
+    ("restore wait (archived sources)", "restore_wait"),
+    ("Summarise", "summarise"),
+    ("Finish", "finish"),
+    ("Notify", "notify"),
+    ("Step Functions' own time", "states"),
+)
+
+
 def plan(console: Console, planned: PlanSummary) -> None:
+    """``s3copy plan``: batches, requests, compute, time, cost, and every figure used."""
     est = planned.estimate
     console.print(
         f"[bold]{est.objects:,} objects, {human_bytes(est.bytes)}[/] "
@@ -191,43 +239,84 @@ def plan(console: Console, planned: PlanSummary) -> None:
             human_bytes(est.bytes_by_lane[lane]),
         )
     console.print(lanes)
-    req = est.requests
-    requests = _table("S3 requests by method", "method", "requests", "price class")
-    for name, count, klass in (
-        ("CopyObject", req.copy_object, "PUT/COPY"),
-        ("CreateMultipartUpload", req.create_multipart_upload, "PUT/COPY"),
-        ("UploadPartCopy", req.upload_part_copy, "PUT/COPY"),
-        ("CompleteMultipartUpload", req.complete_multipart_upload, "PUT/COPY"),
-        ("ListObjectsV2 (skip checks)", req.list_objects, "LIST"),
-        ("HeadObject/GetObjectAttributes", req.head_or_attributes, "GET/HEAD"),
-        ("GetObjectTagging", req.get_object_tagging, "GET/HEAD"),
-        ("HeadObject (Prepare, sizing)", req.sizing_head_object, "GET/HEAD"),
-        ("ListObjectsV2 (Prepare, prefix/*)", req.sizing_list_objects, "LIST"),
-    ):
-        requests.add_row(name, f"{count:,}", klass)
-    if req.kms:
-        requests.add_row("KMS (GenerateDataKey/Decrypt)", f"{req.kms:,}", "KMS")
-    console.print(requests)
+    _plan_requests(console, est)
+    _plan_time(console, est)
+    console.print(
+        f"compute: {est.lambda_invocations:,} Lambda invocations, "
+        f"{est.lambda_gb_seconds:,.0f} GB-s; {est.fargate_tasks:,} Fargate tasks, "
+        f"{est.fargate_task_hours:,.2f} task-hours; {est.state_transitions:,} state "
+        f"transitions; {est.kms_requests:,} KMS requests; longest Lambda batch "
+        f"{est.longest_lambda_batch_seconds:,.0f} s"
+    )
     costs = _table("estimated cost (USD)", "item", "usd")
     for name, usd in est.cost.items():
-        costs.add_row(name, f"{usd:.4f}")
+        if usd:
+            costs.add_row(name, f"{usd:.4f}")
     costs.add_row("[bold]total", f"[bold]{est.total_cost:.4f}")
+    costs.add_row("per TiB", f"{est.cost_per_tib:.4f}")
     console.print(costs)
-    console.print(
-        f"compute: {est.lambda_gb_seconds:,.0f} Lambda GB-s, "
-        f"{est.fargate_task_hours:,.2f} Fargate task-hours, "
-        f"{est.state_transitions:,} state transitions; "
-        f"about {_duration(est.wall_clock_seconds)} at maxConcurrency {planned.max_concurrency}"
-    )
-    assumed = _table("assumed (us-east-1 list prices and throughput)", "figure", "value")
-    for name, value in {**planned.prices, **planned.assumptions}.items():
-        assumed.add_row(name, _scalar(value))
-    console.print(assumed)
+    if planned.restore:
+        restore = planned.restore
+        console.print(
+            f"archived: {restore['objects']:,} objects ({human_bytes(restore['bytes'])}) "
+            f"restored with {restore['tier']} for {restore['days']} days; expected wait "
+            f"{restore['expectedWaitHours']:g} h ({restore['expectedWaitSource']})"
+        )
+    _plan_figures(console, planned)
+    for note in [*planned.notes, *est.warnings]:
+        console.print(f"[yellow]note:[/] {escape(note)}")
     if planned.assumed_rows:
         console.print(
             f"[yellow]{planned.assumed_rows:,} rows had no size and were taken as "
             f"{human_bytes(planned.assumed_size or 0)}[/]"
         )
+
+
+def _plan_requests(console: Console, est: Estimate) -> None:
+    req = est.requests
+    requests = _table("S3 requests", "request", "count", "price class")
+    for label, name, klass in _PLAN_REQUESTS:
+        count = getattr(req, name)
+        if count:
+            requests.add_row(label, f"{count:,}", klass)
+    requests.add_row(
+        "[bold]total", f"[bold]{req.put_class:,} PUT-class, {req.get_class:,} GET-class", ""
+    )
+    console.print(requests)
+
+
+def _plan_time(console: Console, est: Estimate) -> None:
+    timing = est.timing
+    bound = "S3 request rates" if timing.copy_bound_by == "s3RequestRate" else "the batches"
+    times = _table(
+        f"time (about {_duration(timing.total)}; the Map bound by {bound})", "step", "seconds"
+    )
+    for label, name in _PLAN_TIMES:
+        seconds = getattr(timing, name)
+        if seconds or name in ("prepare", "copy", "summarise"):
+            times.add_row(label, f"{seconds:,.1f}")
+    console.print(times)
+
+
+_FIGURE_TITLES = {
+    "price": "prices assumed (list prices)",
+    "assumption": "assumptions (not measurable offline)",
+    "deployment": "how the construct and the code run it",
+    "calibrated": "calibrated (measured)",
+}
+
+
+def _plan_figures(console: Console, planned: PlanSummary) -> None:
+    """Every figure the estimate used, one per line with where it comes from."""
+    for kind, title in _FIGURE_TITLES.items():
+        console.print(f"[bold]{title}[/]")
+        if kind == "calibrated":
+            console.print(f"  [dim]{escape(planned.calibration_source)}[/]")
+        for figure in planned.figures:
+            if figure.kind == kind:
+                unit = f" {figure.unit}" if figure.unit else ""
+                shown = escape(f"{figure.name} = {_scalar(figure.value)}{unit}")
+                console.print(f"  {shown}  [dim]{escape(figure.source)}[/]")
 
 
 def _duration(seconds: float) -> str:

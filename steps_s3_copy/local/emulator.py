@@ -24,7 +24,6 @@ from typing import Any, Self
 
 import boto3
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
 
 from steps_s3_copy import aws
 from steps_s3_copy.inbox import DEFAULT_JOBS_PREFIX, sidecar_event_pattern
@@ -93,6 +92,10 @@ class Emulator:
         if self._given_endpoint:
             self.endpoint_url = self._given_endpoint
             return self.endpoint_url
+        # imported here: moto takes a third of a second to import, and a run against an
+        # endpoint (s3copy local MANIFEST SIDECAR --endpoint-url) never starts a server
+        from moto.server import ThreadedMotoServer  # noqa: PLC0415
+
         # werkzeug logs every request at INFO; the CLI's output is the progress bar.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -191,8 +191,10 @@ def test_plan_sizes_sources_from_s3(runner: CliRunner, moto_server: str, seeded:
     estimate = json.loads(result.stdout)["estimate"]
     assert estimate["objects"] == 12
     assert estimate["bytes"] == sum(o.size for o in demo.DEMO_OBJECTS)
-    # The same batches Prepare makes for the demo: 3 Lambda, 1 Fargate (the 6 MiB object).
-    assert estimate["batches"] == {"lambda": 1, "fargate": 1}
+    # The same batches Prepare makes for the demo (its notice's "planned"): the small
+    # objects, the archived one in a Lambda batch of its own, the 6 MiB object on Fargate.
+    assert estimate["batches"] == {"lambda": 2, "fargate": 1}
+    assert estimate["archivedObjects"] == 1
 
 
 def test_report_shows_how_each_object_was_copied(runner: CliRunner) -> None:

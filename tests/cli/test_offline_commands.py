@@ -115,8 +115,10 @@ def test_plan_prices_the_full_example(runner: CliRunner) -> None:
     assert requests["createMultipartUpload"] == requests["completeMultipartUpload"] == 2
     assert requests["copyObject"] == 6
     assert estimate["totalCost"] > 0
-    assert body["pricesAssumed"]["s3PutCopyListPer1000"] == 0.005
-    assert body["pricesAssumed"]["s3GetHeadPer1000"] == 0.0004
+    prices = body["pricesAssumed"]
+    assert prices["s3PutCopyPostListPer1000"]["value"] == 0.005
+    assert prices["s3GetHeadOtherPer1000"]["value"] == 0.0004
+    assert prices["s3PutCopyPostListPer1000"]["source"].startswith("https://aws.amazon.com/s3/")
 
 
 def test_plan_prints_the_prices_it_assumed(runner: CliRunner, tmp_path: Path) -> None:
