@@ -11,8 +11,8 @@
   may bring this role (``writer_role``); ``grant_writer`` then reports the statements the
   role would not take.
 - SummariseRole (Summarise): reads ``work/*``; writes ``work/*/summary.json`` and
-  ``reports/*``; signs receipts (``kms:Sign``, ``kms:DescribeKey``) with the keys named at
-  deploy and no other; no source, no destination.
+  ``reports/*``; signs receipt digests (``kms:Sign`` of a DIGEST, ``kms:DescribeKey``) with
+  the keys named at deploy and no other; no source, no destination.
 - NotifyRole (Notify): ``work/*/notice.json``; reads and deletes ``work/*/lock.json``.
 
 What the copy may touch is a ``DataScope``: the named source and destination buckets, or,
@@ -118,8 +118,10 @@ WRITE_ACTIONS = (
 )
 #: what S3 asks of KMS for SSE-KMS objects on the caller's behalf (no kms:* anywhere)
 KMS_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
-#: what Summarise asks of KMS to sign a receipt's digest, on the named keys only
-SIGN_ACTIONS = ("kms:Sign", "kms:DescribeKey")
+#: Summarise signs a receipt's digest with the named keys only (``kms:Sign`` and
+#: ``kms:DescribeKey``, see ``grant_summarise``); Sign's ``MessageType`` for a message
+#: Summarise has hashed itself
+SIGNED_MESSAGE_TYPE = "DIGEST"
 #: restore an archived source object (the Thaw state)
 RESTORE_ACTIONS = ("s3:RestoreObject",)
 #: the KMS condition key S3 fills with the object's (or, with a Bucket Key, the bucket's) ARN
@@ -322,7 +324,12 @@ def grant_summarise(
     DescribeKey (to learn the key's signing algorithms) ``kms:DescribeKey``; both take a KMS
     key ARN as their resource ("AWS KMS permissions",
     https://docs.aws.amazon.com/kms/latest/developerguide/kms-api-permissions-reference.html).
-    A key of another account must also let this role in through its key policy."""
+    Sign is allowed for a digest only (condition ``kms:MessageType`` = ``DIGEST``: "AWS KMS
+    condition keys", kms:MessageType,
+    https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-message-type),
+    so the role cannot have KMS sign an arbitrary raw message with a receipt key;
+    DescribeKey has no such key and is apart. A key of another account must also let this
+    role in through its key policy."""
     _allow(role, "ReadWork", ["s3:GetObject"], [inbox.arn_for_objects(WORK_OBJECTS)])
     _allow(
         role,
@@ -333,7 +340,16 @@ def grant_summarise(
     _list_inbox(role, inbox)
     _inbox_key(role, inbox, write=True)
     if signing_keys:
-        _allow(role, "SignReceiptsWithNamedKeys", SIGN_ACTIONS, signing_keys)
+        _add(
+            role,
+            iam.PolicyStatement(
+                sid="SignReceiptsWithNamedKeys",
+                actions=["kms:Sign"],
+                resources=list(signing_keys),
+                conditions={"StringEquals": {"kms:MessageType": SIGNED_MESSAGE_TYPE}},
+            ),
+        )
+        _allow(role, "DescribeReceiptKeys", ["kms:DescribeKey"], signing_keys)
 
 
 def grant_notify(role: iam.IRole, *, topic: sns.ITopic, inbox: s3.IBucket) -> None:
@@ -405,7 +421,6 @@ def grant_tag_on_run_task(role: iam.IRole, cluster: ecs.ICluster) -> None:
     )
 
 
-
 #: what the Distributed Map does in the inbox: read a run's batch index (its ItemReader) and
 #: write the Map Run's results (its ResultWriter, multipart)
 MAP_ACTIONS = (
@@ -436,6 +451,7 @@ def confine_map_to_work_area(role: iam.IRole, inbox: s3.IBucket) -> Statements:
             not_resources=[inbox.arn_for_objects(WORK_OBJECTS)],
         ),
     )
+
 
 # --- building blocks -----------------------------------------------------------------------
 

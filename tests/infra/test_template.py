@@ -515,7 +515,13 @@ def test_no_role_has_an_action_wildcard_or_kms_on_any_key(synth: Synth, synth_op
                     continue
                 if statement.get("Sid") == "SignReceiptsWithNamedKeys":
                     assert role == "Summarise"
-                    assert sorted(actions) == ["kms:DescribeKey", "kms:Sign"]
+                    assert actions == ["kms:Sign"]
+                    assert _as_list(statement["Resource"]) == [KMS_KEY]
+                    assert statement["Condition"] == {"StringEquals": {"kms:MessageType": "DIGEST"}}
+                    continue
+                if statement.get("Sid") == "DescribeReceiptKeys":
+                    assert role == "Summarise"
+                    assert actions == ["kms:DescribeKey"]
                     assert _as_list(statement["Resource"]) == [KMS_KEY]
                     continue
                 assert statement["Condition"]["StringEquals"]["kms:ViaService"] == (
@@ -810,11 +816,16 @@ def test_summarise_signs_receipts_with_the_named_keys_and_no_other(
     assert "kms:" not in json.dumps(_role_statements(synth, "Summarise"))
     statements = _role_statements(synth_open, "Summarise")
     sign = _by_sid(statements, "SignReceiptsWithNamedKeys")
-    assert sorted(sign["Action"]) == ["kms:DescribeKey", "kms:Sign"]
+    assert sign["Action"] == "kms:Sign"
     assert sign["Resource"] == KMS_KEY
-    assert "Condition" not in sign
+    # a digest only: never an arbitrary raw message signed with a receipt key
+    assert sign["Condition"] == {"StringEquals": {"kms:MessageType": "DIGEST"}}
+    describe = _by_sid(statements, "DescribeReceiptKeys")
+    assert describe["Action"] == "kms:DescribeKey"
+    assert describe["Resource"] == KMS_KEY
+    assert "Condition" not in describe
     kms = [s for s in statements if "kms:" in json.dumps(s["Action"])]
-    assert kms == [sign]
+    assert kms == [sign, describe]
     # ... and Prepare is told the same keys: a sidecar's receiptSigningKeyId must be one
     _, prepare = synth_open.one("AWS::Lambda::Function", "StepsS3CopyPrepareFunction")
     assert prepare["Properties"]["Environment"]["Variables"]["KMS_KEYS"] == KMS_KEY
