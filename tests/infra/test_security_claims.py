@@ -1,6 +1,7 @@
 """The security claims of README.md ("Security: who can start a copy, what each role can
-touch", "The destination side of a cross-account copy") and docs/deploy.md ("Security: who
-may do what", "The destination side"), checked against the synthesized policies.
+touch", "The destination side of a cross-account copy"), docs/deploy.md ("Security: who
+may do what", "The destination side", "The source side") and docs/architecture.md ("Who may
+do what (IAM)"), checked against the synthesized policies.
 
 Requests are decided by ``iam_eval`` (AWS's policy evaluation logic: explicit Deny first,
 conditions, ``NotResource``, same-account vs cross-account), not by reading the JSON:
@@ -28,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from steps_s3_copy.cli import app as cli_app
 from steps_s3_copy.cli import policy as cli_policy
 from tests.infra.conftest import KMS_KEY, SUBMITTER
 from tests.infra.helpers import ACCOUNT, REGION, Synth, resolve, synthesize
@@ -39,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OTHER = "222222222222"  # an account that is not the installing one
 README = ROOT / "README.md"
 DEPLOY = ROOT / "docs" / "deploy.md"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
 
 # --- the claims -----------------------------------------------------------------------------
 
@@ -79,7 +83,8 @@ ROLE_TABLE = {
         "read `work/*`; write `work/*/summary.json` and `reports/*`; list",
         "none",
         "none",
-        "`kms:Sign`, `kms:DescribeKey` on the keys named in `kmsKeys` only (receipts)",
+        "`kms:Sign` (of a digest only) and `kms:DescribeKey` on the keys named in `kmsKeys` "
+        "only (receipts)",
     ),
     "NotifyRole": Row(
         "Notify (publishes the notice to the topic)",
@@ -160,11 +165,23 @@ class Deployment:
     any_bucket: bool
     write_here: bool
     keys: bool
+    #: whether the "source here" and "destination here" buckets are named (with the opt-in
+    #: alone they are not, and are what any unnamed bucket of this account is)
+    named_here: bool = True
 
 
 def expected(role: str, d: Deployment) -> dict[str, set[str]]:
     """What ``ROLE_TABLE`` (and the prose around it) says ``role`` may do, per place."""
+    found = _named_expected(role, d)
+    if not d.named_here:
+        for place in ("source here", "destination here"):
+            found[place] = set(found["unnamed here"])
+    return found
+
+
+def _named_expected(role: str, d: Deployment) -> dict[str, set[str]]:
     listed = {"list"}
+    found: dict[str, set[str]]
     if role == "PrepareRole":
         work = {"read", "write", "list"}
         found = {place: set() for place in PLACES}
@@ -265,9 +282,16 @@ class World:
         return Request(self.roles[role], action, arn if bucket_level else f"{arn}/{key}", account)
 
     def decide(self, request: Request) -> Decision:
-        policy = (
-            self.inbox_policy if request.resource.startswith(f"arn:aws:s3:::{self.inbox}") else None
-        )
+        """What the deployment lets ``request`` do: the role's policies, with the inbox's
+        bucket policy; a bucket or key of another account is taken to let the role in (its
+        owner's policy is the owner's to write; without one nothing is allowed across
+        accounts, which ``test_another_accounts_bucket_needs_its_own_policy`` checks), so
+        what is allowed there is what the role's own policies allow."""
+        policy: dict[str, Any] | None = None
+        if request.resource.startswith(f"arn:aws:s3:::{self.inbox}"):
+            policy = self.inbox_policy
+        elif request.resource_account != ACCOUNT:
+            policy = owner_lets_in(request.principal)
         principal = next(r for r, arn in self.roles.items() if arn == request.principal)
         return evaluate(request, self.identity[principal], policy)
 
@@ -287,6 +311,12 @@ class World:
                     ).allowed
                 }
         return found
+
+
+def owner_lets_in(principal: str) -> dict[str, Any]:
+    """A resource policy of another account that lets ``principal`` do anything."""
+    statement = {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "*", "Resource": "*"}
+    return {"Version": "2012-10-17", "Statement": [statement]}
 
 
 def world(synth: Synth, deployment: Deployment, source: str, destination: str) -> World:
@@ -341,7 +371,12 @@ WORLDS = {
     # any bucket outside this account, two of this account named and writable, a key
     "open": ("synth_open", Deployment(True, True, True), "our-own-runs", "our-own-landing"),
     # any bucket outside this account and nothing else
-    "any": ("synth_any", Deployment(True, False, False), "named-nowhere", "named-nowhere-either"),
+    "any": (
+        "synth_any",
+        Deployment(True, False, False, named_here=False),
+        "named-nowhere",
+        "named-nowhere-either",
+    ),
 }
 
 
@@ -381,7 +416,11 @@ def role_table(section: str) -> dict[str, Row]:
 
 @pytest.mark.parametrize(
     ("path", "heading"),
-    [(README, "Security: who can start a copy"), (DEPLOY, "Security: who may do what")],
+    [
+        (README, "Security: who can start a copy"),
+        (DEPLOY, "Security: who may do what"),
+        (ARCHITECTURE, "Who may do what (IAM)"),
+    ],
 )
 def test_the_documents_print_this_role_table(path: Path, heading: str) -> None:
     assert role_table(_section(path, heading)) == ROLE_TABLE
@@ -480,17 +519,15 @@ def test_the_writer_uses_keys_only_through_s3_for_the_buckets_it_may_use(deploye
             BUCKET_KEY,
             **{"kms:ViaService": "s3.eu-west-1.amazonaws.com", context: source},
         )
-        # the keys named at deploy: through S3 only
-        assert (
-            _kms(
-                deployed,
-                "WriterRole",
-                action,
-                KMS_KEY,
-                **{"kms:ViaService": VIA_S3, context: unnamed},
-            )
-            == deployed.deployment.keys
-        )
+        # the keys named at deploy: for any object, through S3 only (with the opt-in any
+        # key already is, for any S3 object)
+        assert _kms(
+            deployed,
+            "WriterRole",
+            action,
+            KMS_KEY,
+            **{"kms:ViaService": VIA_S3, context: unnamed},
+        ) == (deployed.deployment.keys or deployed.deployment.any_bucket)
         assert not _kms(deployed, "WriterRole", action, KMS_KEY)
     for action in (
         "kms:Encrypt",
@@ -503,12 +540,17 @@ def test_the_writer_uses_keys_only_through_s3_for_the_buckets_it_may_use(deploye
 
 
 def test_receipts_are_signed_with_the_named_keys_only(deployed: World) -> None:
+    """Summarise signs a receipt's digest: Sign with the named keys, of a DIGEST only (a raw
+    message, or a Sign request without MessageType, is refused); DescribeKey of those keys."""
     digest = {"kms:MessageType": "DIGEST"}
     for action in ("kms:Sign", "kms:DescribeKey"):
         assert (
             _kms(deployed, "SummariseRole", action, KMS_KEY, **digest) == deployed.deployment.keys
         )
         assert not _kms(deployed, "SummariseRole", action, BUCKET_KEY, **digest)
+    assert not _kms(deployed, "SummariseRole", "kms:Sign", KMS_KEY, **{"kms:MessageType": "RAW"})
+    assert not _kms(deployed, "SummariseRole", "kms:Sign", KMS_KEY)
+    assert _kms(deployed, "SummariseRole", "kms:DescribeKey", KMS_KEY) == deployed.deployment.keys
     assert not _kms(deployed, "SummariseRole", "kms:Decrypt", KMS_KEY, **{"kms:ViaService": VIA_S3})
 
 
@@ -648,6 +690,34 @@ def _filled(block: str, **values: str) -> Any:
     return json.loads(block)
 
 
+#: the arguments the documents' example policies are printed for
+EXAMPLE_ACCOUNT = "123456789012"
+EXAMPLE_ROLE = "steps-s3-copy-writer"
+EXAMPLE_BUCKET = "partner-landing"
+EXAMPLE_KEY = "arn:aws:kms:eu-west-1:999999999999:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def _printed(*extra: str) -> dict[str, Any]:
+    """What ``s3copy destination-policy --json`` prints for the example's arguments."""
+    result = CliRunner().invoke(
+        cli_app,
+        [
+            "destination-policy",
+            "--account",
+            EXAMPLE_ACCOUNT,
+            "--role-name",
+            EXAMPLE_ROLE,
+            "--bucket",
+            EXAMPLE_BUCKET,
+            "--json",
+            *extra,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    printed: dict[str, Any] = json.loads(result.stdout)
+    return printed
+
+
 @pytest.mark.parametrize(
     ("path", "heading"),
     [(README, "The destination side of a cross-account copy"), (DEPLOY, "The destination side")],
@@ -655,23 +725,17 @@ def _filled(block: str, **values: str) -> Any:
 def test_the_documents_example_policies_are_what_the_command_prints(
     path: Path, heading: str
 ) -> None:
-    role = cli_policy.WriterRole.from_parts("123456789012", "steps-s3-copy-writer")
+    """The bucket policy the README and docs/deploy.md show (and deploy.md's key policy
+    statement) is, placeholders filled in, what ``s3copy destination-policy`` prints for the
+    same role and bucket (and key): the documents cannot drift from the command."""
     blocks = _json_blocks(_section(path, heading))
-    bucket_policy = _filled(
-        blocks[0], **{"copy-account": "123456789012", "destination-bucket": "partner-landing"}
-    )
-    assert bucket_policy == cli_policy.bucket_policy(role, "partner-landing")
+    names = {"copy-account": EXAMPLE_ACCOUNT, "destination-bucket": EXAMPLE_BUCKET}
+    printed = _printed("--kms-key-arn", EXAMPLE_KEY)
+    assert _filled(blocks[0], **names) == printed["bucketPolicy"]
+    assert printed["writerRole"] == f"arn:aws:iam::{EXAMPLE_ACCOUNT}:role/{EXAMPLE_ROLE}"
     if path == DEPLOY:
-        key = "arn:aws:kms:eu-west-1:999999999999:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-        statement = _filled(
-            blocks[1],
-            **{
-                "copy-account": "123456789012",
-                "destination-bucket": "partner-landing",
-                "region": "eu-west-1",
-            },
-        )
-        assert statement == cli_policy.kms_key_policy_statement(role, key, "partner-landing")
+        statement = _filled(blocks[1], **names, region="eu-west-1")
+        assert statement == printed["kmsKeyPolicyStatement"]
 
 
 def test_the_source_side_policy_of_the_documents_lets_the_roles_do_what_they_may(
@@ -684,9 +748,9 @@ def test_the_source_side_policy_of_the_documents_lets_the_roles_do_what_they_may
     printed = _filled(
         block,
         **{
-            "copy-account": ACCOUNT,
             "source-bucket": "source-bucket",
-            "prepare-role": named.roles["PrepareRole"].split("/")[-1],
+            "writer-role-arn": named.roles["WriterRole"],
+            "prepare-role-arn": named.roles["PrepareRole"],
         },
     )
     sids = {
@@ -699,3 +763,12 @@ def test_the_source_side_policy_of_the_documents_lets_the_roles_do_what_they_may
         for action, request in _destination_requests(named, "source-bucket", "runs/r1", role):
             allowed = evaluate(request, named.identity[role], printed).allowed
             assert allowed == (action in needs), (role, action)
+
+
+def test_another_accounts_bucket_needs_its_own_policy(deployed: World) -> None:
+    """README: "each still needs its own bucket policy to let the writer role in": across
+    accounts the role's own grant alone lets nothing through."""
+    for place in ("source there", "destination there", "unnamed there"):
+        for action in ("s3:GetObject", "s3:PutObject"):
+            request = deployed.request("WriterRole", action, place)
+            assert not evaluate(request, deployed.identity["WriterRole"], None).allowed
