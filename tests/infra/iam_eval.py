@@ -10,10 +10,20 @@ policy it does not understand is never silently read as "allowed" or "denied":
   ("IAM JSON policy element reference",
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements.html).
 - Conditions: several operators, or several keys of one operator, must all hold; several
-  values of one key are alternatives. A key missing from the request makes a condition
-  false, except for a negated operator (``StringNotLike``, ``ArnNotLike``, ...), which is
-  then true ("IAM JSON policy elements: Condition operators",
+  values of one key are alternatives, and none may match for a negated operator ("Conditions
+  with multiple context keys or values",
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_multi-value-conditions.html).
+  A key missing from the request makes a condition false, except for a negated operator
+  (``StringNotLike``, ``ArnNotLike``, ...), which is then true, and ``...IfExists``; the
+  ARN operators compare each of the six colon-separated parts of an ARN apart, wildcards
+  included ("IAM JSON policy elements: Condition operators",
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html).
+  Condition key names are case-insensitive; a key not in ``KNOWN_KEYS`` (the keys the
+  template uses, each with the request field it stands for) is refused, never read as
+  "missing".
+- ``Resource`` ARNs take wildcards within each of their colon-separated parts ("IAM JSON
+  policy elements: Resource",
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html).
 - An explicit Deny in any policy wins; otherwise, within one account an Allow in the
   identity policy *or* the resource policy is enough; across accounts both the identity
   policy and the resource's policy must allow ("Policy evaluation logic",
@@ -76,6 +86,27 @@ class Request:
         return keys
 
 
+#: the condition keys this evaluator decides (lower case: key names are case-insensitive);
+#: what each means: "AWS global condition context keys"
+#: (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html),
+#: "Actions, resources, and condition keys for Amazon S3" (s3:ResourceAccount, s3:prefix),
+#: "AWS KMS condition keys" (kms:ViaService, kms:MessageType, kms:EncryptionContext:),
+#: "Actions, resources, and condition keys for Amazon ECS" (ecs:CreateAction)
+KNOWN_KEYS = frozenset(
+    {
+        "aws:principalarn",
+        "aws:principalaccount",
+        "aws:securetransport",
+        "s3:resourceaccount",
+        "s3:prefix",
+        "kms:viaservice",
+        "kms:messagetype",
+        "kms:encryptioncontext:aws:s3:arn",
+        "ecs:createaction",
+    }
+)
+
+
 @cache
 def _pattern(glob: str, *, ignore_case: bool) -> re.Pattern[str]:
     """An IAM wildcard (``*`` any run of characters, ``?`` one character) as a regex."""
@@ -86,6 +117,21 @@ def _pattern(glob: str, *, ignore_case: bool) -> re.Pattern[str]:
 
 def matches(glob: str, value: str, *, ignore_case: bool = False) -> bool:
     return bool(_pattern(glob, ignore_case=ignore_case).match(value))
+
+
+def arn_matches(glob: str, arn: str) -> bool:
+    """An ARN pattern against an ARN, part by part (``arn:partition:service:region:account:
+    resource``; the resource part may hold colons): a wildcard never reaches into the next
+    part. ``*`` alone is every ARN; a value that is not an ARN matches no ARN pattern; a
+    pattern that is neither is refused."""
+    if glob == "*":
+        return True
+    patterns, parts = glob.split(":", 5), arn.split(":", 5)
+    if len(patterns) != 6:
+        raise UnsupportedPolicyError(f"not an ARN pattern: {glob!r}")
+    if len(parts) != 6:
+        return False
+    return all(matches(p, v) for p, v in zip(patterns, parts, strict=True))
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -121,16 +167,17 @@ _OPERATORS = {
     "StringNotEquals": (_string_equals, True),
     "StringLike": (_string_like, False),
     "StringNotLike": (_string_like, True),
-    "ArnEquals": (_string_like, False),
-    "ArnLike": (_string_like, False),
-    "ArnNotEquals": (_string_like, True),
-    "ArnNotLike": (_string_like, True),
+    "ArnEquals": (arn_matches, False),
+    "ArnLike": (arn_matches, False),
+    "ArnNotEquals": (arn_matches, True),
+    "ArnNotLike": (arn_matches, True),
     "Bool": (_bool, False),
 }
 
 
 def condition_holds(condition: Mapping[str, Any], keys: Mapping[str, str]) -> bool:
     """Whether every operator's every key holds for the request's ``keys``."""
+    present = {key.lower(): value for key, value in keys.items()}
     for operator, tests in condition.items():
         name, if_exists = operator, operator.endswith("IfExists")
         if if_exists:
@@ -139,8 +186,10 @@ def condition_holds(condition: Mapping[str, Any], keys: Mapping[str, str]) -> bo
             raise UnsupportedPolicyError(f"condition operator {operator!r}")
         test, negated = _OPERATORS[name]
         for key, values in tests.items():
+            if key.lower() not in KNOWN_KEYS:
+                raise UnsupportedPolicyError(f"condition key {key!r}")
             expected = _strings(values)
-            actual = keys.get(key)
+            actual = present.get(key.lower())
             if actual is None:
                 if if_exists or negated:
                     continue
@@ -164,10 +213,10 @@ def _action_applies(statement: Statement, action: str) -> bool:
 
 def _resource_applies(statement: Statement, resource: str) -> bool:
     if "NotResource" in statement:
-        return not any(matches(r, resource) for r in _strings(statement["NotResource"]))
+        return not any(arn_matches(r, resource) for r in _strings(statement["NotResource"]))
     if "Resource" not in statement:
         raise UnsupportedPolicyError(f"a statement without Resource or NotResource: {statement}")
-    return any(matches(r, resource) for r in _strings(statement["Resource"]))
+    return any(arn_matches(r, resource) for r in _strings(statement["Resource"]))
 
 
 def _principal_applies(statement: Statement, request: Request) -> bool:

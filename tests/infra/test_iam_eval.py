@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from tests.infra.iam_eval import Request, UnsupportedPolicyError, condition_holds, evaluate, matches
+from tests.infra.iam_eval import (
+    Request,
+    UnsupportedPolicyError,
+    arn_matches,
+    condition_holds,
+    evaluate,
+    matches,
+)
 
 ME = "arn:aws:iam::111111111111:role/me"
 THEM = "arn:aws:iam::222222222222:role/them"
@@ -66,14 +73,21 @@ def test_an_explicit_deny_wins_and_not_resource_exempts() -> None:
 def test_a_missing_key_fails_a_condition_but_satisfies_a_negated_one() -> None:
     keys = {"aws:PrincipalArn": ME}
     assert not condition_holds({"StringEquals": {"kms:ViaService": "s3.x"}}, keys)
-    assert condition_holds({"ArnNotLike": {"kms:ViaService": "s3.x"}}, keys)
+    assert condition_holds({"StringNotLike": {"kms:ViaService": "s3.x"}}, keys)
+    assert condition_holds(
+        {"ArnNotLike": {"kms:EncryptionContext:aws:s3:arn": "arn:aws:s3:::b"}}, keys
+    )
     assert condition_holds({"StringEqualsIfExists": {"kms:ViaService": "s3.x"}}, keys)
     # several values of one key: any; several keys or operators: all
-    assert condition_holds({"ArnLike": {"aws:PrincipalArn": ["arn:x", ME]}}, keys)
+    assert condition_holds(
+        {"ArnLike": {"aws:PrincipalArn": ["arn:aws:iam::111111111111:role/x", ME]}}, keys
+    )
     assert not condition_holds(
         {"ArnLike": {"aws:PrincipalArn": ME}, "StringEquals": {"kms:ViaService": "s3.x"}}, keys
     )
-    assert not condition_holds({"ArnNotLike": {"aws:PrincipalArn": ["arn:x", ME]}}, keys)
+    assert not condition_holds(
+        {"ArnNotLike": {"aws:PrincipalArn": ["arn:aws:iam::111111111111:role/x", ME]}}, keys
+    )
 
 
 def test_within_an_account_either_policy_allows_across_accounts_both_must() -> None:
@@ -113,3 +127,34 @@ def test_what_it_does_not_model_is_an_error_not_an_answer() -> None:
     )
     with pytest.raises(UnsupportedPolicyError):
         evaluate(_get("arn:aws:s3:::b/k"), [], account)
+
+
+def test_arn_wildcards_stay_within_their_part() -> None:
+    """ARN operators and Resource compare the six parts of an ARN apart: a ``*`` in one part
+    never matches a colon of the next (a plain glob would)."""
+    crossing = "arn:aws:x:iam::111111111111:role/me"  # a partition "aws:x" would need this
+    assert matches("arn:*:iam::111111111111:role/me", crossing)
+    assert not arn_matches("arn:*:iam::111111111111:role/me", crossing)
+    assert arn_matches("arn:*:iam::111111111111:role/me", ME)
+    assert arn_matches("arn:aws:iam::111111111111:*", ME)
+    assert not arn_matches("arn:aws:iam::111111111111:*", "arn:aws:sts::111111111111:x/y")
+    # the resource part may hold colons; "*" alone is anything; a non-ARN value matches none
+    assert arn_matches(
+        "arn:aws:logs:us-east-1:1:log-group:g:*", "arn:aws:logs:us-east-1:1:log-group:g:s"
+    )
+    assert arn_matches("*", "arn:aws:s3:::b/k")
+    assert not arn_matches("arn:aws:s3:::*", "not-an-arn")
+    assert arn_matches("arn:aws:s3:::*", "arn:aws:s3:::b/k")  # objects too: "/" is no part
+    with pytest.raises(UnsupportedPolicyError):
+        arn_matches("arn:aws:s3:*", "arn:aws:s3:::b")
+    keys = {"aws:PrincipalArn": crossing}
+    assert not condition_holds({"ArnLike": {"aws:PrincipalArn": "arn:*:iam::*:*"}}, keys)
+
+
+def test_condition_keys_are_case_insensitive_and_an_unknown_one_is_refused() -> None:
+    keys = {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    assert condition_holds({"StringEquals": {"KMS:viaservice": "s3.us-east-1.amazonaws.com"}}, keys)
+    # an unknown key is not "missing" (which would make a negated Deny's condition true)
+    for operator in ("StringEquals", "StringNotEquals", "StringEqualsIfExists"):
+        with pytest.raises(UnsupportedPolicyError, match="aws:SourceVpce"):
+            condition_holds({operator: {"aws:SourceVpce": "vpce-1"}}, keys)
