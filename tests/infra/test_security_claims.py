@@ -28,13 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
 from typer.testing import CliRunner
 
 from steps_s3_copy.cli import app as cli_app
 from steps_s3_copy.cli import policy as cli_policy
+from steps_s3_copy.infra.app import build
 from tests.infra.conftest import KMS_KEY, SUBMITTER
-from tests.infra.helpers import ACCOUNT, REGION, Synth, resolve, synthesize
+from tests.infra.helpers import ACCOUNT, CONTEXT, REGION, Synth, resolve, synthesize
 from tests.infra.iam_eval import Decision, Request, evaluate
 from tests.infra.test_policies import policy_resolver
 
@@ -363,7 +365,39 @@ def synth_any(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     )
 
 
+def readme_deploy_context() -> dict[str, str]:
+    """The ``-c name=value`` pairs of the README's deploy command (its "Deploy" section)."""
+    (block,) = re.findall(r"```shell\n(.*?)```", _section(README, "Deploy"), re.DOTALL)[:1]
+    return dict(re.findall(r"-c (\w+)=(\S+)", block))
+
+
+@pytest.fixture(scope="module")
+def synth_readme(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The ready app as the README's deploy command configures it, through the app's own
+    context handling (``infra/app.py``), not the construct's arguments."""
+    outdir = tmp_path_factory.mktemp("cdk.out.readme")
+    app = cdk.App(outdir=str(outdir), context={**CONTEXT, **readme_deploy_context()})
+    stack = build(app, cdk.Environment(account=ACCOUNT, region=REGION))
+    app.synth()
+    template = json.loads((outdir / f"{stack.stack_name}.template.json").read_text())
+    return Synth(outdir, stack, template, 0.0, None)
+
+
+def test_the_readme_deploy_command_names_the_buckets_its_world_uses() -> None:
+    context = readme_deploy_context()
+    _, _, source, destination = WORLDS["readme"]
+    assert (context["sourceBuckets"], context["destinationBuckets"]) == (source, destination)
+    assert context["writerRoleName"] == EXAMPLE_ROLE
+
+
 WORLDS = {
+    # the README's own deploy command, through the app's context values
+    "readme": (
+        "synth_readme",
+        Deployment(False, False, False),
+        "lab-a-raw",
+        "partner-landing-bucket",
+    ),
     # the named-bucket deployment (conftest.NAMED)
     "named": ("synth", Deployment(False, False, False), "source-bucket", "destination-bucket"),
     # more named buckets, writes into this account's named destinations allowed
