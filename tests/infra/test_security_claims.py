@@ -37,7 +37,7 @@ from steps_s3_copy.cli import policy as cli_policy
 from steps_s3_copy.infra.app import build
 from tests.infra.conftest import KMS_KEY, SUBMITTER
 from tests.infra.helpers import ACCOUNT, CONTEXT, REGION, Synth, resolve, synthesize
-from tests.infra.iam_eval import Decision, Request, evaluate
+from tests.infra.iam_eval import Decision, Request, condition_holds, evaluate
 from tests.infra.test_policies import policy_resolver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -630,6 +630,13 @@ def test_who_may_start_a_copy(deployed: World) -> None:
         assert not evaluate(other_area, [], deployed.inbox_policy).allowed
     else:  # none named: inside the account IAM decides
         assert admin.allowed
+    # deploy.md: "A request without a principal ARN (anonymous, a service) is denied": the
+    # Deny's condition (a negated operator) holds when the request has no aws:PrincipalArn
+    (deny,) = [
+        s for s in deployed.inbox_policy["Statement"] if s.get("Sid") == "DenyJobsFromOthers"
+    ]
+    assert deny["Effect"] == "Deny"
+    assert condition_holds(deny["Condition"], {"aws:SecureTransport": "true"})
 
 
 # --- the destination side: s3copy destination-policy --------------------------------------
