@@ -273,6 +273,8 @@ class StepsS3Copy(Construct):
         )
         # the RunTask states propagate the task definition's tags (see there)
         permissions.grant_tag_on_run_task(self.state_machine.role, self.cluster)
+        # the Map's S3 grants (CDK's, on the whole inbox) confined to the working area
+        permissions.confine_map_to_work_area(self.state_machine.role, self.inbox_bucket)
         self.rule, self.dead_letter_queue = Trigger.create(
             self, props, inbox=self.inbox_bucket, state_machine=self.state_machine
         )

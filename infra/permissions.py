@@ -11,8 +11,8 @@
   may bring this role (``writer_role``); ``grant_writer`` then reports the statements the
   role would not take.
 - SummariseRole (Summarise): reads ``work/*``; writes ``work/*/summary.json`` and
-  ``reports/*``; signs receipts (``kms:Sign``, ``kms:DescribeKey``) with the keys named at
-  deploy and no other; no source, no destination.
+  ``reports/*``; signs receipt digests (``kms:Sign`` of a DIGEST, ``kms:DescribeKey``) with
+  the keys named at deploy and no other; no source, no destination.
 - NotifyRole (Notify): ``work/*/notice.json``; reads and deletes ``work/*/lock.json``.
 
 What the copy may touch is a ``DataScope``: the named source and destination buckets, or,
@@ -421,6 +421,38 @@ def grant_tag_on_run_task(role: iam.IRole, cluster: ecs.ICluster) -> None:
             resources=[tasks],
             conditions={"StringEquals": {"ecs:CreateAction": "RunTask"}},
         )
+    )
+
+
+#: what the Distributed Map does in the inbox: read a run's batch index (its ItemReader) and
+#: write the Map Run's results (its ResultWriter, multipart)
+MAP_ACTIONS = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:ListMultipartUploadParts",
+    "s3:AbortMultipartUpload",
+)
+
+
+def confine_map_to_work_area(role: iam.IRole, inbox: s3.IBucket) -> Statements:
+    """Keep the state machine's ``role`` to the inbox's working area (``work/*``).
+
+    CDK grants the Distributed Map's ItemReader and ResultWriter their S3 actions on every
+    object of the inbox (``<inbox>/*``: the batch index's key is known only at run time),
+    which would let the state machine read and write ``jobs/`` and ``reports/`` too. The
+    index (``work/<job>/<run>/index.csv``) and the results (``work/map-results/``) are both
+    under ``work/``, so a Deny of the same actions everywhere else confines it there ("IAM
+    policies for using Distributed Map states": scope the policies to the bucket and folder,
+    https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html).
+    """
+    return _add(
+        role,
+        iam.PolicyStatement(
+            sid="ConfineMapToWorkArea",
+            effect=iam.Effect.DENY,
+            actions=list(MAP_ACTIONS),
+            not_resources=[inbox.arn_for_objects(WORK_OBJECTS)],
+        ),
     )
 
 

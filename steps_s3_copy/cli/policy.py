@@ -32,8 +32,18 @@ OBJECT_ACTIONS = (
     "s3:GetObjectAttributes",
     "s3:GetObjectTagging",
 )
-#: listing finds what is already copied without one HEAD per object
+#: listing finds what is already copied without one HEAD per object; listing the uploads
+#: finds the run's incomplete ones to abort them
 BUCKET_ACTIONS = ("s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:GetBucketLocation")
+#: the bucket actions ``s3:prefix`` applies to: of BUCKET_ACTIONS, ListBucket only (the
+#: Service Authorization Reference, "Actions, resources, and condition keys for Amazon S3",
+#: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html,
+#: lists no s3:prefix for ListBucketMultipartUploads or GetBucketLocation), so under a prefix
+#: those two get a statement without the condition: with it they would never be allowed, a
+#: condition key missing from the request being false ("IAM JSON policy elements: Condition
+#: operators",
+#: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html)
+PREFIXED_BUCKET_ACTIONS = ("s3:ListBucket",)
 #: SSE-KMS writes need a data key; multipart writes and verification reads need Decrypt
 KMS_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 
@@ -80,28 +90,34 @@ def bucket_policy(role: WriterRole, bucket: str, prefix: str | None = None) -> d
     _check_bucket(bucket)
     prefix = _normalise_prefix(prefix)
     bucket_arn = f"arn:{role.partition}:s3:::{bucket}"
-    list_statement: dict[str, Any] = {
+    objects = {
+        "Sid": "StepsS3CopyWriteObjects",
+        "Effect": "Allow",
+        "Principal": {"AWS": role.arn},
+        "Action": list(OBJECT_ACTIONS),
+        "Resource": f"{bucket_arn}/{prefix}*",
+    }
+    listing: dict[str, Any] = {
         "Sid": "StepsS3CopyListBucket",
         "Effect": "Allow",
         "Principal": {"AWS": role.arn},
         "Action": list(BUCKET_ACTIONS),
         "Resource": bucket_arn,
     }
-    if prefix:
-        list_statement["Condition"] = {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "StepsS3CopyWriteObjects",
-                "Effect": "Allow",
-                "Principal": {"AWS": role.arn},
-                "Action": list(OBJECT_ACTIONS),
-                "Resource": f"{bucket_arn}/{prefix}*",
-            },
-            list_statement,
-        ],
+    if not prefix:
+        return {"Version": "2012-10-17", "Statement": [objects, listing]}
+    # ListBucket limited to the prefix; the bucket actions s3:prefix does not apply to, apart
+    unconditioned = [a for a in BUCKET_ACTIONS if a not in PREFIXED_BUCKET_ACTIONS]
+    listing["Action"] = list(PREFIXED_BUCKET_ACTIONS)
+    listing["Condition"] = {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
+    uploads = {
+        "Sid": "StepsS3CopyListUploads",
+        "Effect": "Allow",
+        "Principal": {"AWS": role.arn},
+        "Action": unconditioned,
+        "Resource": bucket_arn,
     }
+    return {"Version": "2012-10-17", "Statement": [objects, listing, uploads]}
 
 
 def kms_key_policy_statement(role: WriterRole, key_arn: str, bucket: str) -> dict[str, Any]:

@@ -176,9 +176,18 @@ def test_destination_policy_is_valid_json_and_scoped(runner: CliRunner) -> None:
             "arn:aws:s3:::dest-bucket",
             "arn:aws:s3:::dest-bucket/incoming/*",
         )
-    objects, listing = policy["Statement"]
-    assert [objects["Sid"], listing["Sid"]] == ["StepsS3CopyWriteObjects", "StepsS3CopyListBucket"]
+    objects, listing, uploads = policy["Statement"]
+    assert [objects["Sid"], listing["Sid"], uploads["Sid"]] == [
+        "StepsS3CopyWriteObjects",
+        "StepsS3CopyListBucket",
+        "StepsS3CopyListUploads",
+    ]
+    # s3:prefix limits ListBucket only: the actions it does not apply to are apart, without
+    # the condition (with it they would never be allowed)
+    assert listing["Action"] == ["s3:ListBucket"]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["incoming/*"]}}
+    assert uploads["Action"] == ["s3:ListBucketMultipartUploads", "s3:GetBucketLocation"]
+    assert "Condition" not in uploads
     assert {"s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"} <= set(
         objects["Action"]
     )

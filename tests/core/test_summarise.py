@@ -131,6 +131,18 @@ def test_all_copied_or_skipped_is_succeeded(world: World) -> None:
     assert (notice.counts.copied, notice.counts.skipped, notice.counts.failed) == (2, 1, 0)
 
 
+def test_the_notice_names_who_put_the_sidecar(world: World) -> None:
+    """Who started the run is in the notice: the S3 event's requester, carried from Prepare
+    (issue 8, "who may start a run")."""
+    event = json.loads((EVENTS / "eventbridge_s3_object_created.json").read_text())
+    requester = event["detail"]["requester"]
+    prepared = planned(world, 1, per_batch=1)
+    assert prepared.requester == requester
+    notice = summarise(prepared, EXECUTION, s3=world.s3, now=NOW)
+    assert notice.requester == requester
+    assert json.loads(notice.model_dump_json(by_alias=True))["requester"] == requester
+
+
 def test_nothing_copied_is_failed(world: World) -> None:
     prepared = planned(world, 3)
     notice = summarise(prepared, EXECUTION, s3=world.s3, now=NOW)  # no batch ran
