@@ -67,6 +67,7 @@ from steps_s3_copy.inbox import DEFAULT_WORK_PREFIX
 from steps_s3_copy.infra.compute import StepFunctions, WorkerTask
 from steps_s3_copy.infra.log_groups import log_group
 from steps_s3_copy.infra.network import Network
+from steps_s3_copy.observability import CAPACITY_PROVIDER_VARIABLE
 from steps_s3_copy.retries import RetryPolicy
 
 #: without this feature flag CDK silently drops the Distributed Map's ResultWriter
@@ -146,18 +147,16 @@ def create_state_machine(
     return machine, machine_logs
 
 
-def with_retry(state: _Retried, policy: RetryPolicy, *, jitter: bool = True) -> _Retried:
-    """``state`` retried as ``policy`` says (one more Retry field), with full jitter unless
-    ``jitter`` is False: ``FULL`` waits a random time between 0 and the computed backoff
-    (CDK's ``JitterType``, the Retry field's ``JitterStrategy``), which spreads retries of many
-    Map items apart but would cut a wait that must last (a restore's) short."""
+def with_retry(state: _Retried, policy: RetryPolicy) -> _Retried:
+    """``state`` retried as ``policy`` says (one more Retry field); ``policy.jitter`` is
+    CDK's ``JitterType.FULL`` (the Retry field's ``JitterStrategy``)."""
     state.add_retry(
         errors=list(policy.errors),
         interval=Duration.seconds(policy.interval_seconds),
         backoff_rate=policy.backoff_rate,
         max_attempts=policy.max_attempts,
         max_delay=Duration.seconds(policy.max_delay_seconds),
-        jitter_strategy=sfn.JitterType.FULL if jitter else None,
+        jitter_strategy=sfn.JitterType.FULL if policy.jitter else None,
     )
     return state
 
@@ -392,7 +391,7 @@ class DefinitionBuilder:
             result_path=sfn.JsonPath.DISCARD,
         )
         for tier in RESTORE_TIERS:
-            with_retry(thaw, retries.RESTORE_WAIT[tier], jitter=False)
+            with_retry(thaw, retries.RESTORE_WAIT[tier])
         return thaw
 
     def _fargate_attempt(
@@ -475,6 +474,11 @@ class DefinitionBuilder:
                         tasks.TaskEnvironmentVariable(
                             name="S3COPY_BATCH",
                             value=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.batch")),
+                        ),
+                        # which attempt this is, for the SpotFallbacks metric: the task
+                        # metadata does not name its capacity provider
+                        tasks.TaskEnvironmentVariable(
+                            name=CAPACITY_PROVIDER_VARIABLE, value=capacity_provider
                         ),
                     ],
                 )

@@ -40,7 +40,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from steps_s3_copy.observability import METRICS_NAMESPACE
+from steps_s3_copy.observability import METRICS_NAMESPACE, dimension_value
 
 #: the period of every metric, widget and alarm unless told otherwise
 PERIOD: Final = Duration.minutes(5)
@@ -127,7 +127,8 @@ class MetricFactory:
                 f"not {', '.join(given) or 'none'}"
             )
         if job is not None:
-            given[JOB_DIMENSION] = job
+            # the value the steps emit: a job name's non-ASCII characters percent-encoded
+            given[JOB_DIMENSION] = dimension_value(job)
         return cloudwatch.Metric(
             namespace=METRICS_NAMESPACE,
             metric_name=name,

@@ -38,7 +38,7 @@ import sys
 import threading
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from aws_lambda_powertools import Logger, Tracer
@@ -61,6 +61,19 @@ MAX_DIMENSION_VALUE = 1024
 #: the capacity providers of the Fargate lane: Spot first, on-demand FARGATE as fallback
 FARGATE_ON_DEMAND = "FARGATE"
 FARGATE_SPOT = "FARGATE_SPOT"
+#: the container's environment variable naming the capacity provider its RunTask state
+#: asked for (the definition sets it in the container overrides). The task metadata
+#: endpoint v4 does not name it: its ``LaunchType`` says ``FARGATE`` for Spot and
+#: on-demand alike
+#: (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-metadata-endpoint-v4-fargate-response.html)
+CAPACITY_PROVIDER_VARIABLE = "S3COPY_CAPACITY_PROVIDER"
+
+
+def capacity_provider(environ: Mapping[str, str]) -> str | None:
+    """The Fargate task's capacity provider from its environment; None when the container
+    does not run under the definition (or the value is not one of the lane's)."""
+    value = environ.get(CAPACITY_PROVIDER_VARIABLE)
+    return value if value in (FARGATE_ON_DEMAND, FARGATE_SPOT) else None
 
 
 class TextSink(Protocol):
@@ -224,63 +237,3 @@ def batch_done(
 def objects_restored(job: str, count: int) -> None:
     """Thaw: the objects whose restore it saw finish on this pass."""
     emit(job, {"ObjectsRestored": (MetricUnit.Count, count)})
-
-
-# -- the Fargate task's capacity provider ------------------------------------------------
-
-#: how long the container waits for the task metadata endpoint or ECS (a metric must
-#: never hold a batch up)
-METADATA_TIMEOUT_SECONDS = 2.0
-
-
-def _task_metadata(uri: str, timeout: float) -> dict[str, Any]:
-    """``GET ${ECS_CONTAINER_METADATA_URI_V4}/task``: a link-local endpoint of the task."""
-    url = uri.rstrip("/") + "/task"
-    if urllib.parse.urlsplit(url).scheme != "http":
-        raise ValueError(f"not a task metadata endpoint: {url}")
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http only
-        document = json.loads(response.read())
-    if not isinstance(document, dict):
-        raise ValueError("the task metadata is not a JSON object")
-    return document
-
-
-def task_capacity_provider(
-    metadata_uri: str | None,
-    ecs_client: Callable[[], Any],
-    *,
-    timeout: float = METADATA_TIMEOUT_SECONDS,
-) -> str | None:
-    """The capacity provider (``FARGATE_SPOT`` or ``FARGATE``) the container's task runs
-    on; None outside ECS or when it cannot be learnt (logged, never raised).
-
-    The task metadata endpoint v4 (``ECS_CONTAINER_METADATA_URI_V4``) names the task and
-    its cluster (``TaskARN``, ``Cluster``), but its documented fields have no capacity
-    provider: ``LaunchType`` says ``FARGATE`` for Spot and on-demand alike
-    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-metadata-endpoint-v4-fargate-response.html).
-    A ``CapacityProviderName`` in the answer is used when present; otherwise ECS
-    DescribeTasks answers with the task's ``capacityProviderName``
-    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html), which needs
-    ``ecs:DescribeTasks`` on the task's ARN in the task role.
-    """
-    if not metadata_uri:
-        return None
-    try:
-        task = _task_metadata(metadata_uri, timeout)
-        named = task.get("CapacityProviderName")
-        if isinstance(named, str) and named:
-            return named
-        arn, cluster = task.get("TaskARN"), task.get("Cluster")
-        if not isinstance(arn, str) or not isinstance(cluster, str):
-            raise ValueError("the task metadata has no TaskARN or Cluster")
-        described = ecs_client().describe_tasks(cluster=cluster, tasks=[arn])
-        found = [t.get("capacityProviderName") for t in described.get("tasks", [])]
-        if not found or not found[0]:
-            raise ValueError(f"ECS names no capacity provider for {arn}")
-        return str(found[0])
-    except Exception as exc:  # a metric is not worth failing a batch for
-        logger.warning(
-            "capacity provider unknown: no SpotFallbacks metric for this batch",
-            extra={"error": type(exc).__name__, "why": str(exc)},
-        )
-        return None

@@ -688,10 +688,12 @@ def _concurrency(
     requested: int, planner: Planner, settings: PrepareSettings, notes: list[str]
 ) -> int:
     """The Map's concurrency: the sidecar's, at most the CopyBatch function's reserved
-    concurrency when the run has Lambda-lane batches (a throttled batch fails; see
-    https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html)."""
+    concurrency when the run invokes that function: Lambda-lane batches, and Thaw (in
+    CopyBatch) for batches with archived sources of either lane (a throttled invocation
+    fails; see https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html)."""
     limit = settings.copy_concurrency_limit
-    if limit is not None and requested > limit and planner.batches_per_lane()[Lane.LAMBDA]:
+    invokes = any(b.lane is Lane.LAMBDA or b.archived for b in planner.batches)
+    if limit is not None and requested > limit and invokes:
         notes.append(
             f"maxConcurrency lowered from {requested} to {limit}: the CopyBatch function's "
             "reserved concurrency"

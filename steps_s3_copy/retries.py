@@ -61,13 +61,19 @@ ECS_RETRY_ERRORS = (*ECS_API_RETRY_ERRORS, FARGATE_TASK_STOPPED)
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """One ``Retry`` field of a task state (full jitter)."""
+    """One ``Retry`` field of a task state.
+
+    ``jitter``: full jitter (the Retry field's ``JitterStrategy: FULL``), a random wait
+    between 0 and the computed backoff, which spreads the retries of many Map items apart;
+    off where the wait itself is the point (a restore's must last its whole interval).
+    """
 
     errors: tuple[str, ...]
     interval_seconds: int
     max_attempts: int
     max_delay_seconds: int
     backoff_rate: float = 2.0
+    jitter: bool = True
 
     @property
     def attempts(self) -> int:
@@ -91,7 +97,7 @@ PREPARE_MANIFEST_WAIT = RetryPolicy(("ManifestNotFound",), 5, 5, 60)
 #: (https://docs.aws.amazon.com/AmazonS3/latest/userguide/restoring-objects-retrieval-options.html):
 #: Expedited 1-5 minutes; Standard 3-5 hours (12 for Deep Archive); Bulk 5-12 hours (48)
 RESTORE_WAIT = {
-    "Expedited": RetryPolicy(("RestorePendingExpedited",), 60, 12, 300, 1.5),
-    "Standard": RetryPolicy(("RestorePendingStandard",), 3600, 16, 3600, 1.0),
-    "Bulk": RetryPolicy(("RestorePendingBulk",), 3600, 52, 3600, 1.0),
+    "Expedited": RetryPolicy(("RestorePendingExpedited",), 60, 12, 300, 1.5, jitter=False),
+    "Standard": RetryPolicy(("RestorePendingStandard",), 3600, 16, 3600, 1.0, jitter=False),
+    "Bulk": RetryPolicy(("RestorePendingBulk",), 3600, 52, 3600, 1.0, jitter=False),
 }

@@ -74,6 +74,19 @@ def client(service: str, endpoint: str, **config: Any) -> Any:
     )
 
 
+#: classes whose objects GetObject refuses until restored (InvalidObjectState)
+ARCHIVED = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+
+
+def read_body(s3: Any, bucket: str, key: str) -> bytes:
+    """An object's bytes; an archived one (a restored source's copy keeps its class) is
+    restored first, which moto does at once."""
+    if s3.head_object(Bucket=bucket, Key=key).get("StorageClass") in ARCHIVED:
+        s3.restore_object(Bucket=bucket, Key=key, RestoreRequest={"Days": 1})
+    body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
+
+
 @pytest.fixture
 def s3(moto_server: str) -> Any:
     return client("s3", moto_server)

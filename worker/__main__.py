@@ -10,6 +10,9 @@ task's container overrides set the environment)::
     --grace-seconds S3COPY_GRACE_SECONDS   after SIGTERM, how long in-flight multipart
                                            copies may run before they are aborted (100)
 
+and ``S3COPY_CAPACITY_PROVIDER`` (FARGATE_SPOT or FARGATE, set by the RunTask state) for
+the SpotFallbacks metric.
+
 It is parsed and validated once, here; nothing below reads the environment. SIGTERM
 (Fargate Spot gives two minutes) and SIGINT set the stop event: no new object starts,
 in-flight ones finish or are aborted after the grace period, partial results are written.
@@ -30,7 +33,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -122,21 +124,6 @@ def exit_code(outcome: BatchOutcome) -> int:
     return EXIT_INTERRUPTED if outcome.interrupted else EXIT_OK
 
 
-def capacity_provider(environ: Mapping[str, str]) -> str | None:
-    """The task's capacity provider, for the SpotFallbacks metric (None outside ECS):
-    from the task metadata endpoint v4, and ECS DescribeTasks when it does not say."""
-
-    def ecs() -> Any:
-        from steps_s3_copy import aws  # noqa: PLC0415 - boto3 only when on ECS
-
-        endpoint = environ.get("AWS_ENDPOINT_URL_ECS") or environ.get("AWS_ENDPOINT_URL")
-        return aws.client(
-            "ecs", endpoint_url=endpoint, connect_timeout=2, read_timeout=5, max_attempts=2
-        )
-
-    return observability.task_capacity_provider(environ.get("ECS_CONTAINER_METADATA_URI_V4"), ecs)
-
-
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     environ = os.environ if environ is None else environ
     try:
@@ -176,7 +163,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             stop=stop,
             deadline=task_deadline(settings.batch, settings.grace_seconds),
             grace=settings.grace_seconds,
-            capacity_provider=capacity_provider(environ),
+            capacity_provider=observability.capacity_provider(environ),
         )
     except BatchIncomplete as exc:
         outcome = exc.outcome

@@ -38,6 +38,7 @@ from steps_s3_copy.worker.s3client import (
     ObjectParts,
     ObjectRef,
     PartResult,
+    RetryCounts,
     RetryPolicy,
     S3Error,
     Upload,
@@ -59,6 +60,7 @@ class Boto3S3Client:
         self.retry = retry or RetryPolicy()
         self._header_members: dict[str, frozenset[str]] = {}
         self._requests = 0
+        self._retries = RetryCounts()
         self._lock = threading.Lock()
         client.meta.events.register("before-send.s3", self._count)
         # botocore refuses non-ASCII metadata values, citing an older version of
@@ -106,6 +108,10 @@ class Boto3S3Client:
     def requests(self) -> int:
         return self._requests
 
+    @property
+    def retries(self) -> Mapping[str, int]:
+        return self._retries.snapshot()
+
     def close(self) -> None:
         self.client.close()
 
@@ -129,7 +135,7 @@ class Boto3S3Client:
             except BotoCoreError as exc:
                 raise S3Error(type(exc).__name__, str(exc), 0, retryable=False) from exc
 
-        return call_with_retries(self.retry, attempt)
+        return call_with_retries(self.retry, attempt, self._retries)
 
     def _check_headers(self, operation: str, params: Mapping[str, Any]) -> None:
         """No control character in a parameter botocore sends as a header.

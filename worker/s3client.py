@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -136,8 +137,29 @@ class RetryPolicy:
 T = TypeVar("T")
 
 
-def call_with_retries(policy: RetryPolicy, attempt: Callable[[], T]) -> T:
-    """Run ``attempt`` until it returns, retrying the ``S3Error``s worth another try."""
+class RetryCounts:
+    """Retried tries by S3 error code (``SlowDown``, ``InternalError``, ...; a dropped
+    connection counts under its exception's name), added up from every thread of one
+    client: the ``S3Retries`` metric of a batch."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+
+    def add(self, code: str) -> None:
+        with self._lock:
+            self._counts[code] = self._counts.get(code, 0) + 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+def call_with_retries(
+    policy: RetryPolicy, attempt: Callable[[], T], counts: RetryCounts | None = None
+) -> T:
+    """Run ``attempt`` until it returns, retrying the ``S3Error``s worth another try (each
+    retry counted in ``counts``)."""
     tries = 0
     while True:
         tries += 1
@@ -146,6 +168,8 @@ def call_with_retries(policy: RetryPolicy, attempt: Callable[[], T]) -> T:
         except S3Error as error:
             if not error.retryable or tries >= policy.max_attempts:
                 raise
+            if counts is not None:
+                counts.add(error.code)
             if not error.retry_at_once:
                 time.sleep(policy.delay(tries))
 
@@ -336,6 +360,11 @@ class S3Client(Protocol):
     @property
     def requests(self) -> int:
         """Requests sent so far, retries included."""
+        ...
+
+    @property
+    def retries(self) -> Mapping[str, int]:
+        """Retried tries so far by S3 error code."""
         ...
 
     def head_object(

@@ -71,6 +71,7 @@ from steps_s3_copy.worker.s3client import (
     ObjectParts,
     ObjectRef,
     PartResult,
+    RetryCounts,
     RetryPolicy,
     S3Error,
     Upload,
@@ -502,12 +503,17 @@ class LeanS3Client:
             proxies=proxies,
         )
         self._requests = 0
+        self._retries = RetryCounts()
         self._count_lock = threading.Lock()
         self._keys = SigningKeys()
 
     @property
     def requests(self) -> int:
         return self._requests
+
+    @property
+    def retries(self) -> Mapping[str, int]:
+        return self._retries.snapshot()
 
     def close(self) -> None:
         self.transport.close()
@@ -588,7 +594,7 @@ class LeanS3Client:
                     raise S3Error(error.code, error.message, status, retryable=False)
             raise error
 
-        return call_with_retries(self.retry, attempt)
+        return call_with_retries(self.retry, attempt, self._retries)
 
     def _send_signed(
         self,

@@ -74,7 +74,7 @@ def test_a_batch_counts_objects_and_bytes_by_status_and_itself_by_lane(
     assert {p.unit for p in found if p.name.startswith("Bytes")} == {"Bytes"}
     assert emf.both(found, "BatchesRun", "one", lane="lambda") == 1
     assert emf.total(found, "BatchesRun") is None  # only by lane
-    # the Lambda lane knows no capacity provider; the lean client counts no retries yet
+    # the Lambda lane knows no capacity provider; nothing was retried
     assert "SpotFallbacks" not in emf.names(found)
     assert "S3Retries" not in emf.names(found)
 
@@ -185,7 +185,7 @@ def test_s3_retries_by_error_when_the_client_counts_them(
     assert emf.both(found, "S3Retries", "j", error="SlowDown") == 3
     assert emf.both(found, "S3Retries", "j", error="InternalError") == 1
     assert emf.total(found, "S3Retries") is None
-    # the engine's lean client does not count them yet: nothing is made up
+    # a client that has retried nothing counts nothing: nothing is made up
     assert observability.retry_counts(lean_client(CopyOptions())) == {}
 
 

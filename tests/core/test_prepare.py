@@ -254,6 +254,27 @@ def test_concurrency_is_clamped_to_the_copy_functions_reserved_concurrency(world
     assert "reserved concurrency" in result.notes[0]
 
 
+def test_a_fargate_only_run_is_clamped_only_when_thaw_invokes_the_copy_function(
+    world: World,
+) -> None:
+    """Thaw runs in the CopyBatch function for archived batches of either lane."""
+    world.s3.put_object(Bucket=SOURCE, Key="cold", Body=b"c", StorageClass="GLACIER")
+    world.put(SOURCE, "warm", b"w")
+    settings = replace(world.settings, copy_concurrency_limit=40)
+    sidecar: dict[str, object] = {"destinationBucket": DEST, "maxConcurrency": 500}
+    sidecar["laneCutoffBytes"] = 0  # every object on Fargate
+    warm = run_prepare(
+        world.job("warm", f"{SOURCE},warm\n", sidecar), run_id="r", s3=world.s3, settings=settings
+    )
+    assert (warm.batches, warm.max_concurrency) == ({"lambda": 0, "fargate": 1}, 500)
+    sidecar["restore"] = {"tier": "Bulk"}
+    cold = run_prepare(
+        world.job("cold", f"{SOURCE},cold\n", sidecar), run_id="r", s3=world.s3, settings=settings
+    )
+    assert (cold.batches, cold.max_concurrency) == ({"lambda": 0, "fargate": 1}, 40)
+    assert "reserved concurrency" in cold.notes[-1]
+
+
 def test_a_plan_that_could_outlast_the_execution_timeout_is_refused(world: World) -> None:
     """Every Fargate batch may run until its timeout: 30 batches of a 1 TiB object, one at
     a time, could take longer than a day."""

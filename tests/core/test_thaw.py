@@ -14,7 +14,7 @@ from steps_s3_copy.errors import RestorePendingBulk, RestorePendingStandard
 from steps_s3_copy.payloads import CopyPayload
 from steps_s3_copy.workarea import WorkArea
 from steps_s3_copy.worker import copy_batch
-from tests.conftest import RestoringEndpoint, client
+from tests.conftest import RestoringEndpoint, client, read_body
 from tests.core.conftest import DEST, SOURCE, World, run_prepare
 from tests.core.test_prepare import read_plan
 
@@ -54,7 +54,9 @@ def test_a_batch_waits_until_every_restore_is_done_then_copies(
     result = copy_batch.run(payload, endpoint_url=restoring_endpoint.url)
     assert (result.copied, result.failed) == (2, 0)
     for key, body in BODIES.items():
-        assert world.s3.get_object(Bucket=DEST, Key=key)["Body"].read() == body
+        # copied in its own class, as the source was (no storageClass in the sidecar)
+        assert world.s3.head_object(Bucket=DEST, Key=key)["StorageClass"] == "GLACIER"
+        assert read_body(world.s3, DEST, key) == body
 
 
 def test_the_tier_names_the_wait(world: World, restoring_endpoint: RestoringEndpoint) -> None:

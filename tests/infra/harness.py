@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from steps_s3_copy.local.pipeline import distinct_writes
-from tests.conftest import client
+from tests.conftest import client, read_body
 from tests.infra.helpers import definition_of, resolve
 
 INBOX = "steps-s3-copy-inbox"
@@ -268,6 +268,5 @@ class Deployment:
         paginator = self.s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket):
             for item in page.get("Contents", []):
-                body = self.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-                found[item["Key"]] = body
+                found[item["Key"]] = read_body(self.s3, bucket, item["Key"])
         return found

@@ -296,6 +296,8 @@ def _run_task_parameters(synth: Synth, state: dict[str, Any], provider: str) -> 
                     {"Name": "S3COPY_WORK_BUCKET", "Value.$": "$.work.bucket"},
                     {"Name": "S3COPY_RUN_PREFIX", "Value.$": "$.work.prefix"},
                     {"Name": "S3COPY_BATCH", "Value.$": "States.JsonToString($.batch)"},
+                    # the SpotFallbacks metric: the container learns which attempt it is
+                    {"Name": "S3COPY_CAPACITY_PROVIDER", "Value": provider},
                 ],
             }
         ]
@@ -559,7 +561,7 @@ def test_every_retry_comes_from_the_shared_table(
 ) -> None:
     """The local runner retries from the same table, so both fail and recover alike; every
     retry has full jitter but the restore waits, which must last their whole interval."""
-    restore_waits = set(retries.RESTORE_WAIT.values())
+    assert not any(policy.jitter for policy in retries.RESTORE_WAIT.values())
     assert states[name]["Retry"] == [
         {
             "ErrorEquals": list(policy.errors),
@@ -567,7 +569,7 @@ def test_every_retry_comes_from_the_shared_table(
             "MaxAttempts": policy.max_attempts,
             "BackoffRate": policy.backoff_rate,
             "MaxDelaySeconds": policy.max_delay_seconds,
-            **({} if policy in restore_waits else {"JitterStrategy": "FULL"}),
+            **({"JitterStrategy": "FULL"} if policy.jitter else {}),
         }
         for policy in policies
     ]

@@ -475,6 +475,8 @@ def test_a_destination_that_refuses_writes_fails_before_anything_is_copied(
 def test_finish_aborts_an_incomplete_upload_left_in_the_destination(
     deployment: Deployment,
 ) -> None:
+    """A multipart copy clears its own key's leftover uploads before it starts; Finish
+    catches the rest: here a key of the plan whose copy is skipped on the re-run."""
     objects = _sources(deployment)
     # a source object written in parts (its ETag ends in -1): its copy may be a multipart one
     key, body = "runs/2024-06/parts/assembled.bin", b"x" * 4096
@@ -488,16 +490,20 @@ def test_finish_aborts_an_incomplete_upload_left_in_the_destination(
         UploadId=upload,
         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
     )
-    # an earlier batch killed hard left an upload of its destination key behind
-    left = deployment.s3.create_multipart_upload(Bucket=DESTINATION, Key=f"copied/{key}")
     small = {k: v for k, v in objects.items() if len(v) <= CUTOFF}
     rows = [(SOURCE, k) for k in [*small, key]]
-    event = deployment.submit("leftover", _manifest(rows), _sidecar())
-
     with patched(deployment.endpoint):
-        run = deployment.start(event)
+        first = deployment.start(deployment.submit("leftover", _manifest(rows), _sidecar()))
+    assert first.notice["status"] == "SUCCEEDED", first.notice
+    assert first.notice["uploadsAborted"] == 0, first.notice
+
+    # a batch killed hard (of some other run of the job) left an upload of a planned key
+    left = deployment.s3.create_multipart_upload(Bucket=DESTINATION, Key=f"copied/{key}")
+    with patched(deployment.endpoint):
+        run = deployment.start(deployment.submit_sidecar("leftover", _sidecar()))
 
     assert run.notice["status"] == "SUCCEEDED", run.notice
+    assert run.notice["counts"]["skipped"] == len(rows), run.notice
     assert run.notice["uploadsAborted"] == 1, run.notice
     uploads = deployment.s3.list_multipart_uploads(Bucket=DESTINATION).get("Uploads", [])
     assert [u["UploadId"] for u in uploads if u["UploadId"] == left["UploadId"]] == []

@@ -19,6 +19,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_sns as sns
 
+from steps_s3_copy import observability
 from steps_s3_copy.infra.construct import StepsS3Copy
 from steps_s3_copy.infra.monitoring import ALARMS, METRICS, UNITS
 from steps_s3_copy.observability import METRICS_NAMESPACE
@@ -348,6 +349,10 @@ def test_the_aws_metric_methods_and_the_checks_of_the_generic_one(synth: Synth) 
         "StateMachineArn": stack.resolve(copy.state_machine.state_machine_arn)
     }
     assert copy.metric_executions_timed_out().metric_name == "ExecutionsTimedOut"
+    # a job name the steps emit percent-encoded is looked up the same way
+    emitted = observability.dimension_value("team/ünï")
+    assert emitted == "team/%C3%BCn%C3%AF"
+    assert copy.metric_objects_copied(job="team/ünï").dimensions == {"job": emitted}
     throttles = copy.metric_copy_throttles()
     assert (throttles.namespace, throttles.metric_name) == ("AWS/Lambda", "Throttles")
     assert stack.resolve(throttles.dimensions) == {

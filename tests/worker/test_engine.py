@@ -339,10 +339,14 @@ def test_injected_slowdown_is_retried(buckets: Any, make_engine: Engine, fault_p
     fault_proxy.fail_first(
         2, 500, "InternalError", match=lambda m, _p, _q: (1, "") if m == "HEAD" else None
     )
-    results = make_engine(endpoint=fault_proxy.url, concurrency=3).copy([item(k) for k in keys])
+    engine = make_engine(endpoint=fault_proxy.url, concurrency=3)
+    results = engine.copy([item(k) for k in keys])
     assert [r.status for r in results] == [Status.COPIED] * len(keys)
     assert sum(1 for f in fault_proxy.injected if f[3] == "SlowDown") == 8
     assert sum(1 for f in fault_proxy.injected if f[3] == "InternalError") == 2
+    # every retry counted by its error code, from every thread (the S3Retries metric); an
+    # error answering HEAD has no body (S3 sends none), so its code is the HTTP status
+    assert engine.s3.retries == {"SlowDown": 8, "500": 2}
     for key in keys:
         assert body_of(s3, DEST, key) == key.encode()
 
