@@ -1,28 +1,34 @@
 """Mutation testing of the code that decides SKIPPED / COPIED / FAILED, and of the input
 validation (issue 8, "tests that guard the guards"; docs/testing.md has the score).
 
-    ./dev mutate [TARGET...] [--keep] [--jobs N]     (python tools/mutate.py ...)
+    ./dev mutate [TARGET...] [--jobs N]   mutate the targets, run their tests on each mutant
+    ./dev mutate --survivors [TARGET...]  the last run's survivors with their diffs
+    ./dev mutate --retest [TARGET...]     re-test only those, against the tests as they are
 
 TARGETs are the names in ``TARGETS`` below (default: all of them). For each target,
 mutmut (https://mutmut.readthedocs.io) rewrites the named functions of one module into
 many small variants ("mutants": ``<`` for ``<=``, ``and`` for ``or``, ``None`` for a
-value, a string changed...) and runs the target's tests against each one; a mutant that
-no test fails "survives": the tests do not guard that part of the code.
+value, a string changed...) and runs the target's tests against each one (only the tests
+that call the mutated function, stopping at the first failure); a mutant that no test
+fails "survives": the tests do not guard that part of the code.
 
 Why a staging tree: setuptools maps ``worker/`` to ``steps_s3_copy.worker``, but mutmut
 names each mutant by its file's path (``worker/verify.py`` -> ``worker.verify``) and
 activates it only where the running module has that name, so over the repository itself
-no mutant would ever be exercised. This script builds ``build/mutate/`` with the package
-laid out as Python imports it (``steps_s3_copy/worker/verify.py``, copies of the mapped
-folders, as tools/typecheck.py does for mypy) and the tests beside it, adds the mutmut
-settings to that tree's copy of pyproject.toml, and runs ``mutmut run`` there. mutmut
-puts its mutated copy first on ``sys.path``, so the tests import the mutants, not the
-editable install. Nothing under ``build/`` is in git.
+no mutant would ever be exercised. This script builds ``build/mutate/<target>/`` with the
+package laid out as Python imports it (``steps_s3_copy/worker/verify.py``, copies of the
+mapped folders, as tools/typecheck.py does for mypy) and the tests beside it, adds the
+mutmut settings to that tree's copy of pyproject.toml, and runs ``mutmut run`` there.
+mutmut puts its mutated copy first on ``sys.path``, so the tests import the mutants, not
+the editable install. One tree per target: a target can be run again alone. Nothing
+under ``build/`` is in git.
 
-The score printed is per target: killed / total, then each survivor with its diff.
-Survivors judged equivalent (no test can tell them apart from the original, for the
-reason given in ``EQUIVALENT``) are listed as such and do not fail the run; any other
-survivor, or a mutant no test reaches, makes the exit status 1.
+The score is per target: killed / total, then each survivor with its diff, and a JSON
+summary (``build/mutate-summary.json``: killed, survived, timeout, equivalent per
+target). Survivors judged equivalent (no test can tell them apart from the original, for
+the reason given in ``tools/mutate-equivalent.txt``) are counted as such and do not fail
+the run; any other survivor, a mutant no test reaches, or a listed equivalent that a test
+kills makes the exit status 1.
 """
 
 from __future__ import annotations
@@ -35,13 +41,12 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGE = ROOT / "build" / "mutate"
+STAGES = ROOT / "build" / "mutate"
 SKIP = {"__pycache__", ".mypy_cache", ".pytest_cache", ".hypothesis"}
 
 # The tests of the copy engine's decisions (moto on 127.0.0.1, the fault proxy).
@@ -86,36 +91,41 @@ class Target:
 
 W = "steps_s3_copy.worker"
 TARGETS: dict[str, Target] = {
-    "evidence": Target(f"{W}.evidence", ("x_*",), ENGINE_TESTS),
-    "skip": Target(
-        f"{W}.skip",
-        ("x_skip_check", "x_same_content", "x_list_destinations", "x_list_run", "x_key_before",
-         "x_common_prefix"),
+    # what proves two objects hold the same bytes (ETag, checksums of a type)
+    "evidence": Target(
+        f"{W}.evidence",
+        (
+            "x_norm_etag",
+            "x_parts_in_etag",
+            "x_checksum_evidence",
+            "x_checksum_type",
+            "x_evidence_of",
+            "x_is_kms",
+            "x_multipart_checksum_type",
+        ),
         ENGINE_TESTS,
     ),
+    # SKIPPED: the destination already holds the source's content
+    "skip": Target(f"{W}.skip", ("x_skip_check", "x_same_content"), ENGINE_TESTS),
+    # COPIED or FAILED after the copy: size, checksum, ETag, the manifest's checksum
     "verify": Target(f"{W}.verify", ("x_*",), ENGINE_TESTS),
-    # the source's contract: the conditional HeadObject, a 412, the destination's state
+    # the plan's ETag contract: the conditional HeadObject, a 412, the destination's state
     "context": Target(
         f"{W}.context",
-        ("x_is_precondition_failed", "x_failed", "xǁCopyContextǁhead_source",
-         "xǁCopyContextǁwith_head", "xǁCopyContextǁhead_destination"),
+        (
+            "x_is_precondition_failed",
+            "xǁCopyContextǁhead_source",
+            "xǁCopyContextǁwith_head",
+            "xǁCopyContextǁhead_destination",
+        ),
         ENGINE_TESTS,
     ),
-    "single_copy": Target(f"{W}.single_copy", ("x_*",), ENGINE_TESTS),
-    "multipart_copy": Target(
-        f"{W}.multipart_copy",
-        ("x_copy_multipart", "x_part_layout", "x_source_part_sizes", "x_copy_parts", "x__only"),
-        ENGINE_TESTS,
-    ),
-    "engine": Target(
-        f"{W}.engine",
-        ("xǁCopyEngineǁcopy", "xǁCopyEngineǁcopy_one", "xǁCopyEngineǁ_copy_one",
-         "xǁCopyEngineǁ_source", "xǁCopyEngineǁ_multipart", "x__result"),
-        ENGINE_TESTS,
-    ),
+    # the one input validation (Prepare and `s3copy validate`)
     "validation": Target("steps_s3_copy.validation", ("x_*", "xǁJobCheckerǁ*"), VALIDATION_TESTS),
-    "manifest": Target("steps_s3_copy.manifest", ("x_*", "xǁ*"), VALIDATION_TESTS),
-    "sidecar": Target("steps_s3_copy.sidecar", ("x_*",), VALIDATION_TESTS),
+    # the job's sidecar model, its fields and the direct input of `s3copy run`
+    "sidecar": Target(
+        "steps_s3_copy.sidecar", ("x_*", "xǁSidecarǁ*", "xǁDirectInputǁ*"), VALIDATION_TESTS
+    ),
 }
 
 
@@ -136,75 +146,167 @@ def _copy_tree(source: Path, target: Path) -> None:
             shutil.copy2(path, destination)
 
 
-def mutmut_settings(targets: Iterable[Target], jobs: int) -> str:
-    """The ``[tool.mutmut]`` section of the staging tree's pyproject.toml."""
-    chosen = list(targets)
-    tests = sorted({test for target in chosen for test in target.tests})
+def stage_of(name: str) -> Path:
+    """The staging tree of one target."""
+    return STAGES / name
+
+
+def mutmut_settings(target: Target) -> str:
+    """The ``[tool.mutmut]`` section of a staging tree's pyproject.toml."""
     settings = {
         "source_paths": ["steps_s3_copy"],
-        "only_mutate": [target.path for target in chosen],
-        "pytest_add_cli_args_test_selection": tests,
+        "only_mutate": [target.path],
+        "pytest_add_cli_args_test_selection": list(target.tests),
         # a mutant that makes a copy wait forever fails its test within a minute; the
         # engine's decisions do not depend on the S3 client, so each engine test runs
         # against the lean client only (the boto3-backed one doubles the time)
         "pytest_add_cli_args": ["--timeout=60", "-p", "no:cacheprovider", "-k", "not boto3"],
         "also_copy": ["tests/"],
     }
-    del jobs
     return "\n[tool.mutmut]\n" + "".join(
         f"{name} = {json.dumps(value)}\n" for name, value in settings.items()
     )
 
 
-def build_stage(targets: Iterable[Target], jobs: int) -> None:
-    """(Re)build ``build/mutate/``: the package as Python imports it, the tests, and a
-    pyproject.toml with the mutmut settings."""
-    shutil.rmtree(STAGE, ignore_errors=True)
-    for name, folder in sorted(package_dirs().items()):
-        _copy_tree(folder, STAGE.joinpath(*name.split(".")))
-    _copy_tree(ROOT / "tests", STAGE / "tests")
+def build_stage(name: str) -> Path:
+    """(Re)build ``build/mutate/<name>/``: the package as Python imports it, the tests,
+    and a pyproject.toml with the mutmut settings."""
+    stage = stage_of(name)
+    shutil.rmtree(stage, ignore_errors=True)
+    for package, folder in sorted(package_dirs().items()):
+        _copy_tree(folder, stage.joinpath(*package.split(".")))
+    _copy_tree(ROOT / "tests", stage / "tests")
     text = (ROOT / "pyproject.toml").read_text()
-    (STAGE / "pyproject.toml").write_text(text + mutmut_settings(targets, jobs))
+    (stage / "pyproject.toml").write_text(text + mutmut_settings(TARGETS[name]))
+    return stage
+
+
+EQUIVALENT_FILE = ROOT / "tools" / "mutate-equivalent.txt"
+SUMMARY = ROOT / "build" / "mutate-summary.json"
+
+
+def read_equivalents(path: Path = EQUIVALENT_FILE) -> dict[str, str]:
+    """Mutant name -> why no test can tell it from the original.
+
+    One ``<mutant name>: <reason>`` a line; ``#`` starts a comment line. The names are
+    mutmut's, which follow the source: a change to a mutated function renumbers its
+    mutants, and this file is then checked again by the next run (a listed mutant that a
+    test kills, or that no longer exists, is reported).
+    """
+    equivalents: dict[str, str] = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        name, sep, reason = text.partition(":")
+        if not sep or not reason.strip() or "__mutmut_" not in name:
+            raise ValueError(f"{path.name}:{number}: expected '<mutant>: <reason>', got {text!r}")
+        equivalents[name.strip()] = reason.strip()
+    return equivalents
 
 
 @dataclass
 class Score:
+    """One target's mutants by outcome."""
+
     target: str
-    killed: int = 0
-    total: int = 0
-    survivors: list[str] = field(default_factory=list)
+    module: str
+    killed: list[str] = field(default_factory=list)
+    survived: list[str] = field(default_factory=list)
+    equivalent: list[str] = field(default_factory=list)
+    timeout: list[str] = field(default_factory=list)
+    #: not reached by a test, not run, or anything else mutmut reports
     other: dict[str, str] = field(default_factory=dict)
+    #: listed as equivalent, yet a test kills it (the list is out of date)
+    stale_equivalent: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return (
+            len(self.killed)
+            + len(self.survived)
+            + len(self.equivalent)
+            + len(self.timeout)
+            + len(self.other)
+        )
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "module": self.module,
+            "total": self.total,
+            "killed": len(self.killed),
+            "survived": len(self.survived),
+            "timeout": len(self.timeout),
+            "equivalent": len(self.equivalent),
+            "other": len(self.other),
+            "survivors": self.survived,
+            "equivalents": self.equivalent,
+            "timeouts": self.timeout,
+            "others": self.other,
+            "stale_equivalents": self.stale_equivalent,
+        }
 
 
-STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", None: "not run"}
+def classify(
+    name: str, target: Target, exit_codes: dict[str, int | None], equivalents: dict[str, str]
+) -> Score:
+    """Sort one target's mutants by mutmut's exit code and the equivalents list."""
+    from mutmut.stats import status_by_exit_code  # noqa: PLC0415 - a dev-only tool
+
+    score = Score(name, target.module)
+    patterns = target.patterns()
+    for mutant, code in sorted(exit_codes.items()):
+        if not any(fnmatch(mutant, p) for p in patterns):
+            continue
+        status = status_by_exit_code[code]
+        if status == "killed":
+            score.killed.append(mutant)
+            if mutant in equivalents:
+                score.stale_equivalent.append(mutant)
+        elif status == "survived" and mutant in equivalents:
+            score.equivalent.append(mutant)
+        elif status == "survived":
+            score.survived.append(mutant)
+        elif status == "timeout":
+            # a mutant that makes a copy wait forever: the tests notice it (timeout)
+            score.timeout.append(mutant)
+        else:
+            score.other[mutant] = status
+    return score
 
 
-def read_scores(names: list[str]) -> list[Score]:
+def read_scores(names: list[str], equivalents: dict[str, str]) -> list[Score]:
     scores = []
     for name in names:
         target = TARGETS[name]
-        meta = json.loads((STAGE / "mutants" / (target.path + ".meta")).read_text())
-        score = Score(name)
-        patterns = target.patterns()
-        for mutant, code in sorted(meta["exit_code_by_key"].items()):
-            if not any(fnmatch(mutant, p) for p in patterns):
-                continue
-            score.total += 1
-            status = STATUS.get(code, "timeout" if code in (24, -24, 152, 255, 36) else str(code))
-            if status == "killed":
-                score.killed += 1
-            elif status == "survived":
-                score.survivors.append(mutant)
-            else:
-                score.other[mutant] = status
-        scores.append(score)
+        meta_path = stage_of(name) / "mutants" / (target.path + ".meta")
+        if not meta_path.exists():
+            raise SystemExit(f"no mutation run of {name!r} in {meta_path}: ./dev mutate {name}")
+        meta = json.loads(meta_path.read_text())
+        scores.append(classify(name, target, meta["exit_code_by_key"], equivalents))
     return scores
 
 
-def diff_of(mutant: str) -> str:
+def write_summary(scores: list[Score], seconds: float | None, path: Path) -> dict[str, object]:
+    """Merge this run's scores into the JSON summary (other targets' entries are kept)."""
+    data: dict[str, object] = json.loads(path.read_text()) if path.exists() else {}
+    modules = data.get("targets")
+    merged: dict[str, object] = dict(modules) if isinstance(modules, dict) else {}
+    for score in scores:
+        entry = score.summary()
+        if seconds is not None:
+            entry["seconds"] = round(seconds)
+        merged[score.target] = entry
+    data["targets"] = merged
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return data
+
+
+def diff_of(name: str, mutant: str) -> str:
     done = subprocess.run(  # noqa: S603 - this interpreter's mutmut, with our own arguments
         [sys.executable, "-m", "mutmut", "show", mutant],
-        cwd=STAGE,
+        cwd=stage_of(name),
         capture_output=True,
         text=True,
         check=False,
@@ -212,65 +314,100 @@ def diff_of(mutant: str) -> str:
     return done.stdout
 
 
-def survivors_of_last_run(names: list[str]) -> list[str]:
-    """The mutants of ``names`` that survived (or timed out) in the staged run."""
-    return [
-        mutant
-        for score in read_scores(names)
-        for mutant in [*score.survivors, *score.other]
-    ]
+def report(scores: list[Score], equivalents: dict[str, str], *, diffs: bool) -> int:
+    """Print the survivors (with their diffs when asked) and the score; 1 if any survive."""
+    bad = 0
+    for s in scores:
+        for mutant in [*s.survived, *s.other]:
+            bad += 1
+            status = s.other.get(mutant, "survived")
+            print(f"\n{status.upper()} {mutant}")
+            if diffs:
+                print(diff_of(s.target, mutant))
+        for mutant in s.stale_equivalent:
+            bad += 1
+            print(f"\nKILLED but listed as equivalent in {EQUIVALENT_FILE.name}: {mutant}")
+    print(
+        "\nmutation score (killed+timeout / total; equivalents named in "
+        f"{EQUIVALENT_FILE.relative_to(ROOT)})"
+    )
+    for s in scores:
+        print(
+            f"  {s.target:<11} {len(s.killed) + len(s.timeout):>4} / {s.total:<4} killed"
+            f"  ({len(s.timeout)} by timeout)  {len(s.survived):>3} survived"
+            f"  {len(s.equivalent):>3} equivalent  {len(s.other):>3} other"
+        )
+    return 1 if bad else 0
+
+
+def run_mutmut(name: str, patterns: list[str], jobs: int) -> tuple[int, float]:
+    stage = stage_of(name)
+    started = time.monotonic()
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    with (stage / "mutmut.log").open("w") as log:
+        # mutmut's progress spinner goes to a log; the score is printed below
+        run = subprocess.run(  # noqa: S603 - this interpreter's mutmut, with our own arguments
+            [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *patterns],
+            cwd=stage,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    return run.returncode, time.monotonic() - started
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="./dev mutate", description=__doc__.split("\n\n")[0])
     parser.add_argument("targets", nargs="*", metavar="TARGET", help=", ".join(TARGETS))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
-    parser.add_argument(
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument(
         "--survivors",
         action="store_true",
+        help="list the last run's surviving mutants with their diffs (runs nothing)",
+    )
+    action.add_argument(
+        "--retest",
+        action="store_true",
         help="re-test only the last run's survivors, against the tests as they are now",
+    )
+    parser.add_argument(
+        "--json", type=Path, default=SUMMARY, help=f"summary file (default {SUMMARY})"
     )
     args = parser.parse_args(argv)
     names = args.targets or list(TARGETS)
     unknown = [n for n in names if n not in TARGETS]
     if unknown:
         parser.error(f"unknown target(s) {', '.join(unknown)} (one of {', '.join(TARGETS)})")
-    chosen = [TARGETS[n] for n in names]
+    equivalents = read_equivalents()
     if args.survivors:
-        patterns = survivors_of_last_run(names)
-        if not patterns:
-            print("no survivors to re-test")
-            return 0
-        shutil.rmtree(STAGE / "tests")
-        _copy_tree(ROOT / "tests", STAGE / "tests")
-    else:
-        build_stage(chosen, args.jobs)
-        patterns = [p for target in chosen for p in target.patterns()]
-    started = time.monotonic()
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    run = subprocess.run(  # noqa: S603 - this interpreter's mutmut, with our own arguments
-        [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs), *patterns],
-        cwd=STAGE,
-        env=env,
-        check=False,
-    )
-    seconds = time.monotonic() - started
-    if run.returncode != 0:
-        print(f"mutmut run failed (exit {run.returncode})", file=sys.stderr)
-        return run.returncode
-    scores = read_scores(names)
-    (STAGE / "score.json").write_text(
-        json.dumps({"seconds": round(seconds), "scores": [vars(s) for s in scores]}, indent=1)
-    )
-    for s in scores:
-        for mutant in s.survivors:
-            print(f"\nSURVIVED {mutant}\n{diff_of(mutant)}")
-        for mutant, status in s.other.items():
-            print(f"\n{status.upper()} {mutant}\n{diff_of(mutant)}")
-    print(f"\nmutation score ({seconds / 60:.1f} min, {args.jobs} workers)")
-    for s in scores:
-        print(f"  {s.target:<15} {s.killed:>4} / {s.total:<4} killed")
-    return 0
+        return report(read_scores(names, equivalents), equivalents, diffs=True)
+    scores = []
+    for name in names:
+        if args.retest:
+            [last] = read_scores([name], equivalents)
+            patterns = [*last.survived, *last.other, *last.stale_equivalent]
+            if not patterns:
+                print(f"{name}: no survivors to re-test")
+                scores.append(last)
+                continue
+            shutil.rmtree(stage_of(name) / "tests")
+            _copy_tree(ROOT / "tests", stage_of(name) / "tests")
+        else:
+            build_stage(name)
+            patterns = TARGETS[name].patterns()
+        code, seconds = run_mutmut(name, patterns, args.jobs)
+        if code != 0:
+            log = stage_of(name) / "mutmut.log"
+            print(f"{name}: mutmut run failed (exit {code}): see {log}", file=sys.stderr)
+            return code
+        [score] = read_scores([name], equivalents)
+        write_summary([score], None if args.retest else seconds, args.json)
+        print(f"{name}: {len(patterns)} pattern(s) in {seconds / 60:.1f} min, {args.jobs} workers")
+        scores.append(score)
+    print(f"summary in {args.json}")
+    return report(scores, equivalents, diffs=True)
 
 
 if __name__ == "__main__":
