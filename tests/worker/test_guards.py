@@ -1,0 +1,155 @@
+"""Tests that guard the engine's guards (issue 8): each one kills mutants of the code that
+decides SKIPPED / COPIED / FAILED that the other engine tests let live (``./dev mutate``,
+docs/testing.md). Each shows a decision for a real reason: what S3 holds afterwards, what
+the result reports, or how many requests it cost.
+
+moto on 127.0.0.1 as in the other engine tests; where a server must misbehave, the fault
+proxy of ``tests/worker/conftest.py``. Every test runs against both S3 clients.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from steps_s3_copy.models import MiB, OverwritePolicy, Status
+from steps_s3_copy.worker.engine import CopyEngine
+from tests.worker.conftest import DEST, SOURCE, FaultProxy
+from tests.worker.test_engine import body_of, item, planned
+
+Engine = Callable[..., CopyEngine]
+
+
+def put_full_object_crc32_in_one_part(s3: Any, bucket: str, key: str, body: bytes) -> None:
+    """``body`` as a multipart upload of one part with a FULL_OBJECT CRC32 checksum: the
+    same content and checksum as a PutObject of it, another ETag (``<md5>-1``)."""
+    upload = s3.create_multipart_upload(
+        Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT"
+    )["UploadId"]
+    answer = s3.upload_part(
+        Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=body, ChecksumAlgorithm="CRC32"
+    )
+    part = {"PartNumber": 1, "ETag": answer["ETag"], "ChecksumCRC32": answer["ChecksumCRC32"]}
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": [part]}
+    )
+
+
+def test_overwrite_never_reports_the_etag_of_what_it_left_in_place(
+    buckets: Any, make_engine: Engine
+):
+    s3 = buckets
+    s3.put_object(Bucket=SOURCE, Key="a", Body=b"new")
+    s3.put_object(Bucket=DEST, Key="a", Body=b"old")
+    kept = s3.head_object(Bucket=DEST, Key="a")["ETag"].strip('"')
+
+    [result] = make_engine(overwrite=OverwritePolicy.NEVER).copy([item("a")])
+
+    assert (result.status, result.method) == (Status.SKIPPED, "skip")
+    assert result.checksum == f"ETAG:{kept}"
+    assert body_of(s3, DEST, "a") == b"old"
+
+
+def test_a_skip_by_checksum_uses_the_destinations_one_head_object(
+    buckets: Any, make_engine: Engine
+):
+    """Same content, other ETags (a PutObject and a one-part upload): the FULL_OBJECT
+    CRC32 checksums prove it, from the HeadObject the skip check already made. At
+    millions of objects a second HeadObject each is a cost, not a detail."""
+    s3 = buckets
+    body = os.urandom(4096)
+    s3.put_object(Bucket=SOURCE, Key="same", Body=body, ChecksumAlgorithm="CRC32")
+    put_full_object_crc32_in_one_part(s3, DEST, "same", body)
+    checksum = s3.head_object(Bucket=SOURCE, Key="same", ChecksumMode="ENABLED")["ChecksumCRC32"]
+    assert s3.head_object(Bucket=DEST, Key="same")["ETag"].endswith('-1"')
+
+    engine = make_engine()
+    [result] = engine.copy([item("same")])
+
+    assert (result.status, result.method) == (Status.SKIPPED, "skip"), result
+    assert (result.bytes, result.checksum) == (len(body), f"CRC32:{checksum}")
+    assert engine.s3.requests == 2  # HeadObject of the source and of the destination
+    # the receipt: both sides as the two HeadObjects saw them
+    source = s3.head_object(Bucket=SOURCE, Key="same")
+    dest = s3.head_object(Bucket=DEST, Key="same")
+    assert (result.source_size, result.source_etag, result.source_checksum) == (
+        len(body),
+        source["ETag"].strip('"'),
+        f"CRC32:{checksum}",
+    )
+    assert (result.destination_size, result.destination_etag, result.destination_checksum) == (
+        len(body),
+        dest["ETag"].strip('"'),
+        f"CRC32:{checksum}",
+    )
+
+
+#: moto's account, the owner of both buckets
+ACCOUNT = "123456789012"
+
+
+@pytest.mark.parametrize("size", [1024, 6 * MiB], ids=["copy-object", "multipart"])
+def test_every_request_names_who_pays_and_who_must_own_the_bucket(
+    buckets: Any, make_engine: Engine, fault_proxy: FaultProxy, size: int
+):
+    """With a requester-pays source and a destination account, each request of a copy,
+    its skip check and its verification carries ``x-amz-request-payer`` when it reads
+    the source and ``x-amz-expected-bucket-owner`` when it touches the destination: a
+    request without the first is refused by a requester-pays bucket, one without the
+    second may write into a bucket of another account ("Verifying bucket ownership with
+    bucket owner condition", https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-owner-condition.html;
+    "Using Requester Pays buckets", https://docs.aws.amazon.com/AmazonS3/latest/userguide/RequesterPaysBuckets.html)."""
+    s3 = buckets
+    s3.put_object(Bucket=SOURCE, Key="paid", Body=os.urandom(size))
+    s3.put_object(Bucket=DEST, Key="paid", Body=b"older")
+    engine = make_engine(
+        endpoint=fault_proxy.url,
+        requester_pays=True,
+        destination_account=ACCOUNT,
+        multipart_threshold=5 * MiB,
+        part_size=5 * MiB,
+    )
+
+    [result] = engine.copy([item("paid")])
+
+    assert result.status is Status.COPIED, result
+    assert body_of(s3, DEST, "paid") == body_of(s3, SOURCE, "paid")
+    for seen in fault_proxy.seen:
+        path = seen.target.partition("?")[0]
+        reads_source = path.startswith(f"/{SOURCE}/") or "x-amz-copy-source" in seen.headers
+        if reads_source:
+            assert seen.headers.get("x-amz-request-payer") == "requester", seen
+        if path.startswith(f"/{DEST}/"):
+            assert seen.headers.get("x-amz-expected-bucket-owner") == ACCOUNT, seen
+    heads_of_destination = [
+        s for s in fault_proxy.seen if s.method == "HEAD" and s.target.startswith(f"/{DEST}/")
+    ]
+    assert heads_of_destination  # the skip check (and the verification) were seen
+
+
+def test_a_destination_gone_after_the_copy_is_not_copied(
+    buckets: Any, make_engine: Engine, fault_proxy: FaultProxy
+):
+    """The upload is completed, then the destination is gone before the verification's
+    HeadObject (a concurrent delete, a lifecycle rule, a server that acknowledged what it
+    did not keep): FAILED, never COPIED."""
+    s3 = buckets
+    size = 6 * MiB
+    s3.put_object(Bucket=SOURCE, Key="gone", Body=os.urandom(size))
+
+    def delete_after_complete(method: str, path: str, query: str) -> None:
+        if method == "POST" and path == f"/{DEST}/gone" and "uploadId=" in query:
+            s3.delete_object(Bucket=DEST, Key="gone")
+
+    fault_proxy.after.append(delete_after_complete)
+    engine = make_engine(endpoint=fault_proxy.url, multipart_threshold=5 * MiB, part_size=5 * MiB)
+
+    [result] = engine.copy([planned(s3, "gone")])
+
+    assert (result.status, result.error_code) == (Status.FAILED, "VerifyFailed"), result
+    assert result.error_message == "destination missing after the copy"
+    assert result.bytes == size  # the bytes whose copy failed
+    assert not s3.list_objects_v2(Bucket=DEST).get("Contents")
