@@ -9,6 +9,7 @@ proxy of ``tests/worker/conftest.py``. Every test runs against both S3 clients.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 
 from steps_s3_copy.models import MiB, OverwritePolicy, Status
 from steps_s3_copy.worker.engine import CopyEngine
+from tests.conftest import client
 from tests.worker.conftest import DEST, SOURCE, FaultProxy
 from tests.worker.test_engine import body_of, item, planned
 
@@ -153,3 +155,97 @@ def test_a_destination_gone_after_the_copy_is_not_copied(
     assert result.error_message == "destination missing after the copy"
     assert result.bytes == size  # the bytes whose copy failed
     assert not s3.list_objects_v2(Bucket=DEST).get("Contents")
+
+
+def test_parts_that_do_not_mirror_the_source_make_etags_incomparable_not_a_mismatch(
+    buckets: Any, make_engine: Engine, moto_server: str
+):
+    """A single-part source copied in parts: the destination's ETag is a digest of its
+    parts ("<md5>-2"), never the source's MD5 ("Object", ETag,
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html). Without checksums
+    nothing more can be compared: COPIED on the size, not an ETagMismatch."""
+    writer = client("s3", moto_server, request_checksum_calculation="when_required")
+    body = os.urandom(6 * MiB)
+    writer.put_object(Bucket=SOURCE, Key="cut", Body=body)
+    source = buckets.head_object(Bucket=SOURCE, Key="cut", ChecksumMode="ENABLED")
+    assert not [name for name in source if name.startswith("Checksum")]
+
+    engine = make_engine(multipart_threshold=5 * MiB, part_size=5 * MiB)
+    [result] = engine.copy([planned(buckets, "cut")])
+
+    dest_etag = buckets.head_object(Bucket=DEST, Key="cut")["ETag"].strip('"')
+    assert dest_etag.endswith("-2")
+    assert (result.status, result.method) == (Status.COPIED, "multipart"), result
+    assert result.checksum == f"ETAG:{dest_etag}"
+    assert body_of(buckets, DEST, "cut") == body
+
+
+def test_the_proxy_gives_sse_kms_objects_an_etag_that_is_not_their_md5(
+    buckets: Any, fault_proxy: FaultProxy, moto_server: str
+):
+    """The guard of the two tests below: through the proxy an SSE-KMS object's ETag is
+    not the MD5 of its bytes, a plaintext object's is, and a condition on the answered
+    ETag holds."""
+    writer = client("s3", moto_server, request_checksum_calculation="when_required")
+    writer.put_object(Bucket=SOURCE, Key="kms", Body=b"secret", ServerSideEncryption="aws:kms")
+    writer.put_object(Bucket=SOURCE, Key="plain", Body=b"secret")
+    fault_proxy.kms_etags = True
+    via = client("s3", fault_proxy.url)
+    md5 = hashlib.md5(b"secret", usedforsecurity=False).hexdigest()
+
+    kms = via.head_object(Bucket=SOURCE, Key="kms")["ETag"]
+    assert kms != f'"{md5}"'
+    assert via.head_object(Bucket=SOURCE, Key="plain")["ETag"] == f'"{md5}"'
+    assert via.head_object(Bucket=SOURCE, Key="kms", IfMatch=kms)["ETag"] == kms
+    copied = via.copy_object(
+        Bucket=DEST,
+        Key="kms",
+        CopySource={"Bucket": SOURCE, "Key": "kms"},
+        ServerSideEncryption="aws:kms",
+    )
+    assert copied["CopyObjectResult"]["ETag"] != f'"{md5}"'
+    assert copied["CopyObjectResult"]["ETag"] == via.head_object(Bucket=DEST, Key="kms")["ETag"]
+
+
+def test_an_sse_kms_source_copied_to_plaintext_is_not_an_etag_mismatch(
+    buckets: Any, make_engine: Engine, fault_proxy: FaultProxy, moto_server: str
+):
+    """The source's ETag is not an MD5 (SSE-KMS), the destination's is: the ETags differ
+    for equal content, so they prove nothing either way. Without checksums the copy is
+    COPIED on its size, as S3 would answer it."""
+    writer = client("s3", moto_server, request_checksum_calculation="when_required")
+    writer.put_object(Bucket=SOURCE, Key="k", Body=b"secret data", ServerSideEncryption="aws:kms")
+    fault_proxy.kms_etags = True
+    plan = planned(client("s3", fault_proxy.url), "k")
+
+    [result] = make_engine(endpoint=fault_proxy.url).copy([plan])
+
+    assert (result.status, result.method) == (Status.COPIED, "copy"), result
+    assert body_of(buckets, DEST, "k") == b"secret data"
+    assert result.source_etag == plan.etag.strip('"') != result.destination_etag
+
+
+def test_a_copy_into_a_bucket_encrypted_with_sse_kms_is_not_an_etag_mismatch(
+    buckets: Any, make_engine: Engine, fault_proxy: FaultProxy, moto_server: str
+):
+    """The destination bucket encrypts with SSE-KMS by default ("Setting default
+    server-side encryption behavior for Amazon S3 buckets",
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-encryption.html): the
+    copy's ETag is not an MD5 although the job named no KMS key. COPIED, not FAILED."""
+    buckets.put_bucket_encryption(
+        Bucket=DEST,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
+        },
+    )
+    writer = client("s3", moto_server, request_checksum_calculation="when_required")
+    writer.put_object(Bucket=SOURCE, Key="k", Body=b"plain data")
+    fault_proxy.kms_etags = True
+
+    [result] = make_engine(endpoint=fault_proxy.url).copy([planned(buckets, "k")])
+
+    assert (result.status, result.method) == (Status.COPIED, "copy"), result
+    assert body_of(buckets, DEST, "k") == b"plain data"
+    dest = buckets.head_object(Bucket=DEST, Key="k")
+    assert dest["ServerSideEncryption"] == "aws:kms"
+    assert result.destination_etag != result.source_etag
