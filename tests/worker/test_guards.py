@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from steps_s3_copy.models import MiB, OverwritePolicy, Status
+from steps_s3_copy.models import ExpectedChecksum, MiB, OverwritePolicy, Status
 from steps_s3_copy.worker.engine import CopyEngine
 from tests.conftest import client
 from tests.worker.conftest import DEST, SOURCE, FaultProxy
@@ -249,3 +249,93 @@ def test_a_copy_into_a_bucket_encrypted_with_sse_kms_is_not_an_etag_mismatch(
     dest = buckets.head_object(Bucket=DEST, Key="k")
     assert dest["ServerSideEncryption"] == "aws:kms"
     assert result.destination_etag != result.source_etag
+
+
+def multipart_etag(body: bytes, part_size: int) -> str:
+    """The ETag S3 gives an object uploaded in parts of ``part_size``: the MD5 of the
+    parts' MD5 digests, then ``-<parts>``."""
+    parts = [body[at : at + part_size] for at in range(0, len(body), part_size)]
+    digests = b"".join(hashlib.md5(p, usedforsecurity=False).digest() for p in parts)
+    return f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(parts)}"
+
+
+def test_a_copy_in_parts_is_held_to_the_manifests_expected_checksum(
+    buckets: Any, make_engine: Engine
+):
+    """The expected checksum is enforced after a multipart copy too (its verification),
+    and a failure there reports the object's bytes and how it was copied."""
+    s3 = buckets
+    size = 6 * MiB
+    bodies = {}
+    for key in ("etag-wrong", "etag-right", "crc32-right", "sha256-unknown"):
+        bodies[key] = os.urandom(size)
+        s3.put_object(Bucket=SOURCE, Key=key, Body=bodies[key], ChecksumAlgorithm="CRC32")
+    crc32 = s3.head_object(Bucket=SOURCE, Key="crc32-right", ChecksumMode="ENABLED")
+    expected = {
+        "etag-wrong": ExpectedChecksum(algorithm="ETAG", value="0" * 32 + "-2"),
+        "etag-right": ExpectedChecksum(
+            algorithm="ETAG", value=multipart_etag(bodies["etag-right"], 5 * MiB)
+        ),
+        "crc32-right": ExpectedChecksum(algorithm="CRC32", value=crc32["ChecksumCRC32"]),
+        "sha256-unknown": ExpectedChecksum(algorithm="SHA256", value="A" * 43 + "="),
+    }
+    items = [
+        planned(s3, key).model_copy(update={"expected_checksum": value})
+        for key, value in expected.items()
+    ]
+
+    results = make_engine(multipart_threshold=5 * MiB, part_size=5 * MiB).copy(items)
+
+    assert [(r.status, r.method, r.error_code) for r in results] == [
+        (Status.FAILED, "multipart", "ExpectedChecksumMismatch"),
+        (Status.COPIED, "multipart", None),
+        (Status.COPIED, "multipart", None),
+        (Status.FAILED, "multipart", "ChecksumUnverifiable"),
+    ], results
+    assert [r.bytes for r in results] == [size] * 4
+    assert results[0].error_message == (
+        f"ETAG: destination {multipart_etag(bodies['etag-wrong'], 5 * MiB)} != manifest "
+        + "0" * 32
+        + "-2"
+    )
+    assert results[2].checksum == f"CRC32:{crc32['ChecksumCRC32']}"
+    assert results[3].error_message == "destination has no SHA256 checksum"
+
+
+@pytest.mark.parametrize("caught_by", ["SizeMismatch", "ChecksumMismatch", "ETagMismatch"])
+def test_a_swapped_copy_reports_what_differed_and_the_bytes_at_stake(
+    buckets: Any, make_engine: Engine, fault_proxy: FaultProxy, moto_server: str, caught_by: str
+):
+    """The server copies a decoy (``swap_sources``): the failure says which evidence
+    differed, with both values, so an operator can tell a swapped object from a bug."""
+    writer = client(
+        "s3",
+        moto_server,
+        request_checksum_calculation=(
+            "when_supported" if caught_by == "ChecksumMismatch" else "when_required"
+        ),
+    )
+    size = 64 * 1024
+    writer.put_object(Bucket=SOURCE, Key="real", Body=os.urandom(size))
+    decoy_size = size + 1 if caught_by == "SizeMismatch" else size
+    writer.put_object(Bucket=SOURCE, Key="decoy", Body=os.urandom(decoy_size))
+    fault_proxy.swap_sources[(SOURCE, "real")] = (SOURCE, "decoy")
+    real = buckets.head_object(Bucket=SOURCE, Key="real", ChecksumMode="ENABLED")
+    decoy = buckets.head_object(Bucket=SOURCE, Key="decoy", ChecksumMode="ENABLED")
+
+    [result] = make_engine(endpoint=fault_proxy.url).copy([planned(buckets, "real")])
+
+    assert fault_proxy.swapped
+    assert (result.status, result.error_code, result.bytes) == (
+        Status.FAILED,
+        caught_by,
+        size,
+    ), result
+    said = {
+        "SizeMismatch": f"destination {decoy_size} != source {size}",
+        "ChecksumMismatch": (f"CRC32 {real.get('ChecksumCRC32')} != {decoy.get('ChecksumCRC32')}"),
+        "ETagMismatch": (
+            f"destination {decoy['ETag'].strip(chr(34))} != source {real['ETag'].strip(chr(34))}"
+        ),
+    }
+    assert result.error_message == said[caught_by]
