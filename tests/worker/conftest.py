@@ -31,6 +31,11 @@ Two modes stand in for what moto does not model:
   ``x-amz-server-side-encryption: aws:kms`` (HeadObject, GetObject, CopyObject), and turns
   it back into moto's in the ETag conditions it forwards. Listings are left as moto
   answers them (they do not say how an object is encrypted).
+- ``bare_copy_answers``: CopyObject answers without their ``Checksum*`` elements, as the
+  API reference allows ("CopyObjectResult": a checksum "is only present if the object was
+  uploaded with the object",
+  https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObjectResult.html); moto always
+  includes them.
 
 ``after`` hooks run once a request was answered upstream, before the answer goes back:
 how a test changes the source between two requests of one copy.
@@ -118,6 +123,8 @@ class FaultProxy:
     kms_etags: bool = False
     #: the ETags answered for SSE-KMS objects -> moto's own
     kms_real: dict[str, str] = field(default_factory=dict)
+    #: drop the checksums from CopyObject answers (see the module docstring)
+    bare_copy_answers: bool = False
     _upstream_client: Any = None
 
     def kms_etag(self, real: str) -> str:
@@ -343,6 +350,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             for hook in proxy.after:
                 hook(self.command, path, query)
             answered = response.getheaders()
+            if proxy.bare_copy_answers and copy is not None and "partNumber" not in query:
+                data = re.sub(rb"<Checksum[A-Z0-9]+>[^<]*</Checksum[A-Z0-9]+>", b"", data)
             if proxy.kms_etags:
                 answered, data = proxy.disguise_kms(answered, data)
             self.send_response_only(response.status)

@@ -339,3 +339,29 @@ def test_a_swapped_copy_reports_what_differed_and_the_bytes_at_stake(
         ),
     }
     assert result.error_message == said[caught_by]
+
+
+@pytest.mark.parametrize("bare", [False, True], ids=["answer-with-checksum", "bare-answer"])
+def test_an_expected_checksum_is_read_from_the_copys_answer_else_from_the_destination(
+    buckets: Any, make_engine: Engine, fault_proxy: FaultProxy, bare: bool
+):
+    """The copy's answer names the destination's checksum: the manifest's expectation is
+    checked against it without another request. An answer without it (the API allows
+    that; ``bare_copy_answers``) costs one HeadObject of the destination, never a false
+    ChecksumUnverifiable."""
+    s3 = buckets
+    s3.put_object(Bucket=SOURCE, Key="k", Body=b"expected", ChecksumAlgorithm="CRC32")
+    crc32 = s3.head_object(Bucket=SOURCE, Key="k", ChecksumMode="ENABLED")["ChecksumCRC32"]
+    fault_proxy.bare_copy_answers = bare
+    wanted = planned(s3, "k").model_copy(
+        update={"expected_checksum": ExpectedChecksum(algorithm="CRC32", value=crc32)}
+    )
+    engine = make_engine(endpoint=fault_proxy.url)
+
+    [result] = engine.copy([wanted])
+
+    assert (result.status, result.method, result.error_code) == (Status.COPIED, "copy", None)
+    # HeadObject of the destination (skip check), CopyObject, and without a checksum in
+    # the answer one more HeadObject of the destination
+    assert engine.s3.requests == (3 if bare else 2)
+    assert body_of(s3, DEST, "k") == b"expected"
