@@ -365,3 +365,38 @@ def test_an_expected_checksum_is_read_from_the_copys_answer_else_from_the_destin
     # the answer one more HeadObject of the destination
     assert engine.s3.requests == (3 if bare else 2)
     assert body_of(s3, DEST, "k") == b"expected"
+
+
+def test_the_receipt_names_the_version_the_copy_read_not_a_later_one(
+    buckets: Any, make_engine: Engine, fault_proxy: FaultProxy, moto_server: str
+):
+    """A versioned source is written again with the same bytes right after the copy (same
+    ETag, a new version). The copy's answer is verified by HeadObject (the destination
+    encrypts with SSE-KMS, its ETag proves nothing): the receipt still names the version
+    CopyObject read (its ``x-amz-copy-source-version-id``), not the one HeadObject saw."""
+    s3 = buckets
+    s3.put_bucket_versioning(Bucket=SOURCE, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(
+        Bucket=DEST,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
+        },
+    )
+    writer = client("s3", moto_server, request_checksum_calculation="when_required")
+    copied = writer.put_object(Bucket=SOURCE, Key="v", Body=b"same bytes")["VersionId"]
+    plan = planned(s3, "v")
+    later: list[str] = []
+
+    def write_again(method: str, path: str, query: str) -> None:
+        if method == "PUT" and path == f"/{DEST}/v" and not later:
+            later.append(writer.put_object(Bucket=SOURCE, Key="v", Body=b"same bytes")["VersionId"])
+
+    fault_proxy.after.append(write_again)
+    fault_proxy.kms_etags = True
+
+    [result] = make_engine(endpoint=fault_proxy.url).copy([plan])
+
+    assert (result.status, result.method) == (Status.COPIED, "copy"), result
+    assert later
+    assert later[0] != copied
+    assert result.source_version_id == copied
