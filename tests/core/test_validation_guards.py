@@ -10,13 +10,14 @@ from __future__ import annotations
 import io
 import json
 
+from steps_s3_copy.errors import Problems
 from steps_s3_copy.models import (
     ChecksumAlgorithm,
     CopyOptions,
     OverwritePolicy,
 )
 from steps_s3_copy.sidecar import parse_sidecar
-from steps_s3_copy.validation import Boundaries, JobCheck, check_job
+from steps_s3_copy.validation import Boundaries, JobCheck, JobChecker, check_job, checked_rows
 
 WHERE = "s3://inbox/jobs/job.json"
 
@@ -55,11 +56,13 @@ def test_every_sidecar_setting_reaches_the_copy_options():
     )
 
 
-def _check(sidecar: object, manifest: str, *, jsonl: bool = False, **bounds: object) -> JobCheck:
+def _check(
+    sidecar: object, manifest: str | bytes, *, jsonl: bool = False, **bounds: object
+) -> JobCheck:
     text = sidecar if isinstance(sidecar, str) else json.dumps(sidecar)
     return check_job(
         text.encode(),
-        io.BytesIO(manifest.encode()),
+        io.BytesIO(manifest if isinstance(manifest, bytes) else manifest.encode()),
         where=WHERE,
         boundaries=Boundaries(**bounds),  # type: ignore[arg-type]
         jsonl=jsonl,
@@ -147,3 +150,82 @@ def test_a_job_keeps_the_first_thousand_problems_and_counts_them_all():
     assert check.manifest_problem_total == 1001
     assert len(check.manifest_problems) == 1000
     assert check.to_dict()["manifestProblemTotal"] == 1001
+
+
+def _manifest_messages(check: JobCheck) -> list[tuple[int | None, str | None, str]]:
+    return [(p.row, p.field, p.message) for p in check.manifest_problems]
+
+
+#: a local run sharing one bucket between data and the service's own folder
+SHARED = {"inbox_bucket": "shared", "inbox_prefix": ".steps-s3-copy/"}
+
+
+def test_a_shared_bucket_is_a_source_except_for_the_services_own_folder():
+    manifest = (
+        "shared,data/*\n"  # a folder of data: fine
+        "shared,.steps\n"  # an object whose key merely begins like the folder: fine
+        "shared,*\n"  # the whole bucket holds the service's folder: refused
+        "shared,.steps-s3-copy/jobs/*\n"  # inside it: refused
+        "shared,.steps-s3-copy/jobs/a.json\n"
+    )
+    check = _check({"destinationBucket": "dest-bucket"}, manifest, **SHARED)
+    assert [(r.row, r.key) for r in check.rows] == [(1, "data/*"), (2, ".steps")]
+    says = (
+        "reads from 'shared', this deployment's inbox (its jobs, working files and reports):"
+        " the inbox is never a source"
+    )
+    assert _manifest_messages(check) == [
+        (3, "bucket", says),
+        (4, "bucket", says),
+        (5, "bucket", says),
+    ]
+
+
+def test_a_destination_in_the_services_own_folder_is_refused_with_its_row():
+    check = _check(
+        {"destinationBucket": "shared", "destinationPrefix": ".steps-s3-copy/"},
+        "src-bucket,a.txt\n",
+        **SHARED,
+    )
+    assert _manifest_messages(check) == [
+        (
+            1,
+            "destination_key",
+            "copies to s3://shared/.steps-s3-copy/a.txt, in this deployment's own working area"
+            " (jobs, working files, reports)",
+        )
+    ]
+
+
+def test_a_prefix_rows_destination_is_checked_as_a_key():
+    check = _check({"destinationBucket": "dest-bucket"}, "src-bucket,data/*,out\x01/\n")
+    assert _manifest_messages(check) == [
+        (
+            1,
+            "destination_key",
+            "destination prefix contains U+0001, a control character S3's XML API cannot carry",
+        )
+    ]
+
+
+def test_each_source_bucket_remembers_the_first_row_that_reads_it():
+    """Prepare shows a bucket-wide problem (access denied, another region) at that row."""
+    sidecar = parse_sidecar('{"destinationBucket": "dest-bucket"}', where=WHERE)
+    checker = JobChecker(sidecar, Boundaries(), Problems())
+    manifest = io.BytesIO(b"bucket-b,x\nbucket-a,y\nbucket-b,z\n")
+    assert len(list(checked_rows(manifest, checker))) == 3
+    assert checker.first_rows == {"bucket-b": 1, "bucket-a": 2}
+
+
+def test_problems_without_a_row_come_after_those_with_one():
+    check = _check({"destinationBucket": "dest-bucket"}, b"bucket,key\n\xff\n")
+    assert [(p.row, p.message) for p in check.manifest_problems] == [
+        (2, "row 2 is not UTF-8 text (invalid start byte at byte 1 of the row)"),
+        (None, "the manifest has only a header: nothing to copy"),
+    ]
+
+
+def test_without_a_sidecar_a_row_that_is_not_utf8_is_still_reported():
+    check = check_job(b"[]", io.BytesIO(b"src-bucket,a.txt\n\xff\n"), where=WHERE)
+    assert [r.key for r in check.rows] == ["a.txt"]
+    assert [p.row for p in check.manifest_problems] == [2]
