@@ -199,6 +199,7 @@ def test_a_destination_in_the_services_own_folder_is_refused_with_its_row():
 
 def test_a_prefix_rows_destination_is_checked_as_a_key():
     check = _check({"destinationBucket": "dest-bucket"}, "src-bucket,data/*,out\x01/\n")
+    assert not check.rows
     assert _manifest_messages(check) == [
         (
             1,

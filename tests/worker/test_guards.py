@@ -400,3 +400,43 @@ def test_the_receipt_names_the_version_the_copy_read_not_a_later_one(
     assert later
     assert later[0] != copied
     assert result.source_version_id == copied
+
+
+def test_a_destination_head_denied_403_is_absent_not_a_failure(
+    buckets: Any, make_engine: Engine, fault_proxy: FaultProxy
+):
+    """Without s3:ListBucket on the destination, HeadObject of a missing key answers 403,
+    not 404 ("HeadObject", https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html):
+    the skip check takes it as absent and copies."""
+    s3 = buckets
+    s3.put_object(Bucket=SOURCE, Key="k", Body=b"to copy")
+    fault_proxy.deny(
+        lambda method, path, _q: (
+            (403, "AccessDenied") if method == "HEAD" and path == f"/{DEST}/k" else None
+        )
+    )
+
+    [result] = make_engine(endpoint=fault_proxy.url).copy([item("k")])
+
+    assert (result.status, result.method) == (Status.COPIED, "copy"), result
+    assert fault_proxy.injected  # the skip check's HeadObject was refused
+    assert body_of(s3, DEST, "k") == b"to copy"
+
+
+def test_a_source_changed_before_a_multipart_copy_names_the_planned_etag(
+    buckets: Any, make_engine: Engine, fault_proxy: FaultProxy
+):
+    s3 = buckets
+    s3.put_object(Bucket=SOURCE, Key="k", Body=os.urandom(6 * MiB))
+    plan = planned(s3, "k")
+    s3.put_object(Bucket=SOURCE, Key="k", Body=os.urandom(6 * MiB))
+    fault_proxy.enforce_conditions = True
+    engine = make_engine(endpoint=fault_proxy.url, multipart_threshold=5 * MiB, part_size=5 * MiB)
+
+    [result] = engine.copy([plan])
+
+    assert (result.status, result.error_code) == (Status.FAILED, "SourceChanged"), result
+    planned_etag = plan.etag.strip('"')
+    assert result.error_message == (
+        f'the source changed since it was planned: its ETag is no longer "{planned_etag}"'
+    )
