@@ -35,7 +35,8 @@ mutate = _load_runner()
 def _source_file(module: str) -> Path:
     """The repository file of a dotted module, through setuptools' package-dir."""
     package, _, name = module.rpartition(".")
-    return mutate.package_dirs()[package] / f"{name}.py"
+    folder: Path = mutate.package_dirs()[package]
+    return folder / f"{name}.py"
 
 
 def _mutmut_names(path: Path) -> set[str]:

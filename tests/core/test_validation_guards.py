@@ -57,14 +57,14 @@ def test_every_sidecar_setting_reaches_the_copy_options():
 
 
 def _check(
-    sidecar: object, manifest: str | bytes, *, jsonl: bool = False, **bounds: object
+    sidecar: object, manifest: str | bytes, *, jsonl: bool = False, bounds: Boundaries | None = None
 ) -> JobCheck:
     text = sidecar if isinstance(sidecar, str) else json.dumps(sidecar)
     return check_job(
         text.encode(),
         io.BytesIO(manifest if isinstance(manifest, bytes) else manifest.encode()),
         where=WHERE,
-        boundaries=Boundaries(**bounds),  # type: ignore[arg-type]
+        boundaries=bounds,
         jsonl=jsonl,
     )
 
@@ -77,7 +77,7 @@ def test_a_refused_bucket_message_lists_what_is_allowed_or_says_none():
     listed = _check(
         {"destinationBucket": "elsewhere"},
         "src-bucket,a.txt\n",
-        destination_buckets=frozenset({"dest-b", "dest-a"}),
+        bounds=Boundaries(destination_buckets=frozenset({"dest-b", "dest-a"})),
     )
     assert _sidecar_messages(listed) == [
         (
@@ -86,7 +86,9 @@ def test_a_refused_bucket_message_lists_what_is_allowed_or_says_none():
         )
     ]
     nothing_allowed = _check(
-        {"destinationBucket": "elsewhere"}, "src-bucket,a.txt\n", destination_buckets=frozenset()
+        {"destinationBucket": "elsewhere"},
+        "src-bucket,a.txt\n",
+        bounds=Boundaries(destination_buckets=frozenset()),
     )
     assert _sidecar_messages(nothing_allowed) == [
         (
@@ -100,7 +102,7 @@ def test_a_report_in_the_inbox_outside_reports_says_why():
     check = _check(
         {"destinationBucket": "dest-bucket", "reportUri": "s3://inbox/jobs/"},
         "src-bucket,a.txt\n",
-        inbox_bucket="inbox",
+        bounds=Boundaries(inbox_bucket="inbox"),
     )
     assert _sidecar_messages(check) == [
         (
@@ -115,7 +117,7 @@ def test_a_report_anywhere_is_accepted_when_no_destination_is_restricted():
     check = _check(
         {"destinationBucket": "dest-bucket", "reportUri": "s3://team-reports/copies/"},
         "src-bucket,a.txt\n",
-        inbox_bucket="inbox",
+        bounds=Boundaries(inbox_bucket="inbox"),
     )
     assert check.ok, check.to_dict()
     assert [r.key for r in check.rows] == ["a.txt"]
@@ -157,7 +159,7 @@ def _manifest_messages(check: JobCheck) -> list[tuple[int | None, str | None, st
 
 
 #: a local run sharing one bucket between data and the service's own folder
-SHARED = {"inbox_bucket": "shared", "inbox_prefix": ".steps-s3-copy/"}
+SHARED = Boundaries(inbox_bucket="shared", inbox_prefix=".steps-s3-copy/")
 
 
 def test_a_shared_bucket_is_a_source_except_for_the_services_own_folder():
@@ -168,7 +170,7 @@ def test_a_shared_bucket_is_a_source_except_for_the_services_own_folder():
         "shared,.steps-s3-copy/jobs/*\n"  # inside it: refused
         "shared,.steps-s3-copy/jobs/a.json\n"
     )
-    check = _check({"destinationBucket": "dest-bucket"}, manifest, **SHARED)
+    check = _check({"destinationBucket": "dest-bucket"}, manifest, bounds=SHARED)
     assert [(r.row, r.key) for r in check.rows] == [(1, "data/*"), (2, ".steps")]
     says = (
         "reads from 'shared', this deployment's inbox (its jobs, working files and reports):"
@@ -185,7 +187,7 @@ def test_a_destination_in_the_services_own_folder_is_refused_with_its_row():
     check = _check(
         {"destinationBucket": "shared", "destinationPrefix": ".steps-s3-copy/"},
         "src-bucket,a.txt\n",
-        **SHARED,
+        bounds=SHARED,
     )
     assert _manifest_messages(check) == [
         (

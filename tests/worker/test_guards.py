@@ -222,6 +222,7 @@ def test_an_sse_kms_source_copied_to_plaintext_is_not_an_etag_mismatch(
 
     assert (result.status, result.method) == (Status.COPIED, "copy"), result
     assert body_of(buckets, DEST, "k") == b"secret data"
+    assert plan.etag is not None
     assert result.source_etag == plan.etag.strip('"') != result.destination_etag
 
 
@@ -436,6 +437,7 @@ def test_a_source_changed_before_a_multipart_copy_names_the_planned_etag(
     [result] = engine.copy([plan])
 
     assert (result.status, result.error_code) == (Status.FAILED, "SourceChanged"), result
+    assert plan.etag is not None
     planned_etag = plan.etag.strip('"')
     assert result.error_message == (
         f'the source changed since it was planned: its ETag is no longer "{planned_etag}"'
