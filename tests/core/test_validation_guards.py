@@ -17,7 +17,14 @@ from steps_s3_copy.models import (
     OverwritePolicy,
 )
 from steps_s3_copy.sidecar import parse_sidecar
-from steps_s3_copy.validation import Boundaries, JobCheck, JobChecker, check_job, checked_rows
+from steps_s3_copy.validation import (
+    Boundaries,
+    JobCheck,
+    JobChecker,
+    check_job,
+    checked_rows,
+    owned_prefix,
+)
 
 WHERE = "s3://inbox/jobs/job.json"
 
@@ -232,3 +239,32 @@ def test_without_a_sidecar_a_row_that_is_not_utf8_is_still_reported():
     check = check_job(b"[]", io.BytesIO(b"src-bucket,a.txt\n\xff\n"), where=WHERE)
     assert [r.key for r in check.rows] == ["a.txt"]
     assert [p.row for p in check.manifest_problems] == [2]
+
+
+def test_the_service_owns_the_folder_its_prefixes_share():
+    assert owned_prefix("jobs/", "work/", "reports/") == ""
+    assert owned_prefix(".s3c/jobs/", ".s3c/work/", ".s3c/reports/") == ".s3c/"
+    assert owned_prefix("a/b/jobs/", "a/b/work/", "a/c/reports/") == "a/"
+    # prefixes of different depths share what they have in common
+    assert owned_prefix("x/jobs/", "x/y/work/", "x/y/z/reports/") == "x/"
+    assert owned_prefix("team/copies/jobs/") == "team/copies/jobs/"
+
+
+def test_the_inbox_is_never_a_destination_and_kms_keys_bind_only_a_named_key():
+    inbox = _check(
+        {"destinationBucket": "inbox"},
+        "src-bucket,a.txt\n",
+        bounds=Boundaries(inbox_bucket="inbox"),
+    )
+    assert _sidecar_messages(inbox) == [
+        (
+            "destinationBucket",
+            "'inbox' is this deployment's inbox (its jobs, working files and reports):"
+            " it is never a destination",
+        )
+    ]
+    ours = "arn:aws:kms:us-east-1:111122223333:key/ours"
+    keys = Boundaries(kms_keys=frozenset({ours}))
+    assert _check({"destinationBucket": "dest-bucket"}, "src-bucket,a.txt\n", bounds=keys).ok
+    named = {"destinationBucket": "dest-bucket", "sseKmsKeyId": ours}
+    assert _check(named, "src-bucket,a.txt\n", bounds=keys).ok
