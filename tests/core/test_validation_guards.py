@@ -10,13 +10,15 @@ from __future__ import annotations
 import io
 import json
 
-from steps_s3_copy.errors import Problems
+import pytest
+
+from steps_s3_copy.errors import Problems, SidecarInvalid
 from steps_s3_copy.models import (
     ChecksumAlgorithm,
     CopyOptions,
     OverwritePolicy,
 )
-from steps_s3_copy.sidecar import parse_sidecar
+from steps_s3_copy.sidecar import MAX_SIDECAR_BYTES, parse_sidecar
 from steps_s3_copy.validation import (
     Boundaries,
     JobCheck,
@@ -176,6 +178,7 @@ def test_a_shared_bucket_is_a_source_except_for_the_services_own_folder():
         "shared,*\n"  # the whole bucket holds the service's folder: refused
         "shared,.steps-s3-copy/jobs/*\n"  # inside it: refused
         "shared,.steps-s3-copy/jobs/a.json\n"
+        "shared,.steps-s3-copy/\n"  # the folder's own marker object
     )
     check = _check({"destinationBucket": "dest-bucket"}, manifest, bounds=SHARED)
     assert [(r.row, r.key) for r in check.rows] == [(1, "data/*"), (2, ".steps")]
@@ -183,14 +186,13 @@ def test_a_shared_bucket_is_a_source_except_for_the_services_own_folder():
         "reads from 'shared', this deployment's inbox (its jobs, working files and reports):"
         " the inbox is never a source"
     )
-    assert _manifest_messages(check) == [
-        (3, "bucket", says),
-        (4, "bucket", says),
-        (5, "bucket", says),
-    ]
+    assert _manifest_messages(check) == [(row, "bucket", says) for row in (3, 4, 5, 6)]
 
 
 def test_a_destination_in_the_services_own_folder_is_refused_with_its_row():
+    # a key that merely begins like the folder is not in it
+    beside = _check({"destinationBucket": "shared"}, "src-bucket,.steps\n", bounds=SHARED)
+    assert beside.ok, beside.to_dict()
     check = _check(
         {"destinationBucket": "shared", "destinationPrefix": ".steps-s3-copy/"},
         "src-bucket,a.txt\n",
@@ -248,6 +250,8 @@ def test_the_service_owns_the_folder_its_prefixes_share():
     # prefixes of different depths share what they have in common
     assert owned_prefix("x/jobs/", "x/y/work/", "x/y/z/reports/") == "x/"
     assert owned_prefix("team/copies/jobs/") == "team/copies/jobs/"
+    # a folder and one inside it: the outer one
+    assert owned_prefix("x/jobs/", "x/jobs/work/") == "x/jobs/"
 
 
 def test_the_inbox_is_never_a_destination_and_kms_keys_bind_only_a_named_key():
@@ -268,3 +272,21 @@ def test_the_inbox_is_never_a_destination_and_kms_keys_bind_only_a_named_key():
     assert _check({"destinationBucket": "dest-bucket"}, "src-bucket,a.txt\n", bounds=keys).ok
     named = {"destinationBucket": "dest-bucket", "sseKmsKeyId": ours}
     assert _check(named, "src-bucket,a.txt\n", bounds=keys).ok
+
+
+def test_a_nested_sidecar_field_is_named_by_its_path_and_the_error():
+    with pytest.raises(SidecarInvalid) as info:
+        parse_sidecar('{"destinationBucket": "dest-bucket", "restore": {"days": 0}}', where=WHERE)
+    assert [(p.field, p.code, p.message) for p in info.value.problems] == [
+        ("restore.tier", "SidecarInvalid", "required field 'restore.tier' is missing"),
+        ("restore.days", "SidecarInvalid", "Input should be greater than or equal to 1"),
+    ]
+
+
+def test_a_sidecar_may_be_64_kib_and_not_a_byte_more():
+    head = '{"destinationBucket": "dest-bucket"}'
+    exactly = head + " " * (MAX_SIDECAR_BYTES - len(head))
+    assert parse_sidecar(exactly, where=WHERE).destination_bucket == "dest-bucket"
+    with pytest.raises(SidecarInvalid) as info:
+        parse_sidecar(exactly + " ", where=WHERE)
+    assert info.value.message == f"{WHERE} is larger than 65536 bytes: not a sidecar"

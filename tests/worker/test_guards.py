@@ -442,3 +442,28 @@ def test_a_source_changed_before_a_multipart_copy_names_the_planned_etag(
     assert result.error_message == (
         f'the source changed since it was planned: its ETag is no longer "{planned_etag}"'
     )
+
+
+def test_an_expected_checksum_that_cannot_be_read_is_unverifiable_not_copied(
+    buckets: Any, make_engine: Engine, fault_proxy: FaultProxy
+):
+    """The copy's answer names no checksum and the destination is gone when it is asked
+    for one: the manifest's promise cannot be checked, so the object is not COPIED."""
+    s3 = buckets
+    s3.put_object(Bucket=SOURCE, Key="k", Body=b"expected", ChecksumAlgorithm="CRC32")
+    crc32 = s3.head_object(Bucket=SOURCE, Key="k", ChecksumMode="ENABLED")["ChecksumCRC32"]
+    fault_proxy.bare_copy_answers = True
+
+    def delete_after_copy(method: str, path: str, _query: str) -> None:
+        if method == "PUT" and path == f"/{DEST}/k":
+            s3.delete_object(Bucket=DEST, Key="k")
+
+    fault_proxy.after.append(delete_after_copy)
+    wanted = planned(s3, "k").model_copy(
+        update={"expected_checksum": ExpectedChecksum(algorithm="CRC32", value=crc32)}
+    )
+
+    [result] = make_engine(endpoint=fault_proxy.url).copy([wanted])
+
+    assert (result.status, result.error_code) == (Status.FAILED, "ChecksumUnverifiable"), result
+    assert result.error_message == "destination has no CRC32 checksum"
