@@ -51,8 +51,23 @@ def test_overwrite_never_reports_the_etag_of_what_it_left_in_place(
     [result] = make_engine(overwrite=OverwritePolicy.NEVER).copy([item("a")])
 
     assert (result.status, result.method) == (Status.SKIPPED, "skip")
-    assert result.checksum == f"ETAG:{kept}"
+    assert (result.checksum, result.bytes) == (f"ETAG:{kept}", len(b"old"))
     assert body_of(s3, DEST, "a") == b"old"
+    # the receipt: the source as it was, the destination as it was left
+    source = s3.head_object(Bucket=SOURCE, Key="a")["ETag"].strip('"')
+    assert (result.source_size, result.source_etag) == (len(b"new"), source)
+    assert (result.destination_size, result.destination_etag) == (len(b"old"), kept)
+
+
+def test_a_skip_by_equal_etags_names_the_etag(buckets: Any, make_engine: Engine):
+    s3 = buckets
+    s3.put_object(Bucket=SOURCE, Key="same", Body=b"same bytes")
+    s3.put_object(Bucket=DEST, Key="same", Body=b"same bytes")
+    etag = s3.head_object(Bucket=DEST, Key="same")["ETag"].strip('"')
+
+    [result] = make_engine().copy([planned(s3, "same")])
+
+    assert (result.status, result.checksum) == (Status.SKIPPED, f"ETAG:{etag}"), result
 
 
 def test_a_skip_by_checksum_uses_the_destinations_one_head_object(
