@@ -482,3 +482,46 @@ def test_an_expected_checksum_that_cannot_be_read_is_unverifiable_not_copied(
 
     assert (result.status, result.error_code) == (Status.FAILED, "ChecksumUnverifiable"), result
     assert result.error_message == "destination has no CRC32 checksum"
+
+
+def test_a_missing_source_says_so(buckets: Any, make_engine: Engine):
+    [result] = make_engine().copy([item("missing")])
+    assert (result.status, result.error_code) == (Status.FAILED, "NoSuchKey"), result
+    assert result.error_message == "The specified source key does not exist."
+
+
+def test_an_unplanned_row_naming_a_version_copies_that_version(buckets: Any, make_engine: Engine):
+    s3 = buckets
+    s3.put_bucket_versioning(Bucket=SOURCE, VersioningConfiguration={"Status": "Enabled"})
+    old = s3.put_object(Bucket=SOURCE, Key="v", Body=b"the old version")["VersionId"]
+    s3.put_object(Bucket=SOURCE, Key="v", Body=b"the newest version")
+
+    [result] = make_engine().copy([item("v", source_version_id=old)])
+
+    assert result.status is Status.COPIED, result
+    assert body_of(s3, DEST, "v") == b"the old version"
+    assert result.source_version_id == old
+
+
+def test_a_plan_whose_size_is_not_the_sources_is_a_changed_source(
+    buckets: Any, make_engine: Engine, fault_proxy: FaultProxy
+):
+    """The plan's size and ETag are both the contract: the same ETag with another size
+    (a plan that is wrong, or stale) is SourceChanged, and nothing is written."""
+    s3 = buckets
+    s3.put_object(Bucket=SOURCE, Key="k", Body=os.urandom(6 * MiB))
+    plan = planned(s3, "k")
+    assert plan.etag is not None
+    wrong = plan.model_copy(update={"size": 6 * MiB + 1})
+    fault_proxy.enforce_conditions = True
+    engine = make_engine(endpoint=fault_proxy.url, multipart_threshold=5 * MiB, part_size=5 * MiB)
+
+    [result] = engine.copy([wrong])
+
+    etag = plan.etag.strip('"')
+    assert (result.status, result.error_code) == (Status.FAILED, "SourceChanged"), result
+    assert result.error_message == (
+        f'the source changed since it was planned: {6 * MiB} bytes, ETag "{etag}" '
+        f'(planned {6 * MiB + 1} bytes, "{etag}")'
+    )
+    assert not s3.list_objects_v2(Bucket=DEST).get("Contents")
