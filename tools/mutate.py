@@ -294,8 +294,11 @@ def write_summary(scores: list[Score], seconds: float | None, path: Path) -> dic
     merged: dict[str, object] = dict(modules) if isinstance(modules, dict) else {}
     for score in scores:
         entry = score.summary()
+        last = merged.get(score.target)
         if seconds is not None:
             entry["seconds"] = round(seconds)
+        elif isinstance(last, dict) and "seconds" in last:
+            entry["seconds"] = last["seconds"]  # the time of the target's full run
         merged[score.target] = entry
     data["targets"] = merged
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -382,7 +385,9 @@ def main(argv: list[str]) -> int:
         parser.error(f"unknown target(s) {', '.join(unknown)} (one of {', '.join(TARGETS)})")
     equivalents = read_equivalents()
     if args.survivors:
-        return report(read_scores(names, equivalents), equivalents, diffs=True)
+        scores = read_scores(names, equivalents)
+        write_summary(scores, None, args.json)  # the equivalents list may have grown
+        return report(scores, equivalents, diffs=True)
     scores = []
     for name in names:
         if args.retest:
