@@ -25,6 +25,17 @@ Two modes stand in for what moto does not model:
 - ``swap_sources``: the server copies another object than the one asked (CopyObject and
   UploadPartCopy), as a misbehaving or compromised server would: only the engine's own
   verification can tell.
+- ``kms_etags``: an SSE-KMS object's ETag is not the MD5 of its content, as in S3 ("Object",
+  ETag, https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html); moto gives it
+  the MD5. The proxy answers another, stable ETag for every object whose answer says
+  ``x-amz-server-side-encryption: aws:kms`` (HeadObject, GetObject, CopyObject), and turns
+  it back into moto's in the ETag conditions it forwards. Listings are left as moto
+  answers them (they do not say how an object is encrypted).
+- ``bare_copy_answers``: CopyObject answers without their ``Checksum*`` elements, as the
+  API reference allows ("CopyObjectResult": a checksum "is only present if the object was
+  uploaded with the object",
+  https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObjectResult.html); moto always
+  includes them.
 
 ``after`` hooks run once a request was answered upstream, before the answer goes back:
 how a test changes the source between two requests of one copy.
@@ -33,6 +44,7 @@ how a test changes the source between two requests of one copy.
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import http.client
 import re
 import threading
@@ -107,7 +119,36 @@ class FaultProxy:
     #: (method, target) of every copy request whose source was swapped
     swapped: list[tuple[str, str]] = field(default_factory=list)
     after: list[Hook] = field(default_factory=list)
+    #: answer SSE-KMS objects with an ETag that is not their MD5 (see the module docstring)
+    kms_etags: bool = False
+    #: the ETags answered for SSE-KMS objects -> moto's own
+    kms_real: dict[str, str] = field(default_factory=dict)
+    #: drop the checksums from CopyObject answers (see the module docstring)
+    bare_copy_answers: bool = False
     _upstream_client: Any = None
+
+    def kms_etag(self, real: str) -> str:
+        """The ETag answered for an SSE-KMS object whose moto ETag is ``real`` (no quotes)."""
+        fake = hashlib.md5(f"kms:{real}".encode(), usedforsecurity=False).hexdigest()
+        self.kms_real[fake] = real
+        return fake
+
+    def disguise_kms(
+        self, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[list[tuple[str, str]], bytes]:
+        """An answer about an SSE-KMS object, with its ETag as S3 would give it."""
+        named = {name.lower(): value for name, value in headers}
+        if not named.get("x-amz-server-side-encryption", "").startswith("aws:kms"):
+            return headers, body
+        out = [
+            (name, f'"{self.kms_etag(value.strip(chr(34)))}"' if name.lower() == "etag" else value)
+            for name, value in headers
+        ]
+
+        def etag(match: re.Match[bytes]) -> bytes:
+            return match.group(1) + self.kms_etag(match.group(2).decode()).encode()
+
+        return out, re.sub(rb"(<ETag>(?:&quot;|&#34;|\")?)([0-9a-f]{32}(?:-\d+)?)", etag, body)
 
     def fail_first(self, count: int, status: int, code: str, match: Rule | None = None) -> None:
         """Fail the first ``count`` requests that ``match`` (all requests by default)."""
@@ -256,6 +297,11 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 self._error(403, "RequestTimeTooSkewed")
                 return
             path, _, query = target.partition("?")
+            replace: dict[str, str] = {}
+            for name in ("if-match", "x-amz-copy-source-if-match"):
+                wanted = headers.get(name, "").strip('"')
+                if wanted in proxy.kms_real:  # the ETag we answered: moto knows its own
+                    headers[name] = replace[name] = f'"{proxy.kms_real[wanted]}"'
             for rule in proxy.rules:
                 fault = rule(self.command, path, query)
                 if fault:
@@ -271,7 +317,6 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                     return
                 # evaluated here as S3 does; moto would compare a part's own ETag
                 drop.add("if-match")
-            replace: dict[str, str] = {}
             copy = headers.get("x-amz-copy-source")
             if copy is not None and proxy.swap_sources:
                 bucket, _, key = unquote(urlsplit(copy).path).lstrip("/").partition("/")
@@ -304,10 +349,15 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 data = encode_upload_keys(query, data)
             for hook in proxy.after:
                 hook(self.command, path, query)
+            answered = response.getheaders()
+            if proxy.bare_copy_answers and copy is not None and "partNumber" not in query:
+                data = re.sub(rb"<Checksum[A-Z0-9]+>[^<]*</Checksum[A-Z0-9]+>", b"", data)
+            if proxy.kms_etags:
+                answered, data = proxy.disguise_kms(answered, data)
             self.send_response_only(response.status)
             self.send_header("Date", proxy.server_date())
             length = str(len(data))
-            for name, value in response.getheaders():
+            for name, value in answered:
                 if name.lower() == "content-length" and self.command == "HEAD":
                     length = value  # a HEAD answer's length is the object's
                 elif name.lower() not in (
