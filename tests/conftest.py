@@ -6,6 +6,7 @@ tests/infra/, tests/cli/).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import http.server
 import os
@@ -134,19 +135,26 @@ class _SlowHandler(http.server.BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _relay  # noqa: N815
 
 
-@pytest.fixture
-def slow_parts_endpoint(moto_server: str) -> Iterator[str]:
-    """An S3 endpoint on 127.0.0.1 in front of the moto server where every UploadPartCopy
-    takes a second: a multipart copy is then in flight long enough to be stopped."""
-    handler = type("Slow", (_SlowHandler,), {"upstream": moto_server, "delay": 1.0})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+@contextlib.contextmanager
+def relay(handler: type[_SlowHandler], **attributes: Any) -> Iterator[str]:
+    """A ``handler`` relay (a subclass of ``_SlowHandler`` with ``attributes`` set, e.g.
+    ``upstream``) served on 127.0.0.1 while the block runs; yields its URL."""
+    subclass = type(handler.__name__, (handler,), attributes)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), subclass)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def slow_parts_endpoint(moto_server: str) -> Iterator[str]:
+    """An S3 endpoint on 127.0.0.1 in front of the moto server where every UploadPartCopy
+    takes a second: a multipart copy is then in flight long enough to be stopped."""
+    with relay(_SlowHandler, upstream=moto_server, delay=1.0) as url:
+        yield url
 
 
 class _RestoringHandler(_SlowHandler):
@@ -190,19 +198,8 @@ def restoring_endpoint(moto_server: str) -> Iterator[RestoringEndpoint]:
     """An S3 endpoint on 127.0.0.1 in front of the moto server where a restore stays "in
     progress" for the first two HeadObject answers after it was asked for."""
     restores: dict[str, int] = {}
-    handler = type(
-        "Restoring",
-        (_RestoringHandler,),
-        {"upstream": moto_server, "delay": 0.0, "heads": 2, "restores": restores},
-    )
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield RestoringEndpoint(f"http://127.0.0.1:{server.server_address[1]}", restores)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with relay(_RestoringHandler, upstream=moto_server, heads=2, restores=restores) as url:
+        yield RestoringEndpoint(url, restores)
 
 
 @pytest.fixture

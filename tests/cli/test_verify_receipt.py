@@ -5,9 +5,7 @@ exit codes (0 all match, 1 differences, 2 not a readable receipt)."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ from steps_s3_copy.cli import app
 from steps_s3_copy.cli.exit_codes import ExitCode
 from steps_s3_copy.local import demo
 from tests.cli.conftest import EXAMPLES
-from tests.conftest import _SlowHandler, client
+from tests.conftest import _SlowHandler, client, relay
 
 pytestmark = pytest.mark.slow
 
@@ -60,14 +58,8 @@ class _Recording(_SlowHandler):
 @pytest.fixture
 def recording(moto_server: str) -> Iterator[tuple[str, list[tuple[str, str, str]]]]:
     seen: list[tuple[str, str, str]] = []
-    handler = type("Rec", (_Recording,), {"upstream": moto_server, "seen": seen})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with relay(_Recording, upstream=moto_server, seen=seen) as url:
+        yield url, seen
 
 
 def test_a_local_runs_receipt_verifies_and_then_names_the_one_object_overwritten(

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.server
 import json
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import replace
@@ -33,7 +31,7 @@ from steps_s3_copy.summarise import summarise
 from steps_s3_copy.verify_receipt import check_signature
 from steps_s3_copy.workarea import WorkArea
 from steps_s3_copy.worker import copy_batch
-from tests.conftest import RestoringEndpoint, _SlowHandler, client
+from tests.conftest import RestoringEndpoint, _SlowHandler, client, relay
 from tests.core.conftest import DEST, INBOX, SOURCE, World, run_prepare
 
 NOW = datetime(2026, 11, 25, 18, 2, 30, tzinfo=UTC)
@@ -271,14 +269,8 @@ class _Recording(_SlowHandler):
 @pytest.fixture
 def recording(moto_server: str) -> Iterator[tuple[str, list[str]]]:
     seen: list[str] = []
-    handler = type("Rec", (_Recording,), {"upstream": moto_server, "seen": seen})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with relay(_Recording, upstream=moto_server, seen=seen) as url:
+        yield url, seen
 
 
 def _signing_key(world: World, spec: str = "ECC_NIST_P256") -> tuple[Any, str]:
