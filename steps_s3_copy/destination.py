@@ -255,16 +255,21 @@ def deliver(s3: Any, notice: Notice, target: S3Uri, options: CopyOptions) -> Non
     for name in DELIVERED:
         origin = folder.join(name)
         try:
-            s3.copy_object(
-                Bucket=target.bucket,
-                Key=target.join(name).key,
-                CopySource={"Bucket": origin.bucket, "Key": origin.key},
-                **_owner(options),
-            )
+            _copy_file(s3, origin, target.join(name), _owner(options))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 continue  # a dry run has no report.csv, an unsigned receipt no signature
             raise ReportNotWritable(f"cannot copy {origin} to {target}: {exc}") from exc
+
+
+def _copy_file(s3: Any, origin: S3Uri, to: S3Uri, args: dict[str, Any]) -> None:
+    """One report file copied server-side from the inbox to ``to``."""
+    s3.copy_object(
+        Bucket=to.bucket,
+        Key=to.key,
+        CopySource={"Bucket": origin.bucket, "Key": origin.key},
+        **args,
+    )
 
 
 def destination_files(notice: Notice) -> list[str]:
@@ -285,14 +290,8 @@ def deliver_to_destination(s3: Any, notice: Notice, config: RunConfig) -> Notice
     if config.options.sse_kms_key_id:
         args |= {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": config.options.sse_kms_key_id}
     for name in destination_files(notice):
-        origin = folder.join(name)
         try:
-            s3.copy_object(
-                Bucket=target.bucket,
-                Key=target.join(name).key,
-                CopySource={"Bucket": origin.bucket, "Key": origin.key},
-                **args,
-            )
+            _copy_file(s3, folder.join(name), target.join(name), args)
         except (ClientError, BotoCoreError) as exc:
             problem = ReportNotDelivered(_refused(exc, name, target))
             logger.warning(
