@@ -14,7 +14,6 @@ from steps_s3_copy.cli.checks import check_files
 from steps_s3_copy.cli.common import aws_errors, console, err_console, fail, print_json
 from steps_s3_copy.cli.exit_codes import ExitCode
 from steps_s3_copy.cli.options import AwsOptions, JsonOpt, ManifestArg, SidecarArg
-from steps_s3_copy.cli.planner import SizingError, plan_files
 from steps_s3_copy.manifest import ManifestRow
 from steps_s3_copy.sidecar import Sidecar
 
@@ -89,6 +88,9 @@ def plan(
     taken as --assume-size. Every price, assumption and calibrated figure is printed with
     where it comes from. Exit 0, or 4 when the input is invalid or sizes are missing.
     """
+    # the planner and its price list load only for this command (s3copy local starts faster)
+    from steps_s3_copy.cli.planner import SizingError, plan_files  # noqa: PLC0415
+
     rows, settings = checked_or_exit(manifest, sidecar)
     s3 = aws.connect().client("s3") if size_from_s3 else None
     try:

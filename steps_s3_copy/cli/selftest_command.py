@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,7 +16,9 @@ from rich.markup import escape
 from steps_s3_copy.cli.common import console, err_console, print_json
 from steps_s3_copy.cli.exit_codes import ExitCode
 from steps_s3_copy.cli.options import AwsOptions, JsonOpt, OptionGroup, StackOpt, WaitStartOpt
-from steps_s3_copy.cli.selftest import Check, SelfTest, SelfTestResult, Target
+
+if TYPE_CHECKING:
+    from steps_s3_copy.cli.selftest import Check, SelfTestResult, Target
 
 MARKS = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[dim]-[/]"}
 #: the widest check name, for the columns
@@ -104,6 +106,8 @@ def run(
     if not options.as_json:
         where = "the embedded emulator" if options.local else f"stack {options.stack}"
         out.print(f"s3copy selftest of {where}, scratch bucket s3://{escape(bucket)}")
+    from steps_s3_copy.cli.selftest import SelfTest  # noqa: PLC0415 - only this command needs it
+
     test = SelfTest(
         target, scratch_bucket=bucket, notice_timeout_seconds=options.notice_timeout, on_check=each
     )

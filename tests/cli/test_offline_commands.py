@@ -351,3 +351,21 @@ def test_the_command_line_starts_without_the_emulator() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_the_command_line_loads_the_planner_and_the_selftest_only_for_their_commands() -> None:
+    """Every command starts with the app: the price list, the planner and the selftest are
+    loaded by `plan` and `selftest` alone, not by `s3copy local` (docs/performance.md)."""
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from steps_s3_copy.cli import app\n"
+        "assert CliRunner().invoke(app, ['local', '--help']).exit_code == 0\n"
+        "heavy = {'steps_s3_copy.cli.pricing', 'steps_s3_copy.cli.planner',\n"
+        "         'steps_s3_copy.cli.selftest'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"
