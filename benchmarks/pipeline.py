@@ -410,12 +410,12 @@ def table(runs: list[Run]) -> str:
     return "\n".join(lines)
 
 
-def verdict(runs: list[Run], small_label: str) -> list[str]:
-    """Issue 10's targets, met or not, from the medians."""
+def verdict(runs: list[Run], small_label: str, fixed_label: str) -> list[str]:
+    """Issue 10's targets, met or not, from the medians ((f) has none: it is a diagnosis)."""
     best = best_peers(runs)
     out = []
     for run in runs:
-        if run.tool != "s3copy":
+        if run.tool != "s3copy" or run.scenario == fixed_label:
             continue
         peer = best.get(run.scenario)
         if peer is not None:
@@ -591,7 +591,7 @@ def main() -> int:
         "(start-up included) per object; vs best peer = objects/s relative to the fastest of "
         f"{', '.join(PEERS)} (>= 1.00x: at or above it)"
     )
-    lines = [report, "", notes, "", *verdict(summary, scenarios["a"].label)]
+    lines = [report, "", notes, "", *verdict(summary, scenarios["a"].label, scenarios["f"].label)]
     if "f" in args.scenarios.split(","):
         fixed = {run.tool: run.wall for run in summary if run.scenario == scenarios["f"].label}
         lines += ["", *beyond_fixed(summary, fixed, [scenarios["c"].label, scenarios["b"].label])]
