@@ -3,7 +3,8 @@
     python -m benchmarks pipeline [--server auto|localstack|moto | --endpoint-url URL]
                                   [--concurrency 16] [--small 10000] [--small-kib 4]
                                   [--large 20] [--large-mib 64] [--rounds 1]
-                                  [--tools s3copy,s5cmd,rclone,aws] [--profile]
+                                  [--tools s3copy,s5cmd,rclone,aws] [--scenarios f,a,c,b]
+                                  [--profile]
 
 One S3 server on 127.0.0.1 (LocalStack, built once under ``.tools/`` by
 ``benchmarks/localstack.py``; a moto server when LocalStack is not available), one run,
