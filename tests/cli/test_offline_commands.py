@@ -338,34 +338,29 @@ def test_an_option_group_cannot_reuse_a_name() -> None:
         flatten(clash)
 
 
-def test_the_command_line_starts_without_the_emulator() -> None:
-    """moto is slow to import: only `s3copy local` loads it."""
+def _loaded_after(args: list[str], modules: set[str]) -> str:
+    """Which of ``modules`` a fresh interpreter has loaded after ``s3copy ARGS``."""
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from steps_s3_copy.cli import app\n"
-        "assert CliRunner().invoke(app, ['--help']).exit_code == 0\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'moto'))\n"
+        f"assert CliRunner().invoke(app, {args!r}).exit_code == 0\n"
+        f"wanted = {sorted(modules)!r}\n"
+        "print(sorted(m for m in sys.modules if m in wanted or m.split('.')[0] in wanted))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
-    assert done.stdout.strip() == "[]"
+    return done.stdout.strip()
+
+
+def test_the_command_line_starts_without_the_emulator() -> None:
+    """moto is slow to import: only `s3copy local` loads it."""
+    assert _loaded_after(["--help"], {"moto"}) == "[]"
 
 
 def test_the_command_line_loads_the_planner_and_the_selftest_only_for_their_commands() -> None:
     """Every command starts with the app: the price list, the planner and the selftest are
     loaded by `plan` and `selftest` alone, not by `s3copy local` (docs/performance.md)."""
-    code = (
-        "import sys\n"
-        "from typer.testing import CliRunner\n"
-        "from steps_s3_copy.cli import app\n"
-        "assert CliRunner().invoke(app, ['local', '--help']).exit_code == 0\n"
-        "heavy = {'steps_s3_copy.cli.pricing', 'steps_s3_copy.cli.planner',\n"
-        "         'steps_s3_copy.cli.selftest'}\n"
-        "print(sorted(heavy & set(sys.modules)))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert done.stdout.strip() == "[]"
+    heavy = {"steps_s3_copy.cli.pricing", "steps_s3_copy.cli.planner", "steps_s3_copy.cli.selftest"}
+    assert _loaded_after(["local", "--help"], heavy) == "[]"
