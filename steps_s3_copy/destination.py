@@ -22,7 +22,7 @@ Then, last of all, it delivers: the report files to a report location outside th
 off, ``report.csv``, ``report.html``, ``receipt.sig.json`` (when signed) and, last,
 ``receipt.jsonl`` into the destination under
 ``<destinationPrefix>.steps-s3-copy/runs/<job>/<run-id>/``
-(:func:`steps_s3_copy.receipt.delivery_prefix`): the receiving account cannot read the
+(:func:`steps_s3_copy.receipt.delivery_location`): the receiving account cannot read the
 inbox, and the receipt's arrival (an S3 event it can act on) tells it the run has ended.
 Each file is copied server-side (CopyObject: ``s3:GetObject`` on the inbox's report,
 ``s3:PutObject`` on the target, "CopyObject", Permissions,
@@ -55,7 +55,7 @@ from steps_s3_copy.receipt import (
     DELIVERED_REPORTS,
     RECEIPT_NAME,
     SIGNATURE_NAME,
-    delivery_prefix,
+    delivery_location,
 )
 from steps_s3_copy.s3uri import S3Uri
 from steps_s3_copy.workarea import WorkArea
@@ -281,10 +281,7 @@ def destination_files(notice: Notice) -> list[str]:
 def deliver_to_destination(s3: Any, notice: Notice, config: RunConfig) -> Notice:
     """Copy the report files and the receipt into the destination, the receipt last; the
     notice with ``delivered`` set, or with the problem that stopped the delivery."""
-    target = S3Uri(
-        config.destination_bucket,
-        delivery_prefix(config.destination_prefix, config.job_name, config.run_id),
-    )
+    target = delivery_location(config)
     folder = _report_folder(notice)
     args: dict[str, Any] = _owner(config.options)
     if config.options.sse_kms_key_id:

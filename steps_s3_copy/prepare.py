@@ -59,7 +59,7 @@ from steps_s3_copy.planning import (
     Planner,
     clamp_lane_cutoff,
 )
-from steps_s3_copy.receipt import delivery_prefix
+from steps_s3_copy.receipt import delivery_location
 from steps_s3_copy.s3io import MultipartWriter
 from steps_s3_copy.s3uri import S3Uri
 from steps_s3_copy.sidecar import DEFAULT_LANE_CUTOFF_BYTES, Sidecar, parse_sidecar
@@ -656,16 +656,7 @@ def prepare(
         archived=archived,
         destination=str(S3Uri(config.destination_bucket, config.destination_prefix)),
         receipt_signing_key_id=config.receipt_signing_key_id,
-        delivery_uri=(
-            str(
-                S3Uri(
-                    config.destination_bucket,
-                    delivery_prefix(config.destination_prefix, config.job_name, run_id),
-                )
-            )
-            if config.deliver_to_destination
-            else None
-        ),
+        delivery_uri=str(delivery_location(config)) if config.deliver_to_destination else None,
     )
     logger.info(
         "prepare planned",

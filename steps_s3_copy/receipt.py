@@ -32,7 +32,7 @@ the signature written beside it as ``receipt.sig.json``.
 Delivery: at the end of the run the Destination step copies ``report.csv``,
 ``report.html``, ``receipt.sig.json`` (when signed) and, last of all, ``receipt.jsonl`` to
 ``<destinationPrefix>.steps-s3-copy/runs/<job>/<run-id>/`` in the destination
-(:func:`delivery_prefix`): the receipt's arrival is the recipient's signal that the run has
+(:func:`delivery_location`): the receipt's arrival is the recipient's signal that the run has
 ended. ``<destinationPrefix>.steps-s3-copy/`` is the service's own: no manifest row may
 copy an object there (validation refuses it).
 """
@@ -48,7 +48,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from steps_s3_copy.errors import ReceiptNotSigned
-from steps_s3_copy.models import MiB, Model, Status
+from steps_s3_copy.models import MiB, Model, RunConfig, Status
 from steps_s3_copy.s3uri import S3Uri
 
 #: the schema version of every line (``"v"``)
@@ -74,10 +74,13 @@ SHA256_SIGNING_ALGORITHMS = ("ECDSA_SHA_256", "RSASSA_PSS_SHA_256", "RSASSA_PKCS
 _FLUSH_BYTES = MiB
 
 
-def delivery_prefix(destination_prefix: str, job_name: str, run_id: str) -> str:
-    """The key prefix (ending in ``/``) of one run's delivered files in the destination:
-    ``<destinationPrefix>.steps-s3-copy/runs/<job>/<run-id>/``."""
-    return f"{destination_prefix}{DELIVERY_DIR}{job_name}/{run_id}/"
+def delivery_location(config: RunConfig) -> S3Uri:
+    """Where one run's files are delivered in the destination (a prefix ending in ``/``):
+    ``s3://<destinationBucket>/<destinationPrefix>.steps-s3-copy/runs/<job>/<run-id>/``."""
+    return S3Uri(
+        config.destination_bucket,
+        f"{config.destination_prefix}{DELIVERY_DIR}{config.job_name}/{config.run_id}/",
+    )
 
 
 def reserved_prefix(destination_prefix: str) -> str:
