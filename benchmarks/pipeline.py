@@ -56,6 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -268,18 +269,21 @@ def create_data(s3: Any, small: int, small_bytes: int, large: int, large_mib: in
     s3.put_object(Bucket=SOURCE, Key="one/obj-000000", Body=body)
 
 
-def count(s3: Any, bucket: str, prefix: str) -> int:
-    total = 0
+def pages(s3: Any, bucket: str, prefix: str) -> Iterator[list[str]]:
+    """The keys under ``prefix``, a listing page (at most 1,000) at a time."""
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        total += page.get("KeyCount", 0)
-    return total
+        yield [o["Key"] for o in page.get("Contents", [])]
+
+
+def count(s3: Any, bucket: str, prefix: str) -> int:
+    return sum(len(keys) for keys in pages(s3, bucket, prefix))
 
 
 def empty(s3: Any, bucket: str, prefix: str) -> None:
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+    for keys in pages(s3, bucket, prefix):
         if keys:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            objects = [{"Key": key} for key in keys]
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
 
 
 def warm_up(s3: Any, prefix: str) -> None:
@@ -288,8 +292,7 @@ def warm_up(s3: Any, prefix: str) -> None:
     The server's first large copies after other work cost it much more CPU than the next
     ones (LocalStack, 20 x 64 MiB by rclone four times in a row: 4.9 s, then 3.5, 3.0 and
     3.2 s), a cost that would otherwise fall on whichever tool runs first in the round."""
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=SOURCE, Prefix=prefix)
-    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    keys = [key for page in pages(s3, SOURCE, prefix) for key in page]
 
     def copy(key: str) -> None:
         s3.copy_object(Bucket=WORK, Key=f"warm-up/{key}", CopySource={"Bucket": SOURCE, "Key": key})
@@ -445,7 +448,8 @@ def beyond_fixed(runs: list[Run], fixed: dict[str, float], labels: list[str]) ->
         if run.tool not in fixed or peer.tool not in fixed:
             continue
         ours, theirs = run.wall - fixed[run.tool], peer.wall - fixed[peer.tool]
-        ratio = f"{theirs / ours:.2f}x" if ours > 0 else "n/a"
+        # a run no longer than the tool's fixed part has nothing left to compare
+        ratio = f"{theirs / ours:.2f}x" if ours > 0 and theirs > 0 else "n/a"
         out.append(
             f"{run.scenario}, less each tool's fixed part: s3copy {ours:.2f} s "
             f"(fixed {fixed[run.tool]:.2f} s), {peer.tool} {theirs:.2f} s "

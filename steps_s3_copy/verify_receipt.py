@@ -35,7 +35,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -88,16 +88,7 @@ class Difference:
         return f"{where}: {self.what} is {found}, the receipt says {expected}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "line": self.line,
-            "side": self.side,
-            "what": self.what,
-            "uri": self.uri,
-            "expected": self.expected,
-            "found": self.found,
-            "detail": self.detail,
-            "text": self.text(),
-        }
+        return {**asdict(self), "text": self.text()}
 
 
 def _shown(value: Any) -> str:
